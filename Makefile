@@ -1,0 +1,36 @@
+# smolvm: a thin wrapper around meson. Every target first installs missing Debian packages.
+BUILD ?= build
+MESON_OPTS ?= --werror
+
+.PHONY: all deps build test demo bench install nest-kit nest-stress clean
+
+all: build
+
+deps:
+	@scripts/deps
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_OPTS)
+
+build: deps $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+# The test nest's kit (kernel + initramfs), built once from Debian's packages and cached.
+nest-kit: deps
+	@tests/nest/mkkit >/dev/null
+
+test: build nest-kit
+	@BUILD=$(BUILD) scripts/test
+
+demo: build nest-kit
+	@scripts/demo $(BUILD)
+
+# Boots Debian's kernel with 2 vCPUs under QEMU microvm inside the nest, N times in a row.
+nest-stress: build nest-kit
+	tests/nest/run tests/nest/stress $(or $(N),20)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
