@@ -1,0 +1,621 @@
+/* config.c: INI machine descriptions. inih parses; a line-counting reader gives each key and
+ * section its line number, so every error can say file:line. */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct parse_state {
+	struct cfg *c;
+	int line;            /* line the reader last returned */
+	struct cfg_section *cur;
+	bool cur_bad;        /* current section was rejected: ignore its keys */
+	bool indented;       /* the line the reader last returned starts with blanks */
+	struct cfg_kv *last; /* key of the previous handler call, for continuation lines */
+	/* for string input */
+	const char *text;
+	size_t pos;
+	FILE *f;
+};
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p) {
+		fprintf(stderr, "smolvm: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n);
+	if (!p) {
+		fprintf(stderr, "smolvm: out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *kv,
+               const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	c->errors++;
+	if (kv && kv->line == 0)
+		fprintf(stderr, "--set %s: %s\n", kv->origin ? kv->origin : kv->key, msg);
+	else
+		fprintf(stderr, "%s:%d: %s\n", c->path, kv ? kv->line : s ? s->line : 0, msg);
+}
+
+static struct cfg_section *add_section(struct cfg *c, enum cfg_kind kind, const char *name,
+                                       int line)
+{
+	if (c->n_sec == c->cap_sec) {
+		c->cap_sec = c->cap_sec ? c->cap_sec * 2 : 8;
+		c->sec = xrealloc(c->sec, c->cap_sec * sizeof(*c->sec));
+	}
+	struct cfg_section *s = &c->sec[c->n_sec++];
+	memset(s, 0, sizeof(*s));
+	s->kind = kind;
+	s->name = xstrdup(name);
+	s->line = line;
+	return s;
+}
+
+static struct cfg_kv *add_kv(struct cfg_section *s, const char *key, const char *value, int line)
+{
+	if (s->n_kv == s->cap_kv) {
+		s->cap_kv = s->cap_kv ? s->cap_kv * 2 : 8;
+		s->kv = xrealloc(s->kv, s->cap_kv * sizeof(*s->kv));
+	}
+	struct cfg_kv *kv = &s->kv[s->n_kv++];
+	memset(kv, 0, sizeof(*kv));
+	kv->key = xstrdup(key);
+	kv->value = xstrdup(value);
+	kv->line = line;
+	return kv;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+/* A section header seen by the reader: "[...]" after trimming. */
+static void begin_section(struct parse_state *ps, const char *hdr)
+{
+	struct cfg *c = ps->c;
+	struct cfg_section tmp = {.line = ps->line};
+	char name[256];
+
+	ps->cur = NULL;
+	ps->cur_bad = true;
+	ps->last = NULL;
+	if (strlen(hdr) >= sizeof(name)) {
+		cfg_error(c, &tmp, NULL, "section name too long");
+		return;
+	}
+	if (strcmp(hdr, "machine") == 0 || strcmp(hdr, "boot") == 0) {
+		enum cfg_kind k = hdr[0] == 'm' ? CFG_MACHINE : CFG_BOOT;
+		struct cfg_section *old = cfg_section(c, k, NULL);
+		if (old) {
+			cfg_error(c, &tmp, NULL, "duplicate section [%s] (first at line %d)", hdr,
+			          old->line);
+			return;
+		}
+		ps->cur = add_section(c, k, hdr, ps->line);
+	} else if (strncmp(hdr, "device", 6) == 0 && (hdr[6] == ' ' || hdr[6] == '\t')) {
+		const char *n = hdr + 6;
+		while (*n == ' ' || *n == '\t')
+			n++;
+		snprintf(name, sizeof(name), "%s", n);
+		size_t len = strlen(name);
+		while (len && isspace((unsigned char)name[len - 1]))
+			name[--len] = 0;
+		if (!valid_name(name)) {
+			cfg_error(c, &tmp, NULL,
+			          "bad device name '%s' in [%s]: use letters, digits, '-', '_', '.'",
+			          name, hdr);
+			return;
+		}
+		struct cfg_section *old = cfg_section(c, CFG_DEVICE, name);
+		if (old) {
+			cfg_error(c, &tmp, NULL, "duplicate device name '%s' (first at line %d)",
+			          name, old->line);
+			return;
+		}
+		ps->cur = add_section(c, CFG_DEVICE, name, ps->line);
+	} else if (strcmp(hdr, "device") == 0) {
+		cfg_error(c, &tmp, NULL, "[device] needs a name: [device NAME]");
+		return;
+	} else {
+		cfg_error(c, &tmp, NULL,
+		          "unknown section [%s] (expected [machine], [boot] or [device NAME])", hdr);
+		return;
+	}
+	ps->cur_bad = false;
+}
+
+/* inih reader: returns one line at a time and notes section headers with their line. */
+static char *reader(char *str, int num, void *stream)
+{
+	struct parse_state *ps = stream;
+	char *r;
+
+	if (ps->f) {
+		r = fgets(str, num, ps->f);
+	} else {
+		if (!ps->text[ps->pos])
+			return NULL;
+		size_t i = 0;
+		while (ps->text[ps->pos] && i + 1 < (size_t)num) {
+			char ch = ps->text[ps->pos++];
+			str[i++] = ch;
+			if (ch == '\n')
+				break;
+		}
+		str[i] = 0;
+		r = str;
+	}
+	if (!r)
+		return NULL;
+	ps->line++;
+	size_t len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
+		/* longer than inih's line buffer: report it and drop the rest of the line */
+		struct cfg_section tmp = {.line = ps->line};
+		cfg_error(ps->c, &tmp, NULL,
+		          "line longer than %d characters: continue a long value on indented lines",
+		          num - 2);
+		int ch;
+		if (ps->f)
+			while ((ch = fgetc(ps->f)) != EOF && ch != '\n')
+				;
+		else
+			while (ps->text[ps->pos] && ps->text[ps->pos++] != '\n')
+				;
+		str[0] = '\n';
+		str[1] = 0;
+		return str;
+	}
+	ps->indented = str[0] == ' ' || str[0] == '\t';
+	const char *p = str;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[') {
+		const char *end = strchr(p, ']');
+		if (end) {
+			char hdr[512];
+			size_t n = (size_t)(end - p - 1);
+			if (n >= sizeof(hdr))
+				n = sizeof(hdr) - 1;
+			memcpy(hdr, p + 1, n);
+			hdr[n] = 0;
+			/* trim */
+			char *h = hdr;
+			while (isspace((unsigned char)*h))
+				h++;
+			size_t len = strlen(h);
+			while (len && isspace((unsigned char)h[len - 1]))
+				h[--len] = 0;
+			begin_section(ps, h);
+		}
+	}
+	return r;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	struct cfg *c = ps->c;
+	struct cfg_section tmp = {.line = ps->line};
+
+	(void)section;
+	if (!ps->cur) {
+		if (!ps->cur_bad)
+			cfg_error(c, &tmp, NULL, "key '%s' outside any section", name);
+		return 1;
+	}
+	if (ps->indented && ps->last && strcmp(ps->last->key, name) == 0 &&
+	    ps->last == &ps->cur->kv[ps->cur->n_kv - 1]) {
+		/* an indented continuation line: inih hands us the same key again */
+		char *joined;
+		if (asprintf(&joined, "%s %s", ps->last->value, value) < 0)
+			return 0;
+		free(ps->last->value);
+		ps->last->value = joined;
+		return 1;
+	}
+	ps->last = NULL;
+	if (!*value) {
+		cfg_error(c, &tmp, NULL, "missing value for '%s' in [%s%s]", name,
+		          ps->cur->kind == CFG_DEVICE ? "device " : "", ps->cur->name);
+		return 1;
+	}
+	for (size_t i = 0; i < ps->cur->n_kv; i++) {
+		if (strcmp(ps->cur->kv[i].key, name) == 0) {
+			cfg_error(c, &tmp, NULL, "duplicate key '%s' (first at line %d)", name,
+			          ps->cur->kv[i].line);
+			return 1;
+		}
+	}
+	ps->last = add_kv(ps->cur, name, value, ps->line);
+	return 1;
+}
+
+static int finish_parse(struct cfg *c, struct parse_state *ps, int r)
+{
+	if (r > 0) {
+		struct cfg_section tmp = {.line = r};
+		cfg_error(c, &tmp, NULL, "syntax error (expected [section], key = value or a comment)");
+	} else if (r < 0) {
+		return -EIO;
+	}
+	(void)ps;
+	return c->errors ? -EINVAL : 0;
+}
+
+static struct cfg *cfg_new(const char *path)
+{
+	struct cfg *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->path = xstrdup(path);
+	char *slash = strrchr(c->path, '/');
+	if (slash) {
+		c->dir = xstrdup(c->path);
+		c->dir[slash - c->path] = 0;
+		if (!c->dir[0]) {
+			free(c->dir);
+			c->dir = xstrdup("/");
+		}
+	} else {
+		c->dir = xstrdup(".");
+	}
+	return c;
+}
+
+int cfg_load(struct cfg **out, const char *path)
+{
+	struct cfg *c;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(e));
+		return -e;
+	}
+	c = cfg_new(path);
+	if (!c) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	struct parse_state ps = {.c = c, .f = f};
+	int r = ini_parse_stream(reader, &ps, handler, &ps);
+	fclose(f);
+	r = finish_parse(c, &ps, r);
+	if (r < 0) {
+		if (r == -EIO)
+			fprintf(stderr, "%s: read error\n", path);
+		cfg_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+int cfg_load_string(struct cfg **out, const char *name, const char *text)
+{
+	struct cfg *c = cfg_new(name);
+	if (!c)
+		return -ENOMEM;
+	struct parse_state ps = {.c = c, .text = text};
+	int r = finish_parse(c, &ps, ini_parse_stream(reader, &ps, handler, &ps));
+	if (r < 0) {
+		cfg_free(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+void cfg_free(struct cfg *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_sec; i++) {
+		struct cfg_section *s = &c->sec[i];
+		for (size_t j = 0; j < s->n_kv; j++) {
+			free(s->kv[j].key);
+			free(s->kv[j].value);
+			free(s->kv[j].origin);
+		}
+		free(s->kv);
+		free(s->name);
+	}
+	free(c->sec);
+	free(c->path);
+	free(c->dir);
+	free(c);
+}
+
+struct cfg_section *cfg_section(struct cfg *c, enum cfg_kind kind, const char *name)
+{
+	for (size_t i = 0; i < c->n_sec; i++)
+		if (c->sec[i].kind == kind && (!name || strcmp(c->sec[i].name, name) == 0))
+			return &c->sec[i];
+	return NULL;
+}
+
+struct cfg_kv *cfg_get(struct cfg_section *s, const char *key)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_kv; i++) {
+		if (strcmp(s->kv[i].key, key) == 0) {
+			s->kv[i].used = true;
+			return &s->kv[i];
+		}
+	}
+	return NULL;
+}
+
+int cfg_override(struct cfg *c, const char *assignment)
+{
+	const char *eq = strchr(assignment, '=');
+	const char *dot = strchr(assignment, '.');
+	char sec[256], key[256];
+	enum cfg_kind kind;
+
+	if (!eq || !dot || dot > eq || dot == assignment || eq == dot + 1) {
+		fprintf(stderr, "--set %s: expected section.key=value (e.g. machine.memory=512M)\n",
+		        assignment);
+		return -EINVAL;
+	}
+	size_t sl = (size_t)(dot - assignment);
+	if (sl >= sizeof(sec)) {
+		fprintf(stderr, "--set %s: section name too long\n", assignment);
+		return -EINVAL;
+	}
+	memcpy(sec, assignment, sl);
+	sec[sl] = 0;
+	const char *k = dot + 1;
+	if (strcmp(sec, "device") == 0) {
+		/* device.NAME.key=value: the key is after the last dot before '=' */
+		const char *kd = NULL;
+		for (const char *p = k; p < eq; p++)
+			if (*p == '.')
+				kd = p;
+		if (!kd) {
+			fprintf(stderr, "--set %s: expected device.NAME.key=value\n", assignment);
+			return -EINVAL;
+		}
+		size_t nl = (size_t)(kd - k);
+		if (nl >= sizeof(sec)) {
+			fprintf(stderr, "--set %s: device name too long\n", assignment);
+			return -EINVAL;
+		}
+		memcpy(sec, k, nl);
+		sec[nl] = 0;
+		k = kd + 1;
+		kind = CFG_DEVICE;
+	} else if (strcmp(sec, "machine") == 0) {
+		kind = CFG_MACHINE;
+	} else if (strcmp(sec, "boot") == 0) {
+		kind = CFG_BOOT;
+	} else {
+		kind = CFG_DEVICE; /* NAME.key=value */
+	}
+	size_t kl = (size_t)(eq - k);
+	if (kl == 0 || kl >= sizeof(key)) {
+		fprintf(stderr, "--set %s: bad key\n", assignment);
+		return -EINVAL;
+	}
+	memcpy(key, k, kl);
+	key[kl] = 0;
+	if (!eq[1]) {
+		fprintf(stderr, "--set %s: missing value\n", assignment);
+		return -EINVAL;
+	}
+
+	struct cfg_section *s = cfg_section(c, kind, kind == CFG_DEVICE ? sec : NULL);
+	if (!s) {
+		if (kind == CFG_DEVICE) {
+			fprintf(stderr, "--set %s: %s has no [device %s]\n", assignment, c->path, sec);
+			return -EINVAL;
+		}
+		s = add_section(c, kind, sec, 0);
+	}
+	for (size_t i = 0; i < s->n_kv; i++) {
+		if (strcmp(s->kv[i].key, key) == 0) {
+			free(s->kv[i].value);
+			s->kv[i].value = xstrdup(eq + 1);
+			s->kv[i].line = 0;
+			free(s->kv[i].origin);
+			s->kv[i].origin = xstrdup(assignment);
+			return 0;
+		}
+	}
+	struct cfg_kv *kv = add_kv(s, key, eq + 1, 0);
+	kv->origin = xstrdup(assignment);
+	return 0;
+}
+
+char *cfg_resolve_path(const struct cfg *c, const char *path)
+{
+	char *out;
+	if (path[0] == '/' || !c->dir)
+		return xstrdup(path);
+	if (asprintf(&out, "%s/%s", c->dir, path) < 0)
+		return NULL;
+	return out;
+}
+
+int cfg_parse_u64(const char *s, uint64_t *out)
+{
+	int base = 10;
+	const char *p = s;
+	uint64_t v = 0;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	} else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O')) {
+		base = 8;
+		p += 2;
+	} else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B')) {
+		base = 2;
+		p += 2;
+	}
+	if (!*p)
+		return -EINVAL;
+	for (; *p; p++) {
+		int d;
+		if (*p == '_')
+			continue;
+		if (isdigit((unsigned char)*p))
+			d = *p - '0';
+		else if (isalpha((unsigned char)*p))
+			d = tolower((unsigned char)*p) - 'a' + 10;
+		else
+			break;
+		if (d >= base)
+			return -EINVAL;
+		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			return -EINVAL; /* overflow */
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cfg_parse_size(const char *s, uint64_t *out)
+{
+	char buf[64];
+	size_t n = strlen(s);
+	unsigned shift = 0;
+
+	while (n && isspace((unsigned char)s[n - 1]))
+		n--;
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	/* optional "iB"/"B" after the unit: 512M, 512MiB, 512MB all mean 512 * 2^20 */
+	if (n >= 3 && (strcmp(buf + n - 2, "iB") == 0)) {
+		n -= 2;
+		buf[n] = 0;
+	} else if (n >= 2 && (buf[n - 1] == 'B' || buf[n - 1] == 'b') &&
+	           strchr("KkMmGgTt", buf[n - 2])) {
+		buf[--n] = 0;
+	}
+	switch (buf[n - 1]) {
+	case 'K': case 'k': shift = 10; break;
+	case 'M': case 'm': shift = 20; break;
+	case 'G': case 'g': shift = 30; break;
+	case 'T': case 't': shift = 40; break;
+	default: break;
+	}
+	if (shift)
+		buf[--n] = 0;
+	uint64_t v;
+	if (n == 0 || cfg_parse_u64(buf, &v) < 0)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+int cfg_parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = {"1", "on", "yes", "true"};
+	static const char *const no[] = {"0", "off", "no", "false"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def,
+                uint64_t *out)
+{
+	struct cfg_kv *kv = cfg_get(s, key);
+	if (!kv) {
+		*out = def;
+		return 0;
+	}
+	if (cfg_parse_u64(kv->value, out) < 0) {
+		cfg_error(c, s, kv, "bad number for '%s': '%s'", key, kv->value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfg_get_size(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def,
+                 uint64_t *out)
+{
+	struct cfg_kv *kv = cfg_get(s, key);
+	if (!kv) {
+		*out = def;
+		return 0;
+	}
+	if (cfg_parse_size(kv->value, out) < 0) {
+		cfg_error(c, s, kv, "bad size for '%s': '%s' (e.g. 512M, 2G, 0x100000)", key,
+		          kv->value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfg_get_str(struct cfg *c, struct cfg_section *s, const char *key, const char *def,
+                const char **out)
+{
+	(void)c;
+	struct cfg_kv *kv = cfg_get(s, key);
+	*out = kv ? kv->value : def;
+	return 0;
+}
+
+int cfg_report_unused(struct cfg *c, struct cfg_section *s, const char *what)
+{
+	int n = 0;
+	for (size_t i = 0; i < s->n_kv; i++) {
+		if (!s->kv[i].used) {
+			cfg_error(c, s, &s->kv[i], "unknown key '%s' for %s", s->kv[i].key, what);
+			n++;
+		}
+	}
+	return n;
+}

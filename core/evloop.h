@@ -1,0 +1,38 @@
+/* evloop.h: the core's event loop (epoll) on the main thread: device fd watches, signals,
+ * and wake-ups from vCPU threads. */
+#ifndef SMOLVM_EVLOOP_H
+#define SMOLVM_EVLOOP_H
+
+#include <stdint.h>
+
+#include <smolvm/sdk.h>
+
+struct smol_dev;
+
+struct evwatch {
+	int fd;
+	uint32_t events;
+	struct smol_dev *dev; /**< callbacks run under this device's lock (NULL: core) */
+	smol_fd_fn cb;
+	void *opaque;
+	struct evwatch *next;
+};
+
+struct evloop {
+	int epfd;
+	int wakefd; /**< eventfd: vCPU threads wake the loop */
+	struct evwatch *watches;
+	struct evwatch *dead; /**< removed during a dispatch round, freed after it */
+};
+
+int evloop_init(struct evloop *l);
+void evloop_free(struct evloop *l);
+int evloop_watch(struct evloop *l, int fd, uint32_t events, struct smol_dev *dev, smol_fd_fn cb,
+                 void *opaque);
+int evloop_unwatch(struct evloop *l, int fd);
+/** Wakes evloop_run from any thread. */
+void evloop_wake(struct evloop *l);
+/** Waits for events up to @p timeout_ms and dispatches them; returns after one round. */
+int evloop_run_once(struct evloop *l, int timeout_ms);
+
+#endif

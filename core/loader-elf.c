@@ -1,0 +1,109 @@
+/* loader-elf.c: ELF64 x86-64 executables, loaded by their PT_LOAD segments (to p_paddr),
+ * every segment bounds-checked against guest RAM and the boot area. */
+#include <elf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "boot.h"
+#include "machine.h"
+
+static int elf_probe(const struct boot_file *f)
+{
+	return f->size >= sizeof(Elf64_Ehdr) && memcmp(f->data, ELFMAG, SELFMAG) == 0;
+}
+
+static int elf_fail(const struct boot_file *f, const char *fmt, ...) SMOL_PRINTF(2, 3);
+
+static int elf_fail(const struct boot_file *f, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", f->path, msg);
+	return -EINVAL;
+}
+
+#define U(x) ((unsigned long long)(x))
+
+static int elf_load(struct machine *m, const struct boot_file *f, struct boot_result *out)
+{
+	Elf64_Ehdr eh;
+	memcpy(&eh, f->data, sizeof(eh));
+
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
+		return elf_fail(f, "not a 64-bit ELF (EI_CLASS %llu)", U(eh.e_ident[EI_CLASS]));
+	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
+		return elf_fail(f, "not a little-endian ELF (EI_DATA %llu)", U(eh.e_ident[EI_DATA]));
+	if (eh.e_machine != EM_X86_64)
+		return elf_fail(f, "ELF e_machine %llu is not x86-64 (%d)", U(eh.e_machine), EM_X86_64);
+	if (eh.e_type != ET_EXEC)
+		return elf_fail(f, "ELF e_type %llu is not ET_EXEC (%d): link it statically, non-PIE",
+		                U(eh.e_type), ET_EXEC);
+	if (eh.e_phentsize != sizeof(Elf64_Phdr))
+		return elf_fail(f, "ELF e_phentsize %llu, expected %zu", U(eh.e_phentsize),
+		                sizeof(Elf64_Phdr));
+	if (eh.e_phoff > f->size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > f->size - eh.e_phoff)
+		return elf_fail(f, "ELF program headers (e_phoff 0x%llx, e_phnum %llu) run past the file",
+		                U(eh.e_phoff), U(eh.e_phnum));
+
+	uint64_t lo = UINT64_MAX, hi = 0, entry = UINT64_MAX;
+	int loads = 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, f->data + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+			continue;
+		if (ph.p_filesz > ph.p_memsz)
+			return elf_fail(f, "segment %u: p_filesz larger than p_memsz (0x%llx)", i,
+			                U(ph.p_memsz));
+		if (ph.p_offset > f->size || ph.p_filesz > f->size - ph.p_offset)
+			return elf_fail(f, "segment %u: file bytes at 0x%llx run past the file", i,
+			                U(ph.p_offset));
+		if (ph.p_paddr + ph.p_memsz < ph.p_paddr)
+			return elf_fail(f, "segment %u: p_paddr 0x%llx + p_memsz overflows", i,
+			                U(ph.p_paddr));
+		if (ph.p_paddr < BOOT_PAYLOAD_MIN)
+			return elf_fail(f, "segment %u at 0x%llx overlaps the boot area below 1 MiB", i,
+			                U(ph.p_paddr));
+		uint8_t *dst = mem_gpa_ptr(&m->mem, ph.p_paddr, ph.p_memsz);
+		if (!dst) {
+			fprintf(stderr,
+			        "%s: segment %u (0x%llx-0x%llx) does not fit in guest RAM "
+			        "(memory = %llu MiB)\n",
+			        f->path, i, (unsigned long long)ph.p_paddr,
+			        (unsigned long long)(ph.p_paddr + ph.p_memsz - 1),
+			        (unsigned long long)(m->ram_size >> 20));
+			return -EINVAL;
+		}
+		memcpy(dst, f->data + ph.p_offset, ph.p_filesz);
+		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		if (ph.p_paddr < lo)
+			lo = ph.p_paddr;
+		if (ph.p_paddr + ph.p_memsz > hi)
+			hi = ph.p_paddr + ph.p_memsz;
+		/* the entry is a virtual address: translate it through its segment */
+		if (eh.e_entry >= ph.p_vaddr && eh.e_entry - ph.p_vaddr < ph.p_memsz)
+			entry = ph.p_paddr + (eh.e_entry - ph.p_vaddr);
+		loads++;
+	}
+	if (!loads)
+		return elf_fail(f, "no loadable (PT_LOAD) segments");
+	if (entry == UINT64_MAX)
+		return elf_fail(f, "entry point 0x%llx is not inside any loadable segment",
+		                U(eh.e_entry));
+	out->entry = entry;
+	out->image_lo = lo;
+	out->image_hi = hi;
+	out->format = "ELF64";
+	return 0;
+}
+
+const struct boot_loader boot_loader_elf64 = {
+	.name = "ELF64",
+	.probe = elf_probe,
+	.load = elf_load,
+};

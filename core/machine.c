@@ -1,0 +1,385 @@
+/* machine.c: from a parsed INI to a validated machine (machine_configure), and from there to a
+ * running guest (machine_run). Nothing touches a hypervisor before the whole machine, devices
+ * included, has been validated. */
+#define _GNU_SOURCE
+#include "machine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot.h"
+#include "device.h"
+#include "log.h"
+#include "vcpu.h"
+
+#define DEFAULT_MEMORY (256ull << 20)
+#define MIN_MEMORY (2ull << 20)
+#define MAX_MEMORY (1ull << 40)
+
+/* ---- run control ---------------------------------------------------------------------- */
+
+void machine_request_exit(struct machine *m, int status)
+{
+	int expected = 0;
+	if (__atomic_compare_exchange_n(&m->exit_reported, &expected, 1, false, __ATOMIC_SEQ_CST,
+	                                __ATOMIC_SEQ_CST))
+		m->exit_status = status;
+	__atomic_store_n(&m->stopping, 1, __ATOMIC_SEQ_CST);
+	if (m->loop.wakefd >= 0)
+		evloop_wake(&m->loop);
+}
+
+bool machine_stopping(const struct machine *m)
+{
+	return __atomic_load_n(&m->stopping, __ATOMIC_SEQ_CST);
+}
+
+int machine_irq_set(struct machine *m, uint32_t line, int level)
+{
+	int r = 0;
+	pthread_mutex_lock(&m->irq_lock);
+	if (m->irq_level[line] != level) {
+		m->irq_level[line] = level;
+		if (m->vm)
+			r = m->be->irq_line(m->vm, line, level);
+	}
+	pthread_mutex_unlock(&m->irq_lock);
+	return r;
+}
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+/* A file named in the INI must exist and be a readable regular file. */
+static char *check_file(struct machine *m, struct cfg_section *s, struct cfg_kv *kv,
+                        const char *what)
+{
+	char *path = cfg_resolve_path(m->cfg, kv->value);
+	struct stat st;
+	if (!path)
+		return NULL;
+	if (stat(path, &st) < 0) {
+		cfg_error(m->cfg, s, kv, "%s '%s': %s", what, path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		cfg_error(m->cfg, s, kv, "%s '%s': not a regular file", what, path);
+	} else if (access(path, R_OK) < 0) {
+		cfg_error(m->cfg, s, kv, "%s '%s': %s", what, path, strerror(errno));
+	} else {
+		return path;
+	}
+	free(path);
+	return NULL;
+}
+
+static int configure_machine_section(struct machine *m)
+{
+	struct cfg *c = m->cfg;
+	struct cfg_section *s = cfg_section(c, CFG_MACHINE, NULL);
+	uint64_t v;
+	const char *plugin_path = NULL;
+
+	cfg_get_str(c, s, "arch", "x86_64", &m->arch);
+	if (strcmp(m->arch, "x86_64") != 0)
+		cfg_error(c, s, cfg_get(s, "arch"),
+		          "arch '%s' is not supported yet (supported: x86_64)", m->arch);
+	cfg_get_str(c, s, "backend", "kvm", &m->backend_name);
+	if (cfg_get_size(c, s, "memory", DEFAULT_MEMORY, &m->ram_size) == 0 &&
+	    (m->ram_size < MIN_MEMORY || m->ram_size > MAX_MEMORY || (m->ram_size & 0xfff)))
+		cfg_error(c, s, cfg_get(s, "memory"),
+		          "memory %llu bytes: must be a multiple of 4 KiB between 2 MiB and 1 TiB",
+		          (unsigned long long)m->ram_size);
+	if (cfg_get_u64(c, s, "vcpus", 1, &v) == 0) {
+		if (v < 1 || v > MACHINE_MAX_VCPUS)
+			cfg_error(c, s, cfg_get(s, "vcpus"), "vcpus %llu: must be 1 to %d",
+			          (unsigned long long)v, MACHINE_MAX_VCPUS);
+		m->n_vcpus = (uint32_t)v;
+	}
+	cfg_get_str(c, s, "plugin_path", NULL, &plugin_path);
+	char *resolved = NULL;
+	if (plugin_path) {
+		/* each colon-separated entry is relative to the INI file */
+		size_t cap = strlen(plugin_path) * 2 + strlen(c->dir) * 8 + 16;
+		resolved = calloc(1, cap);
+		char *copy = strdup(plugin_path), *save = NULL;
+		for (char *t = strtok_r(copy, ":", &save); t && resolved;
+		     t = strtok_r(NULL, ":", &save)) {
+			char *p = cfg_resolve_path(c, t);
+			if (p && strlen(resolved) + strlen(p) + 2 < cap) {
+				if (*resolved)
+					strcat(resolved, ":");
+				strcat(resolved, p);
+			}
+			free(p);
+		}
+		free(copy);
+	}
+	plugin_path_init(&m->pp, resolved, NULL);
+	free(resolved);
+	if (s)
+		cfg_report_unused(c, s, "[machine]");
+	return 0;
+}
+
+static void configure_boot_section(struct machine *m)
+{
+	struct cfg *c = m->cfg;
+	struct cfg_section *s = cfg_section(c, CFG_BOOT, NULL);
+	struct cfg_kv *kv;
+
+	if (!s || !(kv = cfg_get(s, "kernel"))) {
+		struct cfg_section top = {.line = s ? s->line : 1};
+		cfg_error(c, s ? s : &top, NULL, "no kernel: add [boot] kernel = PATH");
+	} else {
+		m->kernel_path = check_file(m, s, kv, "kernel");
+	}
+	if ((kv = cfg_get(s, "initrd")))
+		m->initrd_path = check_file(m, s, kv, "initrd");
+	cfg_get_str(c, s, "cmdline", "", &m->cmdline);
+	if (s)
+		cfg_report_unused(c, s, "[boot]");
+}
+
+static void reserve_platform(struct machine *m)
+{
+	/* what the in-kernel irqchip and PIT own: no device may map over them */
+	static const struct {
+		bool pio;
+		uint64_t base, len;
+		const char *what;
+	} fixed[] = {
+		{true, 0x20, 2, "the in-kernel PIC"},
+		{true, 0xa0, 2, "the in-kernel PIC"},
+		{true, 0x40, 4, "the in-kernel PIT"},
+		{true, 0x4d0, 2, "the in-kernel PIC (ELCR)"},
+		{false, 0xfec00000, 0x1000, "the in-kernel IOAPIC"},
+		{false, 0xfee00000, 0x1000, "the local APICs"},
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		bus_add(fixed[i].pio ? &m->pio : &m->mmio, fixed[i].base, fixed[i].len, NULL, NULL,
+		        NULL, fixed[i].what, NULL);
+	m->irq_reserved[0] = "the in-kernel PIT";
+	m->irq_reserved[2] = "the PIC cascade";
+}
+
+int machine_configure(struct machine *m, struct cfg *cfg, bool check_only)
+{
+	char err[2048];
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = cfg;
+	m->check_only = check_only;
+	m->loop.epfd = m->loop.wakefd = -1;
+	pthread_mutex_init(&m->irq_lock, NULL);
+	bus_init(&m->mmio, "mmio", 1ull << 52);
+	bus_init(&m->pio, "pio", 0x10000);
+
+	configure_machine_section(m);
+	configure_boot_section(m);
+	if (cfg->errors)
+		return -EINVAL;
+
+	mem_layout_x86(&m->mem, m->ram_size);
+	reserve_platform(m);
+
+	struct cfg_section *ms = cfg_section(cfg, CFG_MACHINE, NULL);
+	if (plugin_find(&m->pp, m->backend_name, SMOL_KIND_BACKEND, &m->backend, err,
+	                sizeof(err)) < 0) {
+		struct cfg_section top = {.line = 1};
+		cfg_error(cfg, ms ? ms : &top, ms ? cfg_get(ms, "backend") : NULL, "%s", err);
+		return -EINVAL;
+	}
+	m->be = m->backend->desc->ops;
+
+	int r = evloop_init(&m->loop);
+	if (r < 0) {
+		log_err("cannot create the event loop: %s", strerror(-r));
+		return r;
+	}
+	if (dev_create_all(m) < 0 || cfg->errors)
+		return -EINVAL;
+	return 0;
+}
+
+void machine_print_layout(const struct machine *m)
+{
+	printf("machine %s: arch %s, backend %s (%s), %u vCPU%s, %llu MiB RAM\n", m->cfg->path,
+	       m->arch, m->backend_name, m->backend->path, m->n_vcpus, m->n_vcpus == 1 ? "" : "s",
+	       (unsigned long long)(m->ram_size >> 20));
+	printf("boot: kernel %s\n", m->kernel_path);
+	if (m->initrd_path)
+		printf("      initrd %s\n", m->initrd_path);
+	printf("      cmdline \"%s\"\n", m->cmdline);
+	printf("memory map:\n");
+	for (int i = 0; i < m->mem.n_regions; i++)
+		printf("  0x%010llx-0x%010llx  RAM (%llu MiB)\n",
+		       (unsigned long long)m->mem.region[i].gpa,
+		       (unsigned long long)(m->mem.region[i].gpa + m->mem.region[i].size - 1),
+		       (unsigned long long)(m->mem.region[i].size >> 20));
+	for (size_t i = 0; i < m->mmio.n; i++) {
+		const struct bus_range *r = &m->mmio.r[i];
+		printf("  0x%010llx-0x%010llx  %s%s\n", (unsigned long long)r->base,
+		       (unsigned long long)(r->base + r->len - 1), r->dev ? "device " : "",
+		       r->owner);
+	}
+	printf("devices:\n");
+	for (size_t i = 0; i < m->n_devs; i++) {
+		const struct smol_dev *d = m->devs[i];
+		printf("  %-12s %-14s %s\n", d->name, d->plugin->desc->name, d->plugin->path);
+		for (int j = 0; j < d->n_ranges; j++)
+			printf("  %12s %s 0x%llx-0x%llx\n", "", d->ranges[j].pio ? "ports" : "mmio ",
+			       (unsigned long long)d->ranges[j].base,
+			       (unsigned long long)(d->ranges[j].base + d->ranges[j].len - 1));
+		for (int j = 0; j < d->n_irqs; j++)
+			printf("  %12s irq   %u\n", "", d->irqs[j]);
+	}
+}
+
+/* ---- running ----------------------------------------------------------------------- */
+
+static void backend_log(enum smol_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_vmsg((int)level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+static const struct smol_backend_host backend_host = {
+	.abi_major = SMOL_ABI_MAJOR,
+	.abi_minor = SMOL_ABI_MINOR,
+	.struct_size = sizeof(struct smol_backend_host),
+	.log = backend_log,
+};
+
+static void on_signal(void *opaque, int fd, uint32_t events)
+{
+	struct machine *m = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		log_info("%s: stopping the guest", strsignal((int)si.ssi_signo));
+		machine_request_exit(m, 128 + (int)si.ssi_signo);
+	}
+}
+
+int machine_run(struct machine *m)
+{
+	struct smol_x86_boot regs;
+	int r, sfd = -1;
+	sigset_t sigs;
+
+	r = mem_alloc(&m->mem);
+	if (r < 0) {
+		log_err("cannot allocate %llu MiB of guest RAM: %s",
+		        (unsigned long long)(m->ram_size >> 20), strerror(-r));
+		return STATUS_ERROR;
+	}
+	struct smol_vm_config vc = {.struct_size = sizeof(vc), .n_vcpus = m->n_vcpus,
+	                            .ram_size = m->ram_size};
+	r = m->be->vm_create(&backend_host, &vc, &m->vm);
+	if (r < 0)
+		return STATUS_ERROR; /* the backend said why */
+	for (int i = 0; i < m->mem.n_regions; i++) {
+		const struct mem_region *rg = &m->mem.region[i];
+		r = m->be->mem_add(m->vm, (uint32_t)i, rg->gpa, rg->size, m->mem.host + rg->fd_offset);
+		if (r < 0) {
+			log_err("cannot map guest RAM at 0x%llx: %s", (unsigned long long)rg->gpa,
+			        strerror(-r));
+			return STATUS_ERROR;
+		}
+	}
+	if (boot_prepare(m, &regs) < 0)
+		return STATUS_CONFIG;
+
+	m->vcpus = calloc(m->n_vcpus, sizeof(*m->vcpus));
+	if (!m->vcpus)
+		return STATUS_ERROR;
+	for (uint32_t i = 0; i < m->n_vcpus; i++) {
+		m->vcpus[i].m = m;
+		m->vcpus[i].index = i;
+		r = m->be->vcpu_create(m->vm, i, &m->vcpus[i].bv);
+		if (r < 0) {
+			log_err("cannot create vCPU %u: %s", i, strerror(-r));
+			return STATUS_ERROR;
+		}
+	}
+	r = m->be->vcpu_set_x86_boot(m->vcpus[0].bv, &regs);
+	if (r < 0) {
+		log_err("cannot set the boot CPU's registers: %s", strerror(-r));
+		return STATUS_ERROR;
+	}
+	/* levels devices set before the VM existed */
+	pthread_mutex_lock(&m->irq_lock);
+	for (uint32_t i = 0; i < MACHINE_IRQS; i++)
+		if (m->irq_level[i])
+			m->be->irq_line(m->vm, i, 1);
+	pthread_mutex_unlock(&m->irq_lock);
+
+	/* SIGINT/SIGTERM/SIGHUP arrive on the event loop; vCPU threads inherit the mask */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd >= 0 && evloop_watch(&m->loop, sfd, SMOL_FD_IN, NULL, on_signal, m) < 0) {
+		close(sfd);
+		sfd = -1;
+	}
+
+	for (uint32_t i = 0; i < m->n_vcpus; i++) {
+		r = vcpu_start(&m->vcpus[i]);
+		if (r < 0) {
+			log_err("cannot start vCPU %u's thread: %s", i, strerror(-r));
+			machine_request_exit(m, STATUS_ERROR);
+			break;
+		}
+	}
+	while (!machine_stopping(m)) {
+		r = evloop_run_once(&m->loop, -1);
+		if (r < 0) {
+			log_err("event loop: %s", strerror(-r));
+			machine_request_exit(m, STATUS_ERROR);
+		}
+	}
+	for (uint32_t i = 0; i < m->n_vcpus; i++)
+		if (m->vcpus[i].started)
+			m->be->vcpu_kick(m->vcpus[i].bv);
+	for (uint32_t i = 0; i < m->n_vcpus; i++)
+		if (m->vcpus[i].started)
+			pthread_join(m->vcpus[i].thread, NULL);
+	if (sfd >= 0) {
+		evloop_unwatch(&m->loop, sfd);
+		close(sfd);
+	}
+	return m->exit_status;
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (m->vcpus) {
+		for (uint32_t i = 0; i < m->n_vcpus; i++)
+			if (m->vcpus[i].bv)
+				m->be->vcpu_destroy(m->vcpus[i].bv);
+		free(m->vcpus);
+		m->vcpus = NULL;
+	}
+	dev_destroy_all(m);
+	if (m->vm) {
+		m->be->vm_destroy(m->vm);
+		m->vm = NULL;
+	}
+	evloop_free(&m->loop);
+	mem_free(&m->mem);
+	bus_free(&m->mmio);
+	bus_free(&m->pio);
+	plugin_path_free(&m->pp);
+	free(m->kernel_path);
+	free(m->initrd_path);
+	pthread_mutex_destroy(&m->irq_lock);
+}

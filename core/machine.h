@@ -1,0 +1,87 @@
+/* machine.h: a machine: its configuration, memory, buses, devices, backend and vCPUs. */
+#ifndef SMOLVM_MACHINE_H
+#define SMOLVM_MACHINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <smolvm/sdk.h>
+
+#include "bus.h"
+#include "config.h"
+#include "evloop.h"
+#include "memory.h"
+#include "plugin.h"
+
+/** Interrupt lines (IOAPIC pins / GSIs) a device can claim on x86. */
+#define MACHINE_IRQS 24
+#define MACHINE_MAX_VCPUS 64
+
+/** Exit statuses of `smolvm run` other than a guest-chosen one. */
+enum {
+	STATUS_OK = 0,        /**< the guest powered off or reset */
+	STATUS_ERROR = 1,     /**< runtime failure: backend error, triple fault, internal error */
+	STATUS_CONFIG = 2,    /**< usage or configuration error: nothing ran */
+};
+
+struct vcpu;
+
+struct machine {
+	struct cfg *cfg;
+	struct plugin_path pp;
+	bool check_only;
+
+	/* [machine] */
+	const char *arch;
+	const char *backend_name;
+	uint64_t ram_size;
+	uint32_t n_vcpus;
+	/* [boot] */
+	char *kernel_path;
+	char *initrd_path;
+	const char *cmdline;
+
+	struct guest_mem mem;
+	struct bus mmio, pio;
+
+	struct smol_dev **devs;
+	size_t n_devs;
+	struct smol_dev *irq_owner[MACHINE_IRQS];
+	const char *irq_reserved[MACHINE_IRQS]; /**< lines the core keeps, with why */
+	int irq_level[MACHINE_IRQS];
+	pthread_mutex_t irq_lock;
+
+	struct plugin *backend;
+	const struct smol_backend_ops *be;
+	struct smol_vm *vm;
+	struct vcpu *vcpus;
+
+	struct evloop loop;
+	int stopping;    /**< atomic: set once when the run ends */
+	int exit_status; /**< the status `smolvm run` exits with */
+	int exit_reported;
+};
+
+/**
+ * Reads and validates the whole machine (config, plugins, devices, ranges, IRQs, files)
+ * without creating a VM. On failure every problem has been reported as file:line.
+ * @return 0 or -EINVAL
+ */
+int machine_configure(struct machine *m, struct cfg *cfg, bool check_only);
+/** Prints the resolved layout (`smolvm check`). */
+void machine_print_layout(const struct machine *m);
+/** Creates the VM, loads the payload, runs until the guest or a device ends the run. */
+int machine_run(struct machine *m);
+/** Frees everything (devices destroyed, plugins stay loaded until plugin_close_all). */
+void machine_destroy(struct machine *m);
+
+/** Ends the run with @p status (the first request wins); callable from any thread. */
+void machine_request_exit(struct machine *m, int status);
+/** True once the run is ending. */
+bool machine_stopping(const struct machine *m);
+
+/** Sets an IRQ line's level, forwarding to the VM when it exists. */
+int machine_irq_set(struct machine *m, uint32_t line, int level);
+
+#endif

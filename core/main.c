@@ -1,0 +1,145 @@
+/* main.c: the smolvm command line. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "machine.h"
+#include "plugin.h"
+
+#ifndef SMOLVM_VERSION
+#define SMOLVM_VERSION "0.0.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: smolvm [-v] COMMAND ...\n"
+	        "\n"
+	        "  smolvm run [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
+	        "        run a machine; exits with the guest's status (debug-exit), 0 when the\n"
+	        "        guest powers off or resets, 1 on a runtime failure, 2 on a config error\n"
+	        "  smolvm check [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
+	        "        validate a machine without running it and print its layout\n"
+	        "  smolvm plugins\n"
+	        "        list the plugins in the search path\n"
+	        "  smolvm version\n"
+	        "\n"
+	        "  --set device.NAME.KEY=VALUE (or NAME.KEY=VALUE) overrides a device's key.\n"
+	        "  -v: debug messages. Plugins are searched in [machine] plugin_path,\n"
+	        "  $SMOLVM_PLUGIN_PATH, the build tree next to the executable, then %s.\n",
+	        SMOLVM_PLUGIN_DIR);
+}
+
+static int cmd_machine(int argc, char **argv, bool check_only)
+{
+	const char *file = NULL;
+	const char *sets[64];
+	int n_sets = 0;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+			if (n_sets == 64) {
+				fprintf(stderr, "smolvm: too many --set options\n");
+				return STATUS_CONFIG;
+			}
+			sets[n_sets++] = argv[++i];
+		} else if (strncmp(argv[i], "--set=", 6) == 0 && n_sets < 64) {
+			sets[n_sets++] = argv[i] + 6;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			fprintf(stderr, "smolvm: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return STATUS_CONFIG;
+		} else if (!file) {
+			file = argv[i];
+		} else {
+			fprintf(stderr, "smolvm: one machine file at a time ('%s' and '%s')\n", file,
+			        argv[i]);
+			return STATUS_CONFIG;
+		}
+	}
+	if (!file) {
+		usage(stderr);
+		return STATUS_CONFIG;
+	}
+
+	struct cfg *cfg;
+	if (cfg_load(&cfg, file) < 0)
+		return STATUS_CONFIG;
+	for (int i = 0; i < n_sets; i++) {
+		if (cfg_override(cfg, sets[i]) < 0) {
+			cfg_free(cfg);
+			return STATUS_CONFIG;
+		}
+	}
+
+	struct machine m;
+	int status;
+	if (machine_configure(&m, cfg, check_only) < 0) {
+		fprintf(stderr, "smolvm: %s: %d error%s; nothing was run\n", file, cfg->errors,
+		        cfg->errors == 1 ? "" : "s");
+		status = STATUS_CONFIG;
+	} else if (check_only) {
+		machine_print_layout(&m);
+		printf("%s: ok\n", file);
+		status = 0;
+	} else {
+		status = machine_run(&m);
+	}
+	machine_destroy(&m);
+	plugin_close_all();
+	cfg_free(cfg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-v") == 0) {
+			log_level = SMOL_LOG_DEBUG;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("smolvm %s (plugin ABI %d.%d)\n", SMOLVM_VERSION, SMOL_ABI_MAJOR,
+			       SMOL_ABI_MINOR);
+			return 0;
+		} else {
+			fprintf(stderr, "smolvm: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return STATUS_CONFIG;
+		}
+		i++;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return STATUS_CONFIG;
+	}
+	const char *cmd = argv[i++];
+	if (strcmp(cmd, "run") == 0)
+		return cmd_machine(argc - i, argv + i, false);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_machine(argc - i, argv + i, true);
+	if (strcmp(cmd, "plugins") == 0) {
+		struct plugin_path pp;
+		plugin_path_init(&pp, NULL, argv[0]);
+		plugin_list(&pp);
+		plugin_path_free(&pp);
+		return 0;
+	}
+	if (strcmp(cmd, "version") == 0) {
+		printf("smolvm %s (plugin ABI %d.%d)\n", SMOLVM_VERSION, SMOL_ABI_MAJOR,
+		       SMOL_ABI_MINOR);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "smolvm: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return STATUS_CONFIG;
+}

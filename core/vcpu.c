@@ -1,0 +1,113 @@
+/* vcpu.c: the vCPU loop. Port and MMIO exits go to the buses; everything that ends a guest
+ * (triple fault, internal error, a system event) ends the run with a register dump where the
+ * guest died. */
+#include "vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "machine.h"
+
+static void dump_and_exit(struct vcpu *v, const char *why, int status)
+{
+	struct machine *m = v->m;
+	char buf[4096] = "";
+	if (m->be->vcpu_dump)
+		m->be->vcpu_dump(v->bv, buf, sizeof(buf));
+	log_err("vCPU %u: %s\n%s", v->index, why, buf);
+	machine_request_exit(m, status);
+}
+
+bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
+{
+	struct machine *m = v->m;
+	char why[160];
+
+	switch (e->reason) {
+	case SMOL_EXIT_PIO: {
+		unsigned size = e->u.pio.size;
+		if (size != 1 && size != 2 && size != 4)
+			size = 1;
+		for (uint32_t i = 0; i < e->u.pio.count; i++)
+			if (!bus_access(&m->pio, e->u.pio.port, size, e->u.pio.is_write,
+			                e->u.pio.data + (size_t)i * size))
+				log_debug("vCPU %u: unhandled port %s 0x%x (%u bytes)", v->index,
+				          e->u.pio.is_write ? "write" : "read", e->u.pio.port, size);
+		return true;
+	}
+	case SMOL_EXIT_MMIO:
+		if (!bus_access(&m->mmio, e->u.mmio.gpa, e->u.mmio.size, e->u.mmio.is_write,
+		                e->u.mmio.data))
+			log_debug("vCPU %u: unhandled MMIO %s 0x%llx (%u bytes)", v->index,
+			          e->u.mmio.is_write ? "write" : "read",
+			          (unsigned long long)e->u.mmio.gpa, e->u.mmio.size);
+		return true;
+	case SMOL_EXIT_INTR:
+		return true;
+	case SMOL_EXIT_HLT:
+		dump_and_exit(v, "halted with nothing to wake it (no in-kernel irqchip)",
+		              STATUS_ERROR);
+		return false;
+	case SMOL_EXIT_SHUTDOWN:
+		dump_and_exit(v, "the guest shut down the CPU (triple fault)", STATUS_ERROR);
+		return false;
+	case SMOL_EXIT_SYSTEM_EVENT:
+		switch (e->u.system_event.type) {
+		case SMOL_EVENT_SHUTDOWN:
+			log_debug("vCPU %u: guest powered off", v->index);
+			machine_request_exit(m, STATUS_OK);
+			return false;
+		case SMOL_EVENT_RESET:
+			log_debug("vCPU %u: guest asked for a reset", v->index);
+			machine_request_exit(m, STATUS_OK);
+			return false;
+		default:
+			snprintf(why, sizeof(why), "the guest reported a crash (system event %u)",
+			         e->u.system_event.type);
+			dump_and_exit(v, why, STATUS_ERROR);
+			return false;
+		}
+	case SMOL_EXIT_INTERNAL_ERROR:
+		snprintf(why, sizeof(why), "the hypervisor could not emulate the guest (internal "
+		         "error, suberror %u)", e->code);
+		dump_and_exit(v, why, STATUS_ERROR);
+		return false;
+	default:
+		snprintf(why, sizeof(why), "unexpected exit (backend reason %u)", e->code);
+		dump_and_exit(v, why, STATUS_ERROR);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct machine *m = v->m;
+	struct smol_exit e;
+
+	while (!machine_stopping(m)) {
+		memset(&e, 0, sizeof(e));
+		int r = m->be->vcpu_run(v->bv, &e);
+		if (r < 0) {
+			log_err("vCPU %u: run failed: %s", v->index, strerror(-r));
+			machine_request_exit(m, STATUS_ERROR);
+			break;
+		}
+		v->exits++;
+		if (!vcpu_handle_exit(v, &e))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	if (r)
+		return -r;
+	v->started = true;
+	return 0;
+}

@@ -1,0 +1,27 @@
+/* vcpu.h: one thread per vCPU, running the backend and dispatching its exits to the buses. */
+#ifndef SMOLVM_VCPU_H
+#define SMOLVM_VCPU_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct machine;
+struct smol_vcpu;
+
+struct vcpu {
+	struct machine *m;
+	uint32_t index;
+	struct smol_vcpu *bv; /**< the backend's vCPU */
+	pthread_t thread;
+	bool started;
+	uint64_t exits;
+};
+
+/** Starts the vCPU's thread. 0 or -errno. */
+int vcpu_start(struct vcpu *v);
+/** Handles one exit (exposed for tests). Returns false when the run must end. */
+struct smol_exit;
+bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e);
+
+#endif

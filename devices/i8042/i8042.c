@@ -1,0 +1,79 @@
+/* i8042: just enough of the PC keyboard controller for the reset path real PCs use. A guest
+ * writing command 0xFE (pulse the reset line) to port 0x64 ends the run with status 0.
+ * Status reads say "no data, input buffer empty, self-test passed"; no keyboard is attached.
+ * Ports 0x60 (data) and 0x64 (status/command); no keys. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <smolvm/sdk.h>
+
+#define I8042_DATA 0x60
+#define I8042_CMD 0x64
+#define I8042_STATUS_SYS 0x04 /* system flag: self-test passed */
+#define I8042_CMD_RESET 0xfe
+
+struct i8042 {
+	const struct smol_host *host;
+	struct smol_dev *dev;
+};
+
+static uint64_t kbd_read(void *opaque, uint64_t offset, unsigned size)
+{
+	(void)opaque;
+	(void)size;
+	return offset == 0 ? 0 : I8042_STATUS_SYS; /* data port: nothing; status: idle */
+}
+
+static void cmd_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+	struct i8042 *k = opaque;
+	(void)offset;
+	(void)size;
+	if ((value & 0xff) == I8042_CMD_RESET) {
+		k->host->log(k->dev, SMOL_LOG_DEBUG, "reset requested (0xfe to port 0x64)");
+		k->host->request_exit(k->dev, 0);
+	}
+}
+
+static void data_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+	(void)opaque;
+	(void)offset;
+	(void)size;
+	(void)value; /* no keyboard to talk to */
+}
+
+static const struct smol_io_ops data_io = {.read = kbd_read, .write = data_write};
+static const struct smol_io_ops cmd_io = {.read = kbd_read, .write = cmd_write};
+
+static int kbd_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,
+                      void **state)
+{
+	(void)flags;
+	struct i8042 *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->host = host;
+	k->dev = dev;
+	*state = k;
+	int r = host->map_pio(dev, I8042_DATA, 1, &data_io, k);
+	if (r == 0)
+		r = host->map_pio(dev, I8042_CMD, 1, &cmd_io, k);
+	return r;
+}
+
+static void kbd_destroy(void *state)
+{
+	free(state);
+}
+
+static const struct smol_device_ops kbd_ops = {
+	.struct_size = sizeof(struct smol_device_ops),
+	.create = kbd_create,
+	.destroy = kbd_destroy,
+};
+
+SMOL_PLUGIN(SMOL_KIND_DEVICE, "i8042",
+            "PC keyboard controller, reset line only: 0xFE to port 0x64 ends the run (status 0)",
+            &kbd_ops);

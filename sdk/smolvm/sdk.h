@@ -1,0 +1,414 @@
+/**
+ * @file sdk.h
+ * @brief smolvm plugin SDK: the one public header, the versioned plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly one data symbol, the const descriptor
+ * #smol_plugin (see SMOL_PLUGIN()). The loader reads the descriptor's version fields and
+ * refuses a plugin with another major version or a newer minor version before calling any
+ * of its code. Ops tables are const and never written by the core. Plugins never link
+ * against symbols of the executable: everything the core offers arrives through the
+ * const tables passed to create().
+ *
+ * Two kinds of plugins:
+ *  - device plugins (#SMOL_KIND_DEVICE, ops: struct smol_device_ops): device models, given
+ *    a struct smol_host table to map MMIO/PIO ranges, drive IRQ lines, reach guest memory,
+ *    watch fds and read their INI section;
+ *  - backend plugins (#SMOL_KIND_BACKEND, ops: struct smol_backend_ops): hypervisors
+ *    (kvm.so, hvf.dylib), given a struct smol_backend_host table.
+ *
+ * Errors cross the ABI as 0 or a negative errno. Plugins never call exit() or abort() and
+ * never print to stderr themselves: they log through the host table.
+ *
+ * Threading: the core serialises every callback into one device instance (MMIO/PIO
+ * handlers, fd callbacks, reset, destroy) with a per-device lock, so a device model needs
+ * no locking of its own unless it starts threads. Host functions may be called from inside
+ * any callback.
+ *
+ * ABI changelog (bump the minor for additions at the end of a struct, the major for anything
+ * else; the loader accepts plugins with minor <= the core's):
+ *  - 1.0 (smolvm 0.1): descriptor, device ops (create, destroy, reset; save, load, describe
+ *    and methods reserved), host table (log, config getters and config errors, MMIO/PIO
+ *    mapping, IRQ claim/set/pulse, checked guest memory, fd watches, run control), backend
+ *    ops (VM, memory slots, vCPUs, normalised exits, IRQ lines, x86 boot state).
+ */
+#ifndef SMOLVM_SDK_H
+#define SMOLVM_SDK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** ABI major version: plugins built for another major are refused. */
+#define SMOL_ABI_MAJOR 1
+/** ABI minor version: plugins built for a newer minor than the core's are refused. */
+#define SMOL_ABI_MINOR 0
+
+/** Name of the one data symbol every plugin exports. */
+#define SMOL_PLUGIN_SYMBOL "smol_plugin"
+
+#if defined(__GNUC__) || defined(__clang__)
+/** Marks the descriptor as the plugin's only exported symbol (build with hidden visibility). */
+#define SMOL_EXPORT __attribute__((visibility("default")))
+/** Results that must be checked (0 or a negative errno). */
+#define SMOL_MUST_CHECK __attribute__((warn_unused_result))
+/** printf-style format checking for logging functions. */
+#define SMOL_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define SMOL_EXPORT
+#define SMOL_MUST_CHECK
+#define SMOL_PRINTF(fmt, args)
+#endif
+
+/** What a plugin provides. */
+enum smol_plugin_kind {
+	SMOL_KIND_BACKEND = 1, /**< a hypervisor backend: ops is a struct smol_backend_ops */
+	SMOL_KIND_DEVICE = 2,  /**< a device model: ops is a struct smol_device_ops */
+};
+
+/**
+ * The plugin descriptor, exported as the const data symbol #SMOL_PLUGIN_SYMBOL.
+ * The first three fields are read before anything else and never move.
+ */
+struct smol_plugin_desc {
+	uint32_t abi_major;      /**< SMOL_ABI_MAJOR the plugin was built with */
+	uint32_t abi_minor;      /**< SMOL_ABI_MINOR the plugin was built with */
+	uint32_t struct_size;    /**< sizeof(struct smol_plugin_desc) as the plugin saw it */
+	uint32_t kind;           /**< enum smol_plugin_kind */
+	const char *name;        /**< the name an INI file uses (`type = NAME`, `backend = NAME`) */
+	const char *description; /**< one line for `smolvm plugins` */
+	const void *ops;         /**< const struct smol_device_ops or smol_backend_ops, by kind */
+};
+
+/**
+ * Defines the plugin descriptor. Use once per plugin, at file scope:
+ * @code
+ * SMOL_PLUGIN(SMOL_KIND_DEVICE, "my-device", "what it is", &my_ops);
+ * @endcode
+ */
+#ifdef __cplusplus
+#define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                              \
+	extern "C" SMOL_EXPORT const struct smol_plugin_desc smol_plugin;                   \
+	const struct smol_plugin_desc smol_plugin = {SMOL_ABI_MAJOR, SMOL_ABI_MINOR,        \
+	                                             sizeof(struct smol_plugin_desc), (kind_), \
+	                                             (name_), (desc_), (ops_)}
+#else
+#define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                              \
+	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = {                           \
+		SMOL_ABI_MAJOR, SMOL_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_),   \
+		(name_), (desc_), (ops_)}
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+/* Device plugins                                                                        */
+/* ------------------------------------------------------------------------------------ */
+
+/** Opaque handle of one device instance, owned by the core; passed back to host calls. */
+struct smol_dev;
+
+/** Log levels for smol_host::log. */
+enum smol_log_level {
+	SMOL_LOG_ERROR = 0, /**< something failed */
+	SMOL_LOG_WARN = 1,  /**< something is odd but the device goes on */
+	SMOL_LOG_INFO = 2,  /**< shown by default */
+	SMOL_LOG_DEBUG = 3, /**< shown with `smolvm -v` */
+};
+
+/**
+ * Handlers of an MMIO or PIO range. @p offset is relative to the range's base, @p size is
+ * 1, 2, 4 or 8 bytes. Either handler may be NULL: reads then return all ones and writes are
+ * ignored.
+ */
+struct smol_io_ops {
+	/** Guest read of @p size bytes at @p offset; return the value (low @p size bytes used). */
+	uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+	/** Guest write of @p value (@p size bytes) at @p offset. */
+	void (*write)(void *opaque, uint64_t offset, unsigned size, uint64_t value);
+};
+
+/** Pass as the base of smol_host::map_mmio to have the core choose a free window. */
+#define SMOL_ADDR_AUTO UINT64_MAX
+
+/** Events for smol_host::fd_watch (as in poll(2)). */
+enum smol_fd_events {
+	SMOL_FD_IN = 1u << 0,  /**< readable */
+	SMOL_FD_OUT = 1u << 1, /**< writable */
+	SMOL_FD_HUP = 1u << 2, /**< hung up or error (always reported) */
+};
+
+/** Callback of an fd watch, run on the core's event-loop thread. */
+typedef void (*smol_fd_fn)(void *opaque, int fd, uint32_t events);
+
+/** Flags for smol_device_ops::create. */
+enum smol_create_flags {
+	/**
+	 * `smolvm check`: validate the configuration and map ranges and IRQ lines, but open no
+	 * output files, start no threads, change nothing outside the process.
+	 */
+	SMOL_CREATE_CHECK_ONLY = 1u << 0,
+};
+
+/**
+ * The core's services for a device plugin (core -> plugin direction). Passed to create();
+ * valid until destroy() returns. Every function takes the device's own handle.
+ */
+struct smol_host {
+	uint32_t abi_major;   /**< the core's SMOL_ABI_MAJOR */
+	uint32_t abi_minor;   /**< the core's SMOL_ABI_MINOR: slots past it are absent */
+	uint32_t struct_size; /**< sizeof(struct smol_host) in the core */
+
+	/** Logs a message prefixed with the device's name. */
+	void (*log)(struct smol_dev *dev, enum smol_log_level level, const char *fmt, ...)
+		SMOL_PRINTF(3, 4);
+
+	/**
+	 * Config getters for the device's INI section. Each returns 0 and the value, or
+	 * @p def with 0 when the key is absent, or -EINVAL (after reporting `file:line: ...`)
+	 * when the value is malformed. A key no getter asked for is an unknown key: the core
+	 * reports it after create() returns. Strings stay valid until destroy().
+	 */
+	SMOL_MUST_CHECK int (*cfg_str)(struct smol_dev *dev, const char *key, const char *def,
+	                               const char **out);
+	/** Unsigned integer: decimal, 0x hex, 0o octal or 0b binary. */
+	SMOL_MUST_CHECK int (*cfg_u64)(struct smol_dev *dev, const char *key, uint64_t def,
+	                               uint64_t *out);
+	/** Boolean: on/off, yes/no, true/false, 1/0. */
+	SMOL_MUST_CHECK int (*cfg_bool)(struct smol_dev *dev, const char *key, int def, int *out);
+	/** Size in bytes, with an optional K, M, G or T suffix (powers of 1024). */
+	SMOL_MUST_CHECK int (*cfg_size)(struct smol_dev *dev, const char *key, uint64_t def,
+	                                uint64_t *out);
+	/**
+	 * Reports a configuration error about @p key (NULL: the section itself); the core
+	 * prefixes the INI file and line. Return -EINVAL from create() afterwards.
+	 */
+	void (*cfg_error)(struct smol_dev *dev, const char *key, const char *fmt, ...)
+		SMOL_PRINTF(3, 4);
+	/** Resolves a path from the INI (relative to the INI file's folder); caller frees. */
+	char *(*cfg_path)(struct smol_dev *dev, const char *path);
+
+	/**
+	 * Maps [base, base+len) of guest-physical MMIO space to @p ops. @p base may be
+	 * SMOL_ADDR_AUTO; the chosen base is returned in @p out_base (may be NULL).
+	 * Fails with -EEXIST on an overlap, which the core reports with both devices' names.
+	 */
+	SMOL_MUST_CHECK int (*map_mmio)(struct smol_dev *dev, uint64_t base, uint64_t len,
+	                                const struct smol_io_ops *ops, void *opaque,
+	                                uint64_t *out_base);
+	/** Maps I/O ports [port, port+len) to @p ops (x86). -EEXIST on an overlap. */
+	SMOL_MUST_CHECK int (*map_pio)(struct smol_dev *dev, uint16_t port, uint16_t len,
+	                               const struct smol_io_ops *ops, void *opaque);
+
+	/** Claims interrupt line @p line (a GSI on x86). -EBUSY if another device holds it. */
+	SMOL_MUST_CHECK int (*irq_claim)(struct smol_dev *dev, uint32_t line);
+	/** Sets a claimed line's level (1 asserted, 0 deasserted). */
+	int (*irq_set)(struct smol_dev *dev, uint32_t line, int level);
+	/** Pulses a claimed line: an edge (assert then deassert). */
+	int (*irq_pulse)(struct smol_dev *dev, uint32_t line);
+
+	/**
+	 * Checked guest memory: a host pointer to guest-physical [gpa, gpa+len), or NULL when
+	 * the range is not entirely inside guest RAM (overflow included). Use it for every
+	 * address the guest hands the device, and fail the request on NULL.
+	 */
+	void *(*gpa_ptr)(struct smol_dev *dev, uint64_t gpa, uint64_t len);
+
+	/** Watches @p fd on the core's event loop; @p cb runs with the device lock held. */
+	SMOL_MUST_CHECK int (*fd_watch)(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb,
+	                                void *opaque);
+	/** Stops watching @p fd. */
+	int (*fd_unwatch)(struct smol_dev *dev, int fd);
+
+	/**
+	 * Ends the run: `smolvm run` stops the vCPUs and exits with @p status (0-255).
+	 * For exit devices, a guest's reset request, a console's escape key.
+	 */
+	void (*request_exit)(struct smol_dev *dev, int status);
+
+	/** Reserved for later minor versions (ioeventfd, irqfd, timers, describe helpers). */
+	void (*reserved[12])(void);
+};
+
+struct smol_snap_writer; /**< reserved: snapshot stream (a later minor version) */
+struct smol_snap_reader; /**< reserved: snapshot stream (a later minor version) */
+struct smol_describe;    /**< reserved: ACPI/device-tree description (a later minor version) */
+struct smol_method;      /**< reserved: exported methods (a later minor version) */
+
+/** Operations of a device plugin (plugin -> core direction). */
+struct smol_device_ops {
+	uint32_t struct_size; /**< sizeof(struct smol_device_ops) as the plugin saw it */
+
+	/**
+	 * Required. Creates one instance: reads the config, maps ranges, claims IRQ lines.
+	 * @param host  the core's services, valid until destroy
+	 * @param dev   this instance's handle for host calls
+	 * @param flags enum smol_create_flags
+	 * @param state receives the instance's private state, passed to every other op
+	 * @return 0, or a negative errno after logging or cfg_error() saying why
+	 */
+	SMOL_MUST_CHECK int (*create)(const struct smol_host *host, struct smol_dev *dev,
+	                              uint32_t flags, void **state);
+	/** Required. Frees the instance (also after a failed create() that set *state). */
+	void (*destroy)(void *state);
+	/** Optional. Puts the device in its power-on state (machine reset). */
+	void (*reset)(void *state);
+
+	/** Reserved for snapshots (a later minor version): NULL in ABI 1.0. */
+	int (*save)(void *state, struct smol_snap_writer *w);
+	/** Reserved for snapshots (a later minor version): NULL in ABI 1.0. */
+	int (*load)(void *state, struct smol_snap_reader *r);
+	/** Reserved: describes the device to the guest (ACPI / device tree). NULL in 1.0. */
+	int (*describe)(void *state, struct smol_describe *d);
+	/** Reserved: exported methods callable by the core (through libffi). NULL in 1.0. */
+	const struct smol_method *methods;
+	/** Number of entries in methods. */
+	uint32_t n_methods;
+
+	/** Reserved for later minor versions: leave zero. */
+	void (*reserved[8])(void);
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Backend plugins                                                                       */
+/* ------------------------------------------------------------------------------------ */
+
+struct smol_vm;   /**< a backend's VM, opaque to the core */
+struct smol_vcpu; /**< a backend's vCPU, opaque to the core */
+
+/** Why smol_backend_ops::vcpu_run returned. */
+enum smol_exit_reason {
+	SMOL_EXIT_PIO = 1,            /**< port I/O: exit->pio */
+	SMOL_EXIT_MMIO = 2,           /**< MMIO outside RAM: exit->mmio */
+	SMOL_EXIT_HLT = 3,            /**< the vCPU halted (only without an in-kernel irqchip) */
+	SMOL_EXIT_SHUTDOWN = 4,       /**< triple fault or shutdown */
+	SMOL_EXIT_SYSTEM_EVENT = 5,   /**< exit->system_event: reset, shutdown, crash */
+	SMOL_EXIT_INTERNAL_ERROR = 6, /**< the hypervisor could not go on: exit->code */
+	SMOL_EXIT_INTR = 7,           /**< interrupted by vcpu_kick or a signal */
+	SMOL_EXIT_UNKNOWN = 8,        /**< anything else: exit->code is the raw reason */
+};
+
+/** System events (exit->system_event.type). */
+enum smol_system_event {
+	SMOL_EVENT_SHUTDOWN = 1, /**< the guest powered off */
+	SMOL_EVENT_RESET = 2,    /**< the guest asked for a reset */
+	SMOL_EVENT_CRASH = 3,    /**< the guest reported a crash */
+};
+
+/**
+ * A normalised vCPU exit. For PIO and MMIO, @c data points at the backend's buffer: for a
+ * write it holds the bytes written; for a read the core fills it before the next vcpu_run.
+ */
+struct smol_exit {
+	uint32_t reason; /**< enum smol_exit_reason */
+	uint32_t code;   /**< raw hypervisor reason or suberror, for messages */
+	union {
+		/** Port I/O. @c count > 1 for string instructions: @c data holds count items. */
+		struct {
+			uint16_t port;
+			uint8_t size;     /**< 1, 2 or 4 */
+			uint8_t is_write; /**< 1 for OUT */
+			uint32_t count;
+			uint8_t *data;
+		} pio;
+		/** Memory-mapped I/O. */
+		struct {
+			uint64_t gpa;
+			uint8_t size; /**< 1, 2, 4 or 8 */
+			uint8_t is_write;
+			uint8_t *data;
+		} mmio;
+		/** System event. */
+		struct {
+			uint32_t type; /**< enum smol_system_event */
+		} system_event;
+	} u;
+};
+
+/** Initial x86 register state a loader asks for (smol_backend_ops::vcpu_set_x86_boot). */
+struct smol_x86_boot {
+	uint64_t rip, rsp, rsi, rbx, rflags;
+	uint64_t cr0, cr3, cr4, efer;
+	uint64_t gdt_base;
+	uint16_t gdt_limit;
+	uint16_t cs_selector; /**< selector of the code segment in the GDT */
+	uint16_t ds_selector; /**< selector used for ds, es, fs, gs, ss */
+	uint8_t long_mode;    /**< 1: cs is a 64-bit code segment; 0: 32-bit flat protected mode */
+	uint8_t pad[1];
+};
+
+/** The core's services for a backend plugin. */
+struct smol_backend_host {
+	uint32_t abi_major;   /**< the core's SMOL_ABI_MAJOR */
+	uint32_t abi_minor;   /**< the core's SMOL_ABI_MINOR */
+	uint32_t struct_size; /**< sizeof(struct smol_backend_host) in the core */
+	/** Logs a message prefixed with the backend's name. */
+	void (*log)(enum smol_log_level level, const char *fmt, ...) SMOL_PRINTF(2, 3);
+	/** Reserved for later minor versions. */
+	void (*reserved[7])(void);
+};
+
+/** What the core asks of a new VM. */
+struct smol_vm_config {
+	uint32_t struct_size; /**< sizeof(struct smol_vm_config) in the core */
+	uint32_t n_vcpus;
+	uint64_t ram_size; /**< bytes of guest RAM (informational: slots come via mem_add) */
+	uint32_t flags;    /**< reserved, 0 */
+};
+
+/** Operations of a backend plugin. */
+struct smol_backend_ops {
+	uint32_t struct_size; /**< sizeof(struct smol_backend_ops) as the plugin saw it */
+
+	/** Required. Opens the hypervisor and creates a VM with its interrupt controllers. */
+	SMOL_MUST_CHECK int (*vm_create)(const struct smol_backend_host *host,
+	                                 const struct smol_vm_config *cfg, struct smol_vm **vm);
+	/** Required. Destroys the VM (after every vCPU was destroyed). */
+	void (*vm_destroy)(struct smol_vm *vm);
+	/** Required. Maps host memory [hva, hva+size) at guest-physical @p gpa as RAM. */
+	SMOL_MUST_CHECK int (*mem_add)(struct smol_vm *vm, uint32_t slot, uint64_t gpa,
+	                               uint64_t size, void *hva);
+	/** Required. Creates vCPU @p index (0 is the boot CPU). */
+	SMOL_MUST_CHECK int (*vcpu_create)(struct smol_vm *vm, uint32_t index,
+	                                   struct smol_vcpu **vcpu);
+	/** Required. Destroys a vCPU that is no longer running. */
+	void (*vcpu_destroy)(struct smol_vcpu *vcpu);
+	/**
+	 * Required. Runs the vCPU on the calling thread until the next exit the core must see.
+	 * @return 0 with @p exit filled in, or a negative errno
+	 */
+	SMOL_MUST_CHECK int (*vcpu_run)(struct smol_vcpu *vcpu, struct smol_exit *exit);
+	/**
+	 * Required. Makes the vCPU's current or next vcpu_run return SMOL_EXIT_INTR soon; callable
+	 * from any thread.
+	 */
+	void (*vcpu_kick)(struct smol_vcpu *vcpu);
+	/** Required on x86. Sets a boot CPU's registers for a loader's entry state. */
+	SMOL_MUST_CHECK int (*vcpu_set_x86_boot)(struct smol_vcpu *vcpu,
+	                                         const struct smol_x86_boot *boot);
+	/** Writes a human-readable register dump (for crash reports) into @p buf. */
+	int (*vcpu_dump)(struct smol_vcpu *vcpu, char *buf, size_t len);
+	/** Required. Sets the level of interrupt line @p gsi of the in-kernel irqchip. */
+	int (*irq_line)(struct smol_vm *vm, uint32_t gsi, int level);
+
+	/** Reserved for later minor versions (ioeventfd, irqfd, save/restore, arm64): zero. */
+	void (*reserved[12])(void);
+};
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#ifndef __cplusplus
+_Static_assert(offsetof(struct smol_plugin_desc, abi_major) == 0, "descriptor layout");
+_Static_assert(offsetof(struct smol_plugin_desc, abi_minor) == 4, "descriptor layout");
+_Static_assert(offsetof(struct smol_plugin_desc, struct_size) == 8, "descriptor layout");
+_Static_assert(offsetof(struct smol_plugin_desc, kind) == 12, "descriptor layout");
+#else
+static_assert(offsetof(struct smol_plugin_desc, abi_major) == 0, "descriptor layout");
+static_assert(offsetof(struct smol_plugin_desc, abi_minor) == 4, "descriptor layout");
+static_assert(offsetof(struct smol_plugin_desc, struct_size) == 8, "descriptor layout");
+static_assert(offsetof(struct smol_plugin_desc, kind) == 12, "descriptor layout");
+#endif
+
+#endif /* SMOLVM_SDK_H */
