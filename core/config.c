@@ -469,6 +469,13 @@ char *cfg_resolve_path(const struct cfg *c, const char *path)
 	return out;
 }
 
+char *cfg_resolve_kv_path(const struct cfg *c, const struct cfg_kv *kv)
+{
+	if (kv->line == 0)
+		return xstrdup(kv->value); /* --set: as typed, relative to the current directory */
+	return cfg_resolve_path(c, kv->value);
+}
+
 int cfg_parse_u64(const char *s, uint64_t *out)
 {
 	int base = 10;

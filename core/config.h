@@ -62,6 +62,12 @@ void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *
 /** Resolves @p path against the INI file's folder (absolute paths unchanged); malloc'd. */
 char *cfg_resolve_path(const struct cfg *c, const char *path);
 
+/**
+ * Resolves the path in a key's value: relative to the INI file's folder, or to the current
+ * directory for a --set override.
+ */
+char *cfg_resolve_kv_path(const struct cfg *c, const struct cfg_kv *kv);
+
 /* Value parsers: 0 on success, -EINVAL on a malformed value. */
 int cfg_parse_u64(const char *s, uint64_t *out);
 int cfg_parse_size(const char *s, uint64_t *out);

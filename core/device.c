@@ -85,7 +85,13 @@ static void host_cfg_error(struct smol_dev *dev, const char *key, const char *fm
 
 static char *host_cfg_path(struct smol_dev *dev, const char *path)
 {
-	return path ? cfg_resolve_path(dev->m->cfg, path) : NULL;
+	if (!path)
+		return NULL;
+	/* a value that came from --set is relative to the current directory */
+	for (size_t i = 0; i < dev->sec->n_kv; i++)
+		if (dev->sec->kv[i].value == path || strcmp(dev->sec->kv[i].value, path) == 0)
+			return cfg_resolve_kv_path(dev->m->cfg, &dev->sec->kv[i]);
+	return cfg_resolve_path(dev->m->cfg, path);
 }
 
 /* ---- ranges and IRQs ----------------------------------------------------------------- */
@@ -103,7 +109,7 @@ static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_
 	int r = bus_add(b, base, len, ops, opaque, dev, dev->name, &other);
 	if (r == -EEXIST) {
 		cfg_error(dev->m->cfg, dev->sec, NULL,
-		          "%s: %s 0x%llx-0x%llx overlaps %s%s%s (0x%llx-0x%llx)", dev->label,
+		          "%s: %s 0x%llx-0x%llx: already taken by %s%s%s (0x%llx-0x%llx)", dev->label,
 		          pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
 		          (unsigned long long)(base + len - 1), other->dev ? "device '" : "",
 		          other->owner, other->dev ? "'" : "", (unsigned long long)other->base,

@@ -76,9 +76,14 @@ int evloop_watch(struct evloop *l, int fd, uint32_t events, struct smol_dev *dev
 	*w = (struct evwatch){.fd = fd, .events = events, .dev = dev, .cb = cb, .opaque = opaque};
 	struct epoll_event ev = {.events = to_epoll(events), .data.ptr = w};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int e = -errno;
-		free(w);
-		return e;
+		if (errno != EPERM) {
+			int e = -errno;
+			free(w);
+			return e;
+		}
+		/* regular files (and /dev/null) are always readable and writable */
+		w->always = 1;
+		l->n_always++;
 	}
 	w->next = l->watches;
 	l->watches = w;
@@ -90,7 +95,10 @@ int evloop_unwatch(struct evloop *l, int fd)
 	for (struct evwatch **pw = &l->watches; *pw; pw = &(*pw)->next) {
 		struct evwatch *w = *pw;
 		if (w->fd == fd) {
-			epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+			if (w->always)
+				l->n_always--;
+			else
+				epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 			*pw = w->next;
 			/* it may still be in the current epoll batch: freed after it (run_once) */
 			w->cb = NULL;
@@ -110,12 +118,31 @@ void evloop_wake(struct evloop *l)
 	}
 }
 
+static void dispatch(struct evwatch *w, uint32_t events)
+{
+	struct smol_dev *dev = w->dev;
+	dev_lock(dev);
+	w->cb(w->opaque, w->fd, events);
+	dev_unlock(dev);
+}
+
 int evloop_run_once(struct evloop *l, int timeout_ms)
 {
 	struct epoll_event evs[16];
-	int n = epoll_wait(l->epfd, evs, 16, timeout_ms);
+	int n = epoll_wait(l->epfd, evs, 16, l->n_always ? 0 : timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	if (l->n_always) {
+		/* fds epoll cannot watch: offer them every round (the list may change under us) */
+		struct evwatch *ready[64];
+		int k = 0;
+		for (struct evwatch *w = l->watches; w && k < 64; w = w->next)
+			if (w->always)
+				ready[k++] = w;
+		for (int i = 0; i < k; i++)
+			if (ready[i]->cb)
+				dispatch(ready[i], ready[i]->events & (SMOL_FD_IN | SMOL_FD_OUT));
+	}
 	for (int i = 0; i < n; i++) {
 		struct evwatch *w = evs[i].data.ptr;
 		if (!w) {
@@ -131,10 +158,7 @@ int evloop_run_once(struct evloop *l, int timeout_ms)
 		uint32_t e = evs[i].events;
 		uint32_t smol = (e & EPOLLIN ? SMOL_FD_IN : 0) | (e & EPOLLOUT ? SMOL_FD_OUT : 0) |
 		                (e & (EPOLLHUP | EPOLLERR) ? SMOL_FD_HUP : 0);
-		struct smol_dev *dev = w->dev;
-		dev_lock(dev);
-		w->cb(w->opaque, w->fd, smol);
-		dev_unlock(dev);
+		dispatch(w, smol);
 	}
 	free_dead(l);
 	return 0;

@@ -15,6 +15,7 @@ struct evwatch {
 	struct smol_dev *dev; /**< callbacks run under this device's lock (NULL: core) */
 	smol_fd_fn cb;
 	void *opaque;
+	int always; /**< epoll cannot watch it (a regular file): reported ready every round */
 	struct evwatch *next;
 };
 
@@ -23,6 +24,7 @@ struct evloop {
 	int wakefd; /**< eventfd: vCPU threads wake the loop */
 	struct evwatch *watches;
 	struct evwatch *dead; /**< removed during a dispatch round, freed after it */
+	int n_always;         /**< watches on fds epoll refuses (regular files): always ready */
 };
 
 int evloop_init(struct evloop *l);

@@ -59,7 +59,7 @@ int machine_irq_set(struct machine *m, uint32_t line, int level)
 static char *check_file(struct machine *m, struct cfg_section *s, struct cfg_kv *kv,
                         const char *what)
 {
-	char *path = cfg_resolve_path(m->cfg, kv->value);
+	char *path = cfg_resolve_kv_path(m->cfg, kv);
 	struct stat st;
 	if (!path)
 		return NULL;
@@ -256,6 +256,17 @@ static const struct smol_backend_host backend_host = {
 	.log = backend_log,
 };
 
+int machine_load_payload(struct machine *m, struct smol_x86_boot *regs)
+{
+	int r = mem_alloc(&m->mem);
+	if (r < 0) {
+		log_err("cannot allocate %llu MiB of guest RAM: %s",
+		        (unsigned long long)(m->ram_size >> 20), strerror(-r));
+		return r == -EINVAL ? -ENOMEM : r;
+	}
+	return boot_prepare(m, regs) < 0 ? -EINVAL : 0;
+}
+
 static void on_signal(void *opaque, int fd, uint32_t events)
 {
 	struct machine *m = opaque;
@@ -273,12 +284,10 @@ int machine_run(struct machine *m)
 	int r, sfd = -1;
 	sigset_t sigs;
 
-	r = mem_alloc(&m->mem);
-	if (r < 0) {
-		log_err("cannot allocate %llu MiB of guest RAM: %s",
-		        (unsigned long long)(m->ram_size >> 20), strerror(-r));
-		return STATUS_ERROR;
-	}
+	/* RAM and the payload come first: a bad kernel is reported before any VM exists */
+	r = machine_load_payload(m, &regs);
+	if (r < 0)
+		return r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 	struct smol_vm_config vc = {.struct_size = sizeof(vc), .n_vcpus = m->n_vcpus,
 	                            .ram_size = m->ram_size};
 	r = m->be->vm_create(&backend_host, &vc, &m->vm);
@@ -293,9 +302,6 @@ int machine_run(struct machine *m)
 			return STATUS_ERROR;
 		}
 	}
-	if (boot_prepare(m, &regs) < 0)
-		return STATUS_CONFIG;
-
 	m->vcpus = calloc(m->n_vcpus, sizeof(*m->vcpus));
 	if (!m->vcpus)
 		return STATUS_ERROR;

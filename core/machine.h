@@ -69,6 +69,11 @@ struct machine {
  * @return 0 or -EINVAL
  */
 int machine_configure(struct machine *m, struct cfg *cfg, bool check_only);
+/**
+ * Allocates guest RAM and loads the payload (no VM needed): `smolvm check` does this too.
+ * @return 0, -EINVAL for a bad kernel/initrd/cmdline (reported), another -errno otherwise
+ */
+int machine_load_payload(struct machine *m, struct smol_x86_boot *regs);
 /** Prints the resolved layout (`smolvm check`). */
 void machine_print_layout(const struct machine *m);
 /** Creates the VM, loads the payload, runs until the guest or a device ends the run. */

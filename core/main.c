@@ -1,5 +1,6 @@
 /* main.c: the smolvm command line. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +83,17 @@ static int cmd_machine(int argc, char **argv, bool check_only)
 		        cfg->errors == 1 ? "" : "s");
 		status = STATUS_CONFIG;
 	} else if (check_only) {
-		machine_print_layout(&m);
-		printf("%s: ok\n", file);
-		status = 0;
+		struct smol_x86_boot regs;
+		int r = machine_load_payload(&m, &regs);
+		if (r < 0) {
+			status = r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
+		} else {
+			machine_print_layout(&m);
+			printf("entry: 0x%llx (64-bit), boot_params at 0x%llx\n",
+			       (unsigned long long)regs.rip, (unsigned long long)regs.rsi);
+			printf("%s: ok\n", file);
+			status = 0;
+		}
 	} else {
 		status = machine_run(&m);
 	}
@@ -97,6 +106,8 @@ static int cmd_machine(int argc, char **argv, bool check_only)
 int main(int argc, char **argv)
 {
 	int i = 1;
+	/* a closed stdout (a pipe whose reader left) must be an error a device sees, not death */
+	signal(SIGPIPE, SIG_IGN);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-v") == 0) {
 			log_level = SMOL_LOG_DEBUG;

@@ -1,0 +1,66 @@
+/*
+ * uart-16550: internal header shared by the register model (uart-16550.c) and the host-side
+ * I/O (uart-io.c). Not part of the SDK.
+ */
+#ifndef SMOLVM_UART_16550_H
+#define SMOLVM_UART_16550_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <termios.h>
+
+#include <smolvm/sdk.h>
+
+#define UART_FIFO_LEN 16   /* the 16550's receiver FIFO */
+#define UART_INBUF_LEN 256 /* host-side input waiting for room in the receiver */
+
+/* Line Status Register bits (the receive error bits double as per-character flags). */
+#define LSR_DR 0x01
+#define LSR_OE 0x02
+#define LSR_PE 0x04
+#define LSR_FE 0x08
+#define LSR_BI 0x10
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define LSR_RXFERR 0x80
+
+struct uart {
+	const struct smol_host *host;
+	struct smol_dev *dev;
+	uint32_t irq;
+	int irq_level; /* the level last driven on the IRQ line */
+
+	/* Registers. LSR's DR/THRE/TEMT/bit 7 and IIR are computed when read. */
+	uint8_t ier, lcr, mcr, msr, scr, dll, dlm;
+	uint8_t fcr;     /* FIFO enable, DMA mode and trigger bits as last programmed */
+	uint8_t lsr_err; /* OE, PE, FE, BI: sticky until LSR is read */
+	uint8_t rbr;     /* the last character read (what an empty RBR reads as) */
+	bool thri;       /* THR-empty interrupt pending */
+	bool rx_quiet;   /* no character arrives any more: the character timeout has run out */
+	uint8_t rx[UART_FIFO_LEN], rx_err[UART_FIFO_LEN];
+	unsigned rx_head, rx_count;
+
+	/* Host side (uart-io.c). */
+	const char *output, *input; /* config values */
+	int out_fd, in_fd;
+	bool out_owned, in_owned, in_stdin, in_tty, in_watched, in_eof;
+	bool out_warned, drop_warned;
+	bool esc; /* Ctrl-A seen on a terminal */
+	struct termios tty_saved;
+	uint16_t inbuf[UART_INBUF_LEN]; /* character | error flags << 8 */
+	unsigned in_head, in_count;
+};
+
+/* Register model (uart-16550.c). */
+void uart_receive(struct uart *u, uint8_t c, uint8_t err);
+unsigned uart_rx_room(const struct uart *u);
+void uart_rx_quiet(struct uart *u);
+
+/* Host I/O (uart-io.c). */
+int uart_io_config(struct uart *u);
+int uart_io_open(struct uart *u);
+void uart_io_close(struct uart *u);
+void uart_io_tx(struct uart *u, uint8_t c);
+void uart_io_feed(struct uart *u);
+
+#endif

@@ -1,0 +1,834 @@
+/*
+ * A fake struct smol_host for device unit tests (see fake-host.h).
+ */
+#define _GNU_SOURCE
+#include "fake-host.h"
+
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_DEVS 8
+#define MAX_KEYS 32
+#define MAX_MAPS 32
+#define MAX_WATCHES 16
+#define MAX_ERRORS 32
+#define MAX_PLUGINS 8
+
+struct smol_dev {
+	char name[32];
+	struct {
+		char key[64], value[256];
+		bool read;
+	} cfg[MAX_KEYS];
+	unsigned n_cfg;
+	const struct smol_device_ops *ops;
+	void *state;
+	bool created;
+	unsigned leaked_watches;
+};
+
+struct map {
+	struct smol_dev *dev;
+	bool pio;
+	uint64_t base, len;
+	const struct smol_io_ops *ops;
+	void *opaque;
+};
+
+struct watch {
+	struct smol_dev *dev;
+	int fd;
+	uint32_t events;
+	smol_fd_fn cb;
+	void *opaque;
+};
+
+static struct {
+	struct smol_dev devs[MAX_DEVS];
+	unsigned n_devs;
+	struct map maps[MAX_MAPS];
+	unsigned n_maps;
+	struct watch watches[MAX_WATCHES];
+	unsigned n_watches;
+	struct smol_dev *irq_owner[FAKE_IRQ_LINES];
+	int irq_level[FAKE_IRQ_LINES];
+	unsigned irq_rises[FAKE_IRQ_LINES];
+	unsigned irq_misuse;
+	struct {
+		char key[64], msg[256];
+	} errors[MAX_ERRORS];
+	unsigned n_errors;
+	void *plugins[MAX_PLUGINS];
+	unsigned n_plugins;
+	uint8_t *ram;
+	char cfg_dir[4096];
+	unsigned exit_requests;
+	int exit_status;
+	char *log;
+	size_t log_len;
+	FILE *log_file;
+} fh;
+
+/* ---- log: kept in memory and in a per-test file the runner prints on failure ---------- */
+
+static void log_append(const char *fmt, ...) SMOL_PRINTF(1, 2);
+
+static void log_append(const char *fmt, ...)
+{
+	va_list ap;
+	char line[1024];
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	char *grown = realloc(fh.log, fh.log_len + (size_t)n + 1);
+	if (grown) {
+		fh.log = grown;
+		memcpy(fh.log + fh.log_len, line, (size_t)n + 1);
+		fh.log_len += (size_t)n;
+	}
+	if (fh.log_file) {
+		fputs(line, fh.log_file);
+		fflush(fh.log_file);
+	}
+}
+
+static void log_file_path(char *buf, size_t len, const struct criterion_test *t)
+{
+	const char *dir = getenv("FAKE_HOST_LOGDIR");
+
+	snprintf(buf, len, "%s/%s.%s.log", dir ? dir : "", t->category, t->name);
+}
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	char dir[] = "/tmp/fake-host-XXXXXX";
+
+	(void)set;
+	if (mkdtemp(dir))
+		setenv("FAKE_HOST_LOGDIR", dir, 1);
+}
+
+static void print_log(struct criterion_test_stats *stats)
+{
+	char path[4096], buf[4096];
+	size_t n;
+	FILE *f;
+
+	log_file_path(path, sizeof(path), stats->test);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (stats->test_status == CR_STATUS_FAILED || stats->crashed) {
+		fprintf(stderr, "---- fake host log of %s::%s\n", stats->test->category,
+		        stats->test->name);
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, stderr);
+		fprintf(stderr, "---- end of log\n");
+	}
+	fclose(f);
+	unlink(path);
+}
+
+ReportHook(POST_TEST)(struct criterion_test_stats *stats)
+{
+	print_log(stats);
+}
+
+ReportHook(TEST_CRASH)(struct criterion_test_stats *stats)
+{
+	print_log(stats);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	const char *dir = getenv("FAKE_HOST_LOGDIR");
+
+	(void)stats;
+	if (dir)
+		rmdir(dir);
+}
+
+/* ---- machine ------------------------------------------------------------------------- */
+
+void fake_host_init(void)
+{
+	char path[4096];
+
+	memset(&fh, 0, sizeof(fh));
+	strcpy(fh.cfg_dir, ".");
+	fh.ram = calloc(1, FAKE_RAM_SIZE);
+	cr_assert(fh.ram, "cannot allocate the fake guest RAM");
+	if (getenv("FAKE_HOST_LOGDIR") && criterion_current_test) {
+		log_file_path(path, sizeof(path), criterion_current_test);
+		fh.log_file = fopen(path, "w");
+	}
+}
+
+void fake_host_fini(void)
+{
+	for (unsigned i = 0; i < fh.n_devs; i++)
+		fake_dev_destroy(&fh.devs[i]);
+	for (unsigned i = 0; i < fh.n_plugins; i++)
+		dlclose(fh.plugins[i]);
+	free(fh.ram);
+	free(fh.log);
+	if (fh.log_file)
+		fclose(fh.log_file);
+	memset(&fh, 0, sizeof(fh));
+}
+
+const struct smol_plugin_desc *fake_plugin_open(const char *path)
+{
+	const struct smol_plugin_desc *p;
+	void *h;
+
+	if (fh.n_plugins == MAX_PLUGINS)
+		return NULL;
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		log_append("fake: dlopen %s: %s\n", path, dlerror());
+		return NULL;
+	}
+	fh.plugins[fh.n_plugins++] = h;
+	p = dlsym(h, SMOL_PLUGIN_SYMBOL);
+	if (!p || p->abi_major != SMOL_ABI_MAJOR || p->abi_minor > SMOL_ABI_MINOR ||
+	    p->struct_size < sizeof(*p) || !p->ops || !p->name) {
+		log_append("fake: %s: no usable %s descriptor\n", path, SMOL_PLUGIN_SYMBOL);
+		return NULL;
+	}
+	return p;
+}
+
+/* ---- devices ------------------------------------------------------------------------- */
+
+struct smol_dev *fake_dev_new(const char *name)
+{
+	struct smol_dev *d;
+
+	cr_assert(fh.n_devs < MAX_DEVS, "too many fake devices");
+	d = &fh.devs[fh.n_devs++];
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	return d;
+}
+
+int fake_dev_create(struct smol_dev *dev, const struct smol_plugin_desc *p, uint32_t flags)
+{
+	const struct smol_device_ops *ops = p->ops;
+	void *state = NULL;
+	int ret;
+
+	cr_assert(p->kind == SMOL_KIND_DEVICE && ops->create && ops->destroy);
+	dev->ops = ops;
+	ret = ops->create(&fake_host, dev, flags, &state);
+	dev->state = state;
+	dev->created = true;
+	if (ret) {
+		log_append("fake: %s: create failed: %s\n", dev->name, strerror(-ret));
+		fake_dev_destroy(dev);
+	}
+	return ret;
+}
+
+void fake_dev_destroy(struct smol_dev *dev)
+{
+	unsigned i, j;
+
+	if (!dev->created)
+		return;
+	if (dev->state)
+		dev->ops->destroy(dev->state);
+	dev->state = NULL;
+	dev->created = false;
+	for (i = j = 0; i < fh.n_maps; i++)
+		if (fh.maps[i].dev != dev)
+			fh.maps[j++] = fh.maps[i];
+	fh.n_maps = j;
+	for (i = j = 0; i < fh.n_watches; i++)
+		if (fh.watches[i].dev != dev)
+			fh.watches[j++] = fh.watches[i];
+		else
+			dev->leaked_watches++;
+	fh.n_watches = j;
+	for (i = 0; i < FAKE_IRQ_LINES; i++)
+		if (fh.irq_owner[i] == dev)
+			fh.irq_owner[i] = NULL;
+}
+
+void fake_dev_reset(struct smol_dev *dev)
+{
+	if (dev->state && dev->ops->reset)
+		dev->ops->reset(dev->state);
+}
+
+void *fake_dev_state(struct smol_dev *dev)
+{
+	return dev->state;
+}
+
+unsigned fake_dev_leaked_watches(struct smol_dev *dev)
+{
+	return dev->leaked_watches;
+}
+
+/* ---- configuration ------------------------------------------------------------------- */
+
+void fake_cfg_set(struct smol_dev *dev, const char *key, const char *value)
+{
+	unsigned i;
+
+	for (i = 0; i < dev->n_cfg && strcmp(dev->cfg[i].key, key); i++)
+		;
+	cr_assert(i < MAX_KEYS, "too many config keys");
+	if (i == dev->n_cfg)
+		dev->n_cfg++;
+	snprintf(dev->cfg[i].key, sizeof(dev->cfg[i].key), "%s", key);
+	snprintf(dev->cfg[i].value, sizeof(dev->cfg[i].value), "%s", value);
+	dev->cfg[i].read = false;
+}
+
+void fake_cfg_dir(const char *dir)
+{
+	snprintf(fh.cfg_dir, sizeof(fh.cfg_dir), "%s", dir);
+}
+
+bool fake_cfg_was_read(struct smol_dev *dev, const char *key)
+{
+	for (unsigned i = 0; i < dev->n_cfg; i++)
+		if (!strcmp(dev->cfg[i].key, key))
+			return dev->cfg[i].read;
+	return false;
+}
+
+const char *fake_cfg_unread(struct smol_dev *dev)
+{
+	for (unsigned i = 0; i < dev->n_cfg; i++)
+		if (!dev->cfg[i].read)
+			return dev->cfg[i].key;
+	return NULL;
+}
+
+unsigned fake_cfg_errors(void)
+{
+	return fh.n_errors;
+}
+
+const char *fake_cfg_error_key(unsigned i)
+{
+	return i < fh.n_errors ? fh.errors[i].key : NULL;
+}
+
+const char *fake_cfg_error_msg(unsigned i)
+{
+	return i < fh.n_errors ? fh.errors[i].msg : NULL;
+}
+
+bool fake_cfg_error_about(const char *key)
+{
+	for (unsigned i = 0; i < fh.n_errors; i++)
+		if (!strcmp(fh.errors[i].key, key))
+			return true;
+	return false;
+}
+
+static void record_error(struct smol_dev *dev, const char *key, const char *msg)
+{
+	log_append("[%s] config error: %s: %s\n", dev->name, key ? key : "(section)", msg);
+	if (fh.n_errors == MAX_ERRORS)
+		return;
+	snprintf(fh.errors[fh.n_errors].key, sizeof(fh.errors[0].key), "%s", key ? key : "");
+	snprintf(fh.errors[fh.n_errors].msg, sizeof(fh.errors[0].msg), "%s", msg);
+	fh.n_errors++;
+}
+
+static const char *cfg_lookup(struct smol_dev *dev, const char *key)
+{
+	for (unsigned i = 0; i < dev->n_cfg; i++) {
+		if (!strcmp(dev->cfg[i].key, key)) {
+			dev->cfg[i].read = true;
+			return dev->cfg[i].value;
+		}
+	}
+	return NULL;
+}
+
+static int parse_u64(const char *s, uint64_t *out, const char **end)
+{
+	int base = 10;
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		base = 16, p += 2;
+	else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O'))
+		base = 8, p += 2;
+	else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B'))
+		base = 2, p += 2;
+	if (!*p)
+		return -EINVAL;
+	for (; *p; p++) {
+		int d;
+
+		if (*p >= '0' && *p <= '9')
+			d = *p - '0';
+		else if (*p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			d = *p - 'A' + 10;
+		else
+			break;
+		if (d >= base)
+			break;
+		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+			return -ERANGE;
+		v = v * (uint64_t)base + (uint64_t)d;
+	}
+	if (p == s || (base != 10 && p == s + 2))
+		return -EINVAL;
+	*out = v;
+	*end = p;
+	return 0;
+}
+
+static int fake_cfg_str(struct smol_dev *dev, const char *key, const char *def, const char **out)
+{
+	const char *v = cfg_lookup(dev, key);
+
+	*out = v ? v : def;
+	return 0;
+}
+
+static int fake_cfg_u64(struct smol_dev *dev, const char *key, uint64_t def, uint64_t *out)
+{
+	const char *v = cfg_lookup(dev, key), *end;
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (parse_u64(v, out, &end) || *end) {
+		*out = def;
+		record_error(dev, key, "not an unsigned integer");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fake_cfg_bool(struct smol_dev *dev, const char *key, int def, int *out)
+{
+	static const char *const yes[] = {"on", "yes", "true", "1"};
+	static const char *const no[] = {"off", "no", "false", "0"};
+	const char *v = cfg_lookup(dev, key);
+
+	*out = def;
+	if (!v)
+		return 0;
+	for (unsigned i = 0; i < 4; i++) {
+		if (!strcasecmp(v, yes[i]))
+			return *out = 1, 0;
+		if (!strcasecmp(v, no[i]))
+			return *out = 0, 0;
+	}
+	record_error(dev, key, "not a boolean");
+	return -EINVAL;
+}
+
+static int fake_cfg_size(struct smol_dev *dev, const char *key, uint64_t def, uint64_t *out)
+{
+	const char *v = cfg_lookup(dev, key), *end;
+	unsigned shift = 0;
+	uint64_t n;
+
+	*out = def;
+	if (!v)
+		return 0;
+	if (parse_u64(v, &n, &end))
+		goto bad;
+	if (*end) {
+		const char *units = "KMGT", *u = strchr(units, *end);
+
+		if (!u || end[1])
+			goto bad;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (shift && n > (UINT64_MAX >> shift))
+		goto bad;
+	*out = n << shift;
+	return 0;
+bad:
+	record_error(dev, key, "not a size");
+	return -EINVAL;
+}
+
+static void fake_cfg_error(struct smol_dev *dev, const char *key, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	record_error(dev, key, msg);
+}
+
+static char *fake_cfg_path(struct smol_dev *dev, const char *path)
+{
+	char *out;
+
+	(void)dev;
+	if (path[0] == '/')
+		return strdup(path);
+	if (asprintf(&out, "%s/%s", fh.cfg_dir, path) < 0)
+		return NULL;
+	return out;
+}
+
+/* ---- logging ------------------------------------------------------------------------- */
+
+static void fake_log_fn(struct smol_dev *dev, enum smol_log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_append("[%s] %s: %s\n", dev->name, (unsigned)level < 4 ? names[level] : "?", msg);
+}
+
+const char *fake_log(void)
+{
+	return fh.log ? fh.log : "";
+}
+
+bool fake_log_contains(const char *needle)
+{
+	return strstr(fake_log(), needle) != NULL;
+}
+
+/* ---- MMIO / PIO ---------------------------------------------------------------------- */
+
+static bool overlaps(bool pio, uint64_t base, uint64_t len)
+{
+	for (unsigned i = 0; i < fh.n_maps; i++) {
+		const struct map *m = &fh.maps[i];
+
+		if (m->pio == pio && base < m->base + m->len && m->base < base + len)
+			return true;
+	}
+	return false;
+}
+
+static int add_map(struct smol_dev *dev, bool pio, uint64_t base, uint64_t len,
+                   const struct smol_io_ops *ops, void *opaque)
+{
+	if (!len || !ops)
+		return -EINVAL;
+	if (overlaps(pio, base, len)) {
+		log_append("fake: %s: %s range 0x%" PRIx64 "+0x%" PRIx64 " overlaps\n", dev->name,
+		           pio ? "PIO" : "MMIO", base, len);
+		return -EEXIST;
+	}
+	if (fh.n_maps == MAX_MAPS)
+		return -ENOSPC;
+	fh.maps[fh.n_maps++] = (struct map){dev, pio, base, len, ops, opaque};
+	return 0;
+}
+
+static int fake_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
+                         const struct smol_io_ops *ops, void *opaque, uint64_t *out_base)
+{
+	int ret;
+
+	if (!len || len > (1ull << 40))
+		return -EINVAL;
+	if (base == SMOL_ADDR_AUTO) {
+		base = FAKE_MMIO_AUTO_BASE;
+		while (overlaps(false, base, len))
+			base += (len + 0xfff) & ~0xfffull;
+	} else if (base + len < base) {
+		return -EINVAL;
+	}
+	ret = add_map(dev, false, base, len, ops, opaque);
+	if (!ret && out_base)
+		*out_base = base;
+	return ret;
+}
+
+static int fake_map_pio(struct smol_dev *dev, uint16_t port, uint16_t len,
+                        const struct smol_io_ops *ops, void *opaque)
+{
+	if ((uint32_t)port + len > 0x10000)
+		return -EINVAL;
+	return add_map(dev, true, port, len, ops, opaque);
+}
+
+static const struct map *find_map(bool pio, uint64_t addr)
+{
+	for (unsigned i = 0; i < fh.n_maps; i++) {
+		const struct map *m = &fh.maps[i];
+
+		if (m->pio == pio && addr >= m->base && addr - m->base < m->len)
+			return m;
+	}
+	return NULL;
+}
+
+static uint64_t size_mask(unsigned size)
+{
+	return size >= 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
+}
+
+static uint64_t bus_read(bool pio, uint64_t addr, unsigned size)
+{
+	const struct map *m = find_map(pio, addr);
+
+	if (!m || !m->ops->read)
+		return size_mask(size);
+	return m->ops->read(m->opaque, addr - m->base, size) & size_mask(size);
+}
+
+static void bus_write(bool pio, uint64_t addr, unsigned size, uint64_t value)
+{
+	const struct map *m = find_map(pio, addr);
+
+	if (m && m->ops->write)
+		m->ops->write(m->opaque, addr - m->base, size, value & size_mask(size));
+}
+
+uint64_t fake_pio_read(uint16_t port, unsigned size)
+{
+	return bus_read(true, port, size);
+}
+
+void fake_pio_write(uint16_t port, unsigned size, uint64_t value)
+{
+	bus_write(true, port, size, value);
+}
+
+uint64_t fake_mmio_read(uint64_t addr, unsigned size)
+{
+	return bus_read(false, addr, size);
+}
+
+void fake_mmio_write(uint64_t addr, unsigned size, uint64_t value)
+{
+	bus_write(false, addr, size, value);
+}
+
+bool fake_pio_mapped(uint16_t port)
+{
+	return find_map(true, port) != NULL;
+}
+
+bool fake_mmio_mapped(uint64_t addr)
+{
+	return find_map(false, addr) != NULL;
+}
+
+unsigned fake_maps(void)
+{
+	return fh.n_maps;
+}
+
+/* ---- IRQ lines ----------------------------------------------------------------------- */
+
+static int fake_irq_claim(struct smol_dev *dev, uint32_t line)
+{
+	if (line >= FAKE_IRQ_LINES)
+		return -EINVAL;
+	if (fh.irq_owner[line] && fh.irq_owner[line] != dev)
+		return -EBUSY;
+	fh.irq_owner[line] = dev;
+	return 0;
+}
+
+static bool irq_owned(struct smol_dev *dev, uint32_t line)
+{
+	if (line < FAKE_IRQ_LINES && fh.irq_owner[line] == dev)
+		return true;
+	fh.irq_misuse++;
+	log_append("fake: %s: IRQ line %u used but not claimed\n", dev->name, line);
+	return false;
+}
+
+static int fake_irq_set(struct smol_dev *dev, uint32_t line, int level)
+{
+	if (!irq_owned(dev, line))
+		return -EINVAL;
+	level = !!level;
+	if (level && !fh.irq_level[line])
+		fh.irq_rises[line]++;
+	fh.irq_level[line] = level;
+	return 0;
+}
+
+static int fake_irq_pulse(struct smol_dev *dev, uint32_t line)
+{
+	if (!irq_owned(dev, line))
+		return -EINVAL;
+	if (!fh.irq_level[line])
+		fh.irq_rises[line]++;
+	fh.irq_level[line] = 0;
+	return 0;
+}
+
+bool fake_irq_claimed(uint32_t line)
+{
+	return line < FAKE_IRQ_LINES && fh.irq_owner[line];
+}
+
+int fake_irq_level(uint32_t line)
+{
+	return line < FAKE_IRQ_LINES ? fh.irq_level[line] : 0;
+}
+
+unsigned fake_irq_rises(uint32_t line)
+{
+	return line < FAKE_IRQ_LINES ? fh.irq_rises[line] : 0;
+}
+
+unsigned fake_irq_misuse(void)
+{
+	return fh.irq_misuse;
+}
+
+/* ---- guest RAM ----------------------------------------------------------------------- */
+
+static void *fake_gpa_ptr(struct smol_dev *dev, uint64_t gpa, uint64_t len)
+{
+	uint64_t off = gpa - FAKE_RAM_BASE; /* wraps to a huge offset below the base */
+
+	(void)dev;
+	if (off >= FAKE_RAM_SIZE || len > FAKE_RAM_SIZE - off)
+		return NULL;
+	return fh.ram + off;
+}
+
+uint8_t *fake_ram(void)
+{
+	return fh.ram;
+}
+
+/* ---- fd watches ---------------------------------------------------------------------- */
+
+static struct watch *find_watch(int fd)
+{
+	for (unsigned i = 0; i < fh.n_watches; i++)
+		if (fh.watches[i].fd == fd)
+			return &fh.watches[i];
+	return NULL;
+}
+
+static int fake_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb,
+                         void *opaque)
+{
+	if (fd < 0 || !cb || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	if (find_watch(fd))
+		return -EEXIST;
+	if (fh.n_watches == MAX_WATCHES)
+		return -ENOSPC;
+	fh.watches[fh.n_watches++] = (struct watch){dev, fd, events, cb, opaque};
+	return 0;
+}
+
+static int fake_fd_unwatch(struct smol_dev *dev, int fd)
+{
+	struct watch *w = find_watch(fd);
+
+	if (!w || w->dev != dev)
+		return -ENOENT;
+	*w = fh.watches[--fh.n_watches];
+	return 0;
+}
+
+bool fake_fd_watched(int fd)
+{
+	return find_watch(fd) != NULL;
+}
+
+uint32_t fake_fd_events(int fd)
+{
+	struct watch *w = find_watch(fd);
+
+	return w ? w->events : 0;
+}
+
+int fake_fd_fire(int fd, uint32_t events)
+{
+	struct watch *w = find_watch(fd);
+
+	if (!w)
+		return -ENOENT;
+	w->cb(w->opaque, fd, events);
+	return 0;
+}
+
+int fake_fd_fire_ready(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int n = poll(&p, 1, timeout_ms);
+
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ETIMEDOUT;
+	return fake_fd_fire(fd, SMOL_FD_IN | ((p.revents & (POLLHUP | POLLERR)) ? SMOL_FD_HUP : 0));
+}
+
+/* ---- run control --------------------------------------------------------------------- */
+
+static void fake_request_exit(struct smol_dev *dev, int status)
+{
+	log_append("[%s] exit requested: %d\n", dev->name, status);
+	fh.exit_requests++;
+	fh.exit_status = status;
+}
+
+unsigned fake_exit_requests(void)
+{
+	return fh.exit_requests;
+}
+
+int fake_exit_status(void)
+{
+	return fh.exit_status;
+}
+
+const struct smol_host fake_host = {
+	.abi_major = SMOL_ABI_MAJOR,
+	.abi_minor = SMOL_ABI_MINOR,
+	.struct_size = sizeof(struct smol_host),
+	.log = fake_log_fn,
+	.cfg_str = fake_cfg_str,
+	.cfg_u64 = fake_cfg_u64,
+	.cfg_bool = fake_cfg_bool,
+	.cfg_size = fake_cfg_size,
+	.cfg_error = fake_cfg_error,
+	.cfg_path = fake_cfg_path,
+	.map_mmio = fake_map_mmio,
+	.map_pio = fake_map_pio,
+	.irq_claim = fake_irq_claim,
+	.irq_set = fake_irq_set,
+	.irq_pulse = fake_irq_pulse,
+	.gpa_ptr = fake_gpa_ptr,
+	.fd_watch = fake_fd_watch,
+	.fd_unwatch = fake_fd_unwatch,
+	.request_exit = fake_request_exit,
+};
