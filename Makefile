@@ -25,6 +25,11 @@ test: build nest-kit
 demo: build nest-kit
 	@scripts/demo $(BUILD)
 
+# Boot-to-exit of one payload under the raw-ioctl floor, smolvm and QEMU microvm, side by side
+# in one run (in the nest where there is no hardware virtualization). JSON: build/bench.json.
+bench: build nest-kit
+	@tests/nest/run $(BUILD)/bench/smolvm-bench $(BUILD) --runs $(or $(RUNS),20) --json $(BUILD)/bench.json
+
 # Boots Debian's kernel with 2 vCPUs under QEMU microvm inside the nest, N times in a row.
 nest-stress: build nest-kit
 	tests/nest/run tests/nest/stress $(or $(N),20)
