@@ -57,6 +57,7 @@ static void run_once(struct runner *r)
 		dup2(null, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
+		alarm(60); /* survives exec: a runner that hangs dies and counts as a failure */
 		execv(r->argv[0], r->argv);
 		_exit(127);
 	}
