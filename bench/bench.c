@@ -144,14 +144,32 @@ int main(int argc, char **argv)
 	close(ifd);
 
 	struct runner rs[3] = {
-		{.name = "floor", .argv = {floor_bin, payload, "128", NULL}, .ok_status = 0},
-		{.name = "smolvm", .argv = {smolvm, "run", ini, NULL}, .ok_status = 0},
-		{.name = "qemu-microvm",
-		 .argv = {"/usr/bin/qemu-system-x86_64", "-M", "microvm,x-option-roms=off,rtc=off",
-		          "-accel", "kvm", "-cpu", "host", "-m", "128M", "-smp", "1", "-nodefaults",
-		          "-no-user-config", "-display", "none", "-serial", "stdio", "-device",
-		          "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", payload, NULL},
-		 .ok_status = 1 /* isa-debug-exit: (0 << 1) | 1 */},
+		{ .name = "floor", .argv = { floor_bin, payload, "128", NULL }, .ok_status = 0 },
+		{ .name = "smolvm", .argv = { smolvm, "run", ini, NULL }, .ok_status = 0 },
+		{ .name = "qemu-microvm",
+		  .argv = { "/usr/bin/qemu-system-x86_64",
+		            "-M",
+		            "microvm,x-option-roms=off,rtc=off",
+		            "-accel",
+		            "kvm",
+		            "-cpu",
+		            "host",
+		            "-m",
+		            "128M",
+		            "-smp",
+		            "1",
+		            "-nodefaults",
+		            "-no-user-config",
+		            "-display",
+		            "none",
+		            "-serial",
+		            "stdio",
+		            "-device",
+		            "isa-debug-exit,iobase=0xf4,iosize=4",
+		            "-kernel",
+		            payload,
+		            NULL },
+		  .ok_status = 1 /* isa-debug-exit: (0 << 1) | 1 */ },
 	};
 	int nr = access(rs[2].argv[0], X_OK) == 0 ? 3 : 2;
 
@@ -166,33 +184,35 @@ int main(int argc, char **argv)
 	                                          : "this host's KVM";
 	printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in %s\n",
 	       runs, where);
-	printf("%-14s %10s %10s %10s %9s %9s %s\n", "runner", "median ms", "min ms",
-	       "peak RSS", "time/flr", "RSS/flr", "failures");
+	printf("%-14s %10s %10s %10s %9s %9s %s\n", "runner", "median ms", "min ms", "peak RSS",
+	       "time/flr", "RSS/flr", "failures");
 	FILE *j = json ? fopen(json, "w") : NULL;
 	if (j)
-		fprintf(j, "{\n  \"benchmark\": \"boot-to-exit\",\n  \"payload\": \"guest/oneline\",\n"
-		           "  \"runs\": %d,\n  \"where\": \"%s\",\n  \"results\": [\n", runs,
-		        getenv("NEST_INSIDE") ? "nest" : "host");
+		fprintf(j,
+		        "{\n  \"benchmark\": \"boot-to-exit\",\n  \"payload\": \"guest/oneline\",\n"
+		        "  \"runs\": %d,\n  \"where\": \"%s\",\n  \"results\": [\n",
+		        runs, getenv("NEST_INSIDE") ? "nest" : "host");
 	int bad = 0;
 	for (int k = 0; k < nr; k++) {
 		struct runner *r = &rs[k];
 		if (!r->n) {
-			printf("%-14s %10s %10s %10s %9s %9s %d (%s)\n", r->name, "-", "-", "-", "-", "-",
-			       r->failures, r->last_error);
+			printf("%-14s %10s %10s %10s %9s %9s %d (%s)\n", r->name, "-", "-", "-",
+			       "-", "-", r->failures, r->last_error);
 			bad = 1;
 			continue;
 		}
 		double med = median_d(r->ms, r->n), min = r->ms[0];
 		long rss = median_l(r->rss_kib, r->n);
 		printf("%-14s %10.1f %10.1f %7.2f MiB %8.2fx %8.2fx %d\n", r->name, med, min,
-		       rss / 1024.0, floor_ms ? med / floor_ms : 0, floor_rss ? (double)rss / floor_rss : 0,
-		       r->failures);
+		       rss / 1024.0, floor_ms ? med / floor_ms : 0,
+		       floor_rss ? (double)rss / floor_rss : 0, r->failures);
 		if (r->failures)
 			printf("    last failure: %s\n", r->last_error);
 		if (j)
 			fprintf(j,
 			        "    {\"runner\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f, "
-			        "\"peak_rss_kib\": %ld, \"time_vs_floor\": %.3f, \"rss_vs_floor\": %.3f, "
+			        "\"peak_rss_kib\": %ld, \"time_vs_floor\": %.3f, \"rss_vs_floor\": "
+			        "%.3f, "
 			        "\"ok_runs\": %d, \"failures\": %d}%s\n",
 			        r->name, med, min, rss, floor_ms ? med / floor_ms : 0,
 			        floor_rss ? (double)rss / floor_rss : 0, r->n, r->failures,

@@ -56,16 +56,17 @@ int main(int argc, char **argv)
 	int vm = ioctl(kvm, KVM_CREATE_VM, 0);
 	if (vm < 0 || ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0)
 		return die("create VM");
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (ioctl(vm, KVM_CREATE_PIT2, &pit) < 0)
 		return die("KVM_CREATE_PIT2");
 	uint8_t *ram = mmap(NULL, mem_size, PROT_READ | PROT_WRITE,
 	                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ram == MAP_FAILED)
 		return die("mmap RAM");
-	struct kvm_userspace_memory_region region = {
-		.slot = 0, .guest_phys_addr = 0, .memory_size = mem_size,
-		.userspace_addr = (uintptr_t)ram};
+	struct kvm_userspace_memory_region region = { .slot = 0,
+		                                      .guest_phys_addr = 0,
+		                                      .memory_size = mem_size,
+		                                      .userspace_addr = (uintptr_t)ram };
 	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		return die("KVM_SET_USER_MEMORY_REGION");
 
@@ -99,8 +100,11 @@ int main(int argc, char **argv)
 	strcpy((char *)ram + CMDLINE, cmdline);
 	*(uint32_t *)(zp + 0x228) = CMDLINE;
 	*(uint32_t *)(zp + 0x202) = 0x53726448;
-	struct { uint64_t addr, size; uint32_t type; } __attribute__((packed)) e820[2] = {
-		{0, 0xA0000, 1}, {0x100000, mem_size - 0x100000, 1}};
+	struct {
+		uint64_t addr, size;
+		uint32_t type;
+	} __attribute__((packed))
+	e820[2] = { { 0, 0xA0000, 1 }, { 0x100000, mem_size - 0x100000, 1 } };
 	memcpy(zp + 0x2d0, e820, sizeof(e820));
 	zp[0x1e8] = 2;
 
@@ -108,22 +112,35 @@ int main(int argc, char **argv)
 	int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vcpu < 0 || run_size <= 0)
 		return die("create vCPU");
-	struct kvm_run *run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	                           vcpu, 0);
+	struct kvm_run *run =
+	        mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 	if (run == MAP_FAILED)
 		return die("mmap kvm_run");
 	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + 256 * sizeof(cpuid->entries[0]));
 	cpuid->nent = 256;
-	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 || ioctl(vcpu, KVM_SET_CPUID2, cpuid) < 0)
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, cpuid) < 0 ||
+	    ioctl(vcpu, KVM_SET_CPUID2, cpuid) < 0)
 		return die("CPUID");
 
 	struct kvm_sregs sregs;
 	if (ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0)
 		return die("KVM_GET_SREGS");
-	struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 11,
-	                           .present = 1, .s = 1, .l = 1, .g = 1};
-	struct kvm_segment data = {.base = 0, .limit = 0xffffffff, .selector = 0x18, .type = 3,
-	                           .present = 1, .s = 1, .db = 1, .g = 1};
+	struct kvm_segment code = { .base = 0,
+		                    .limit = 0xffffffff,
+		                    .selector = 0x10,
+		                    .type = 11,
+		                    .present = 1,
+		                    .s = 1,
+		                    .l = 1,
+		                    .g = 1 };
+	struct kvm_segment data = { .base = 0,
+		                    .limit = 0xffffffff,
+		                    .selector = 0x18,
+		                    .type = 3,
+		                    .present = 1,
+		                    .s = 1,
+		                    .db = 1,
+		                    .g = 1 };
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.gdt.base = GDT;
@@ -132,7 +149,7 @@ int main(int argc, char **argv)
 	sregs.cr3 = PML4;
 	sregs.cr4 = 0x620;
 	sregs.efer = 0x500;
-	struct kvm_regs regs = {.rip = entry, .rsp = 0x80000, .rsi = ZERO_PAGE, .rflags = 2};
+	struct kvm_regs regs = { .rip = entry, .rsp = 0x80000, .rsi = ZERO_PAGE, .rflags = 2 };
 	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0 || ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
 		return die("set registers");
 

@@ -35,9 +35,18 @@ static const struct boot_loader *const loaders[] = {
 	&boot_loader_elf64,
 };
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
 
 int boot_read_file(const char *path, struct boot_file *f)
 {
@@ -128,7 +137,8 @@ static void write_gdt_and_page_tables(struct machine *m)
 	for (uint64_t g = 0; g < 4; g++) {
 		pdpt[g] = (BOOT_PD + g * 0x1000) | 0x3;
 		for (uint64_t i = 0; i < 512; i++)
-			pd[g * 512 + i] = ((g << 30) | (i << 21)) | 0x83; /* present, writable, 2 MiB */
+			pd[g * 512 + i] =
+			        ((g << 30) | (i << 21)) | 0x83; /* present, writable, 2 MiB */
 	}
 }
 
@@ -145,7 +155,8 @@ static int place_initrd(struct machine *m, uint8_t *zp, uint64_t kernel_end)
 	uint64_t addr = f.size <= top ? (top - f.size) & ~0xfffull : 0;
 	if (f.size > top || addr < kernel_end) {
 		fprintf(stderr,
-		        "%s: initrd too large: %zu bytes do not fit between the kernel's end (0x%llx) "
+		        "%s: initrd too large: %zu bytes do not fit between the kernel's end "
+		        "(0x%llx) "
 		        "and the top of low RAM (0x%llx)\n",
 		        m->initrd_path, f.size, (unsigned long long)kernel_end,
 		        (unsigned long long)top);
@@ -164,7 +175,7 @@ static int place_initrd(struct machine *m, uint8_t *zp, uint64_t kernel_end)
 int boot_prepare(struct machine *m, struct smol_x86_boot *regs)
 {
 	struct boot_file f;
-	struct boot_result res = {0};
+	struct boot_result res = { 0 };
 	int r;
 
 	if (mem_low_top(&m->mem) < 2 * BOOT_PAYLOAD_MIN) {
@@ -208,8 +219,8 @@ int boot_prepare(struct machine *m, struct smol_x86_boot *regs)
 	const char *cmdline = m->cmdline ? m->cmdline : "";
 	size_t len = strlen(cmdline);
 	if (len >= BOOT_CMDLINE_MAX) {
-		fprintf(stderr, "%s: [boot] cmdline is %zu bytes; the limit is %llu\n", m->cfg->path,
-		        len, BOOT_CMDLINE_MAX - 1);
+		fprintf(stderr, "%s: [boot] cmdline is %zu bytes; the limit is %llu\n",
+		        m->cfg->path, len, BOOT_CMDLINE_MAX - 1);
 		return -EINVAL;
 	}
 	memcpy(mem_gpa_ptr(&m->mem, BOOT_CMDLINE, len + 1), cmdline, len + 1);

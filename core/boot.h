@@ -13,12 +13,12 @@
 struct machine;
 
 /* Guest-physical layout of the x86 boot area (the entry contract in README.md). */
-#define BOOT_GDT 0x1000ull        /**< flat GDT: 0x10 code64, 0x18 data */
-#define BOOT_ZERO_PAGE 0x7000ull  /**< struct boot_params, rsi at entry */
-#define BOOT_PML4 0x9000ull       /**< identity map of the first 4 GiB, 2 MiB pages */
+#define BOOT_GDT 0x1000ull /**< flat GDT: 0x10 code64, 0x18 data */
+#define BOOT_ZERO_PAGE 0x7000ull /**< struct boot_params, rsi at entry */
+#define BOOT_PML4 0x9000ull /**< identity map of the first 4 GiB, 2 MiB pages */
 #define BOOT_PDPT 0xA000ull
-#define BOOT_PD 0xB000ull         /**< four page directories, 0xB000-0xEFFF */
-#define BOOT_CMDLINE 0x20000ull   /**< NUL-terminated command line */
+#define BOOT_PD 0xB000ull /**< four page directories, 0xB000-0xEFFF */
+#define BOOT_CMDLINE 0x20000ull /**< NUL-terminated command line */
 #define BOOT_CMDLINE_MAX 0x10000ull
 #define BOOT_STACK_TOP 0x80000ull /**< rsp at entry */
 #define BOOT_PAYLOAD_MIN 0x100000ull /**< payloads load at or above 1 MiB */
@@ -35,10 +35,10 @@ struct boot_file {
 
 /** What a loader produced. */
 struct boot_result {
-	uint64_t entry;      /**< guest-physical entry */
-	uint64_t image_lo;   /**< lowest byte loaded */
-	uint64_t image_hi;   /**< one past the highest byte loaded */
-	const char *format;  /**< "ELF64" ... */
+	uint64_t entry; /**< guest-physical entry */
+	uint64_t image_lo; /**< lowest byte loaded */
+	uint64_t image_hi; /**< one past the highest byte loaded */
+	const char *format; /**< "ELF64" ... */
 };
 
 /** A payload format. */

@@ -23,9 +23,8 @@ void bus_free(struct bus *b)
 	b->n = b->cap = 0;
 }
 
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct smol_io_ops *ops,
-            void *opaque, struct smol_dev *dev, const char *owner,
-            const struct bus_range **conflict)
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct smol_io_ops *ops, void *opaque,
+            struct smol_dev *dev, const char *owner, const struct bus_range **conflict)
 {
 	if (conflict)
 		*conflict = NULL;
@@ -54,8 +53,9 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct smol_io_ops
 		b->cap = cap;
 	}
 	memmove(&b->r[i + 1], &b->r[i], (b->n - i) * sizeof(*b->r));
-	b->r[i] = (struct bus_range){.base = base, .len = len, .ops = ops, .opaque = opaque,
-	                             .dev = dev, .owner = owner};
+	b->r[i] = (struct bus_range){
+		.base = base, .len = len, .ops = ops, .opaque = opaque, .dev = dev, .owner = owner
+	};
 	b->n++;
 	return 0;
 }

@@ -22,7 +22,7 @@ struct bus_range {
 /** An address space: ranges sorted by base, fixed once the machine runs. */
 struct bus {
 	const char *name; /**< "mmio" or "pio" */
-	uint64_t limit;   /**< one past the highest address */
+	uint64_t limit; /**< one past the highest address */
 	struct bus_range *r;
 	size_t n, cap;
 	uint64_t unhandled; /**< accesses that hit no range (for -v) */
@@ -35,9 +35,8 @@ void bus_free(struct bus *b);
  * Adds [base, base+len). -EINVAL for an empty or out-of-space range, -EEXIST when it
  * overlaps an existing range (then *conflict points at it).
  */
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct smol_io_ops *ops,
-            void *opaque, struct smol_dev *dev, const char *owner,
-            const struct bus_range **conflict);
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct smol_io_ops *ops, void *opaque,
+            struct smol_dev *dev, const char *owner, const struct bus_range **conflict);
 
 /** Removes every range owned by @p dev. */
 void bus_remove_dev(struct bus *b, struct smol_dev *dev);

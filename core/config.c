@@ -14,10 +14,10 @@
 
 struct parse_state {
 	struct cfg *c;
-	int line;            /* line the reader last returned */
+	int line; /* line the reader last returned */
 	struct cfg_section *cur;
-	bool cur_bad;        /* current section was rejected: ignore its keys */
-	bool indented;       /* the line the reader last returned starts with blanks */
+	bool cur_bad; /* current section was rejected: ignore its keys */
+	bool indented; /* the line the reader last returned starts with blanks */
 	struct cfg_kv *last; /* key of the previous handler call, for continuation lines */
 	/* for string input */
 	const char *text;
@@ -45,8 +45,8 @@ static void *xrealloc(void *p, size_t n)
 	return p;
 }
 
-void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *kv,
-               const char *fmt, ...)
+void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *kv, const char *fmt,
+               ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -104,7 +104,7 @@ static bool valid_name(const char *s)
 static void begin_section(struct parse_state *ps, const char *hdr)
 {
 	struct cfg *c = ps->c;
-	struct cfg_section tmp = {.line = ps->line};
+	struct cfg_section tmp = { .line = ps->line };
 	char name[256];
 
 	ps->cur = NULL;
@@ -132,9 +132,10 @@ static void begin_section(struct parse_state *ps, const char *hdr)
 		while (len && isspace((unsigned char)name[len - 1]))
 			name[--len] = 0;
 		if (!valid_name(name)) {
-			cfg_error(c, &tmp, NULL,
-			          "bad device name '%s' in [%s]: use letters, digits, '-', '_', '.'",
-			          name, hdr);
+			cfg_error(
+			        c, &tmp, NULL,
+			        "bad device name '%s' in [%s]: use letters, digits, '-', '_', '.'",
+			        name, hdr);
 			return;
 		}
 		struct cfg_section *old = cfg_section(c, CFG_DEVICE, name);
@@ -149,7 +150,8 @@ static void begin_section(struct parse_state *ps, const char *hdr)
 		return;
 	} else {
 		cfg_error(c, &tmp, NULL,
-		          "unknown section [%s] (expected [machine], [boot] or [device NAME])", hdr);
+		          "unknown section [%s] (expected [machine], [boot] or [device NAME])",
+		          hdr);
 		return;
 	}
 	ps->cur_bad = false;
@@ -182,7 +184,7 @@ static char *reader(char *str, int num, void *stream)
 	size_t len = strlen(str);
 	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
 		/* longer than inih's line buffer: report it and drop the rest of the line */
-		struct cfg_section tmp = {.line = ps->line};
+		struct cfg_section tmp = { .line = ps->line };
 		cfg_error(ps->c, &tmp, NULL,
 		          "line longer than %d characters: continue a long value on indented lines",
 		          num - 2);
@@ -227,7 +229,7 @@ static int handler(void *user, const char *section, const char *name, const char
 {
 	struct parse_state *ps = user;
 	struct cfg *c = ps->c;
-	struct cfg_section tmp = {.line = ps->line};
+	struct cfg_section tmp = { .line = ps->line };
 
 	(void)section;
 	if (!ps->cur) {
@@ -265,8 +267,9 @@ static int handler(void *user, const char *section, const char *name, const char
 static int finish_parse(struct cfg *c, struct parse_state *ps, int r)
 {
 	if (r > 0) {
-		struct cfg_section tmp = {.line = r};
-		cfg_error(c, &tmp, NULL, "syntax error (expected [section], key = value or a comment)");
+		struct cfg_section tmp = { .line = r };
+		cfg_error(c, &tmp, NULL,
+		          "syntax error (expected [section], key = value or a comment)");
 	} else if (r < 0) {
 		return -EIO;
 	}
@@ -308,7 +311,7 @@ int cfg_load(struct cfg **out, const char *path)
 		fclose(f);
 		return -ENOMEM;
 	}
-	struct parse_state ps = {.c = c, .f = f};
+	struct parse_state ps = { .c = c, .f = f };
 	int r = ini_parse_stream(reader, &ps, handler, &ps);
 	fclose(f);
 	r = finish_parse(c, &ps, r);
@@ -327,7 +330,7 @@ int cfg_load_string(struct cfg **out, const char *name, const char *text)
 	struct cfg *c = cfg_new(name);
 	if (!c)
 		return -ENOMEM;
-	struct parse_state ps = {.c = c, .text = text};
+	struct parse_state ps = { .c = c, .text = text };
 	int r = finish_parse(c, &ps, ini_parse_stream(reader, &ps, handler, &ps));
 	if (r < 0) {
 		cfg_free(c);
@@ -439,7 +442,8 @@ int cfg_override(struct cfg *c, const char *assignment)
 	struct cfg_section *s = cfg_section(c, kind, kind == CFG_DEVICE ? sec : NULL);
 	if (!s) {
 		if (kind == CFG_DEVICE) {
-			fprintf(stderr, "--set %s: %s has no [device %s]\n", assignment, c->path, sec);
+			fprintf(stderr, "--set %s: %s has no [device %s]\n", assignment, c->path,
+			        sec);
 			return -EINVAL;
 		}
 		s = add_section(c, kind, sec, 0);
@@ -541,10 +545,14 @@ int cfg_parse_size(const char *s, uint64_t *out)
 		buf[--n] = 0;
 	}
 	switch (buf[n - 1]) {
-	case 'K': case 'k': shift = 10; break;
-	case 'M': case 'm': shift = 20; break;
-	case 'G': case 'g': shift = 30; break;
-	case 'T': case 't': shift = 40; break;
+	case 'K':
+	case 'k': shift = 10; break;
+	case 'M':
+	case 'm': shift = 20; break;
+	case 'G':
+	case 'g': shift = 30; break;
+	case 'T':
+	case 't': shift = 40; break;
 	default: break;
 	}
 	if (shift)
@@ -560,8 +568,8 @@ int cfg_parse_size(const char *s, uint64_t *out)
 
 int cfg_parse_bool(const char *s, int *out)
 {
-	static const char *const yes[] = {"1", "on", "yes", "true"};
-	static const char *const no[] = {"0", "off", "no", "false"};
+	static const char *const yes[] = { "1", "on", "yes", "true" };
+	static const char *const no[] = { "0", "off", "no", "false" };
 	for (size_t i = 0; i < 4; i++) {
 		if (strcasecmp(s, yes[i]) == 0) {
 			*out = 1;
@@ -575,8 +583,7 @@ int cfg_parse_bool(const char *s, int *out)
 	return -EINVAL;
 }
 
-int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def,
-                uint64_t *out)
+int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def, uint64_t *out)
 {
 	struct cfg_kv *kv = cfg_get(s, key);
 	if (!kv) {
@@ -590,8 +597,7 @@ int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t 
 	return 0;
 }
 
-int cfg_get_size(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def,
-                 uint64_t *out)
+int cfg_get_size(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def, uint64_t *out)
 {
 	struct cfg_kv *kv = cfg_get(s, key);
 	if (!kv) {

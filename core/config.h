@@ -12,9 +12,9 @@
 struct cfg_kv {
 	char *key;
 	char *value;
-	int line;      /**< line in the INI file; 0 for a --set override */
-	char *origin;  /**< for overrides: the --set argument */
-	bool used;     /**< somebody asked for this key */
+	int line; /**< line in the INI file; 0 for a --set override */
+	char *origin; /**< for overrides: the --set argument */
+	bool used; /**< somebody asked for this key */
 };
 
 /** Section kinds. */
@@ -32,7 +32,7 @@ struct cfg_section {
 /** A parsed machine file. */
 struct cfg {
 	char *path; /**< as given */
-	char *dir;  /**< folder that relative paths are resolved against */
+	char *dir; /**< folder that relative paths are resolved against */
 	struct cfg_section *sec;
 	size_t n_sec, cap_sec;
 	int errors; /**< errors reported so far */
@@ -56,8 +56,8 @@ struct cfg_section *cfg_section(struct cfg *c, enum cfg_kind kind, const char *n
 struct cfg_kv *cfg_get(struct cfg_section *s, const char *key);
 
 /** Reports "path:line: message" for a key (or the section when kv is NULL); counts errors. */
-void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *kv,
-               const char *fmt, ...) SMOL_PRINTF(4, 5);
+void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *kv, const char *fmt,
+               ...) SMOL_PRINTF(4, 5);
 
 /** Resolves @p path against the INI file's folder (absolute paths unchanged); malloc'd. */
 char *cfg_resolve_path(const struct cfg *c, const char *path);
@@ -74,8 +74,7 @@ int cfg_parse_size(const char *s, uint64_t *out);
 int cfg_parse_bool(const char *s, int *out);
 
 /* Typed lookups with defaults that report malformed values (return -EINVAL). */
-int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def,
-                uint64_t *out);
+int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def, uint64_t *out);
 int cfg_get_size(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def,
                  uint64_t *out);
 int cfg_get_str(struct cfg *c, struct cfg_section *s, const char *key, const char *def,

@@ -22,8 +22,7 @@ static void host_log(struct smol_dev *dev, enum smol_log_level level, const char
 	va_end(ap);
 }
 
-static int host_cfg_str(struct smol_dev *dev, const char *key, const char *def,
-                        const char **out)
+static int host_cfg_str(struct smol_dev *dev, const char *key, const char *def, const char **out)
 {
 	struct cfg_kv *kv = cfg_get(dev->sec, key);
 	*out = kv ? kv->value : def;
@@ -32,8 +31,8 @@ static int host_cfg_str(struct smol_dev *dev, const char *key, const char *def,
 
 static int bad_value(struct smol_dev *dev, struct cfg_kv *kv, const char *what)
 {
-	cfg_error(dev->m->cfg, dev->sec, kv, "%s: bad %s for '%s': '%s'", dev->label, what,
-	          kv->key, kv->value);
+	cfg_error(dev->m->cfg, dev->sec, kv, "%s: bad %s for '%s': '%s'", dev->label, what, kv->key,
+	          kv->value);
 	dev->cfg_errors++;
 	return -EINVAL;
 }
@@ -99,7 +98,7 @@ static char *host_cfg_path(struct smol_dev *dev, const char *path)
 static void note_range(struct smol_dev *dev, uint64_t base, uint64_t len, bool pio)
 {
 	if (dev->n_ranges < DEV_MAX_RANGES)
-		dev->ranges[dev->n_ranges++] = (typeof(dev->ranges[0])){base, len, pio};
+		dev->ranges[dev->n_ranges++] = (typeof(dev->ranges[0])){ base, len, pio };
 }
 
 static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_t len,
@@ -109,15 +108,16 @@ static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_
 	int r = bus_add(b, base, len, ops, opaque, dev, dev->name, &other);
 	if (r == -EEXIST) {
 		cfg_error(dev->m->cfg, dev->sec, NULL,
-		          "%s: %s 0x%llx-0x%llx: already taken by %s%s%s (0x%llx-0x%llx)", dev->label,
-		          pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
+		          "%s: %s 0x%llx-0x%llx: already taken by %s%s%s (0x%llx-0x%llx)",
+		          dev->label, pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
 		          (unsigned long long)(base + len - 1), other->dev ? "device '" : "",
 		          other->owner, other->dev ? "'" : "", (unsigned long long)other->base,
 		          (unsigned long long)(other->base + other->len - 1));
 		dev->cfg_errors++;
 	} else if (r == -EINVAL) {
-		cfg_error(dev->m->cfg, dev->sec, NULL, "%s: %s 0x%llx+0x%llx is outside the %s space",
-		          dev->label, pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
+		cfg_error(dev->m->cfg, dev->sec, NULL,
+		          "%s: %s 0x%llx+0x%llx is outside the %s space", dev->label,
+		          pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
 		          (unsigned long long)len, pio ? "16-bit port" : "physical address");
 		dev->cfg_errors++;
 	} else if (r == 0) {
@@ -178,13 +178,14 @@ static int host_irq_claim(struct smol_dev *dev, uint32_t line)
 	struct machine *m = dev->m;
 	if (line >= MACHINE_IRQS) {
 		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"),
-		          "%s: IRQ %u does not exist (lines 0-%d)", dev->label, line, MACHINE_IRQS - 1);
+		          "%s: IRQ %u does not exist (lines 0-%d)", dev->label, line,
+		          MACHINE_IRQS - 1);
 		dev->cfg_errors++;
 		return -EINVAL;
 	}
 	if (m->irq_reserved[line]) {
-		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"), "%s: IRQ %u is reserved for %s",
-		          dev->label, line, m->irq_reserved[line]);
+		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"),
+		          "%s: IRQ %u is reserved for %s", dev->label, line, m->irq_reserved[line]);
 		dev->cfg_errors++;
 		return -EBUSY;
 	}
@@ -223,8 +224,7 @@ static void *host_gpa_ptr(struct smol_dev *dev, uint64_t gpa, uint64_t len)
 	return mem_gpa_ptr(&dev->m->mem, gpa, len);
 }
 
-static int host_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb,
-                         void *opaque)
+static int host_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb, void *opaque)
 {
 	return evloop_watch(&dev->m->loop, fd, events, dev, cb, opaque);
 }

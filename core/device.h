@@ -19,7 +19,7 @@ struct machine;
 
 /** The core's side of one device instance (opaque to plugins). */
 struct smol_dev {
-	char *name;  /**< [device NAME] */
+	char *name; /**< [device NAME] */
 	char *label; /**< "uart-16550 device 'com1'" for messages */
 	struct machine *m;
 	struct cfg_section *sec;
@@ -29,14 +29,17 @@ struct smol_dev {
 	pthread_mutex_t lock;
 	int cfg_errors; /**< config problems reported through the host table */
 	/* what it claimed, for `smolvm check` */
-	struct { uint64_t base, len; bool pio; } ranges[DEV_MAX_RANGES];
+	struct {
+		uint64_t base, len;
+		bool pio;
+	} ranges[DEV_MAX_RANGES];
 	int n_ranges;
 	uint32_t irqs[DEV_MAX_IRQS];
 	int n_irqs;
 };
 
 /** True when a plugin's ops table (of its own struct_size) is long enough to hold @p field. */
-#define DEV_HAS_OP(ops, field) \
+#define DEV_HAS_OP(ops, field)                                                                     \
 	((ops)->struct_size >= offsetof(struct smol_device_ops, field) + sizeof((ops)->field))
 
 /** The one host table every device gets. */

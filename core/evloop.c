@@ -32,7 +32,7 @@ int evloop_init(struct evloop *l)
 		close(l->epfd);
 		return e;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0) {
 		int e = -errno;
 		close(l->wakefd);
@@ -73,8 +73,8 @@ int evloop_watch(struct evloop *l, int fd, uint32_t events, struct smol_dev *dev
 	struct evwatch *w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
-	*w = (struct evwatch){.fd = fd, .events = events, .dev = dev, .cb = cb, .opaque = opaque};
-	struct epoll_event ev = {.events = to_epoll(events), .data.ptr = w};
+	*w = (struct evwatch){ .fd = fd, .events = events, .dev = dev, .cb = cb, .opaque = opaque };
+	struct epoll_event ev = { .events = to_epoll(events), .data.ptr = w };
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		if (errno != EPERM) {
 			int e = -errno;

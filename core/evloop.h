@@ -24,7 +24,7 @@ struct evloop {
 	int wakefd; /**< eventfd: vCPU threads wake the loop */
 	struct evwatch *watches;
 	struct evwatch *dead; /**< removed during a dispatch round, freed after it */
-	int n_always;         /**< watches on fds epoll refuses (regular files): always ready */
+	int n_always; /**< watches on fds epoll refuses (regular files): always ready */
 };
 
 int evloop_init(struct evloop *l);

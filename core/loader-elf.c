@@ -37,18 +37,23 @@ static int elf_load(struct machine *m, const struct boot_file *f, struct boot_re
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
 		return elf_fail(f, "not a 64-bit ELF (EI_CLASS %llu)", U(eh.e_ident[EI_CLASS]));
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return elf_fail(f, "not a little-endian ELF (EI_DATA %llu)", U(eh.e_ident[EI_DATA]));
+		return elf_fail(f, "not a little-endian ELF (EI_DATA %llu)",
+		                U(eh.e_ident[EI_DATA]));
 	if (eh.e_machine != EM_X86_64)
-		return elf_fail(f, "ELF e_machine %llu is not x86-64 (%d)", U(eh.e_machine), EM_X86_64);
+		return elf_fail(f, "ELF e_machine %llu is not x86-64 (%d)", U(eh.e_machine),
+		                EM_X86_64);
 	if (eh.e_type != ET_EXEC)
-		return elf_fail(f, "ELF e_type %llu is not ET_EXEC (%d): link it statically, non-PIE",
+		return elf_fail(f,
+		                "ELF e_type %llu is not ET_EXEC (%d): link it statically, non-PIE",
 		                U(eh.e_type), ET_EXEC);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr))
 		return elf_fail(f, "ELF e_phentsize %llu, expected %zu", U(eh.e_phentsize),
 		                sizeof(Elf64_Phdr));
-	if (eh.e_phoff > f->size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > f->size - eh.e_phoff)
-		return elf_fail(f, "ELF program headers (e_phoff 0x%llx, e_phnum %llu) run past the file",
-		                U(eh.e_phoff), U(eh.e_phnum));
+	if (eh.e_phoff > f->size ||
+	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > f->size - eh.e_phoff)
+		return elf_fail(
+		        f, "ELF program headers (e_phoff 0x%llx, e_phnum %llu) run past the file",
+		        U(eh.e_phoff), U(eh.e_phnum));
 
 	uint64_t lo = UINT64_MAX, hi = 0, entry = UINT64_MAX;
 	int loads = 0;
@@ -67,8 +72,9 @@ static int elf_load(struct machine *m, const struct boot_file *f, struct boot_re
 			return elf_fail(f, "segment %u: p_paddr 0x%llx + p_memsz overflows", i,
 			                U(ph.p_paddr));
 		if (ph.p_paddr < BOOT_PAYLOAD_MIN)
-			return elf_fail(f, "segment %u at 0x%llx overlaps the boot area below 1 MiB", i,
-			                U(ph.p_paddr));
+			return elf_fail(f,
+			                "segment %u at 0x%llx overlaps the boot area below 1 MiB",
+			                i, U(ph.p_paddr));
 		uint8_t *dst = mem_gpa_ptr(&m->mem, ph.p_paddr, ph.p_memsz);
 		if (!dst) {
 			fprintf(stderr,

@@ -9,7 +9,7 @@ int log_level = SMOL_LOG_INFO;
 
 void log_vmsg(int level, const char *prefix, const char *fmt, va_list ap)
 {
-	static const char *const tags[] = {"error: ", "warning: ", "", ""};
+	static const char *const tags[] = { "error: ", "warning: ", "", "" };
 	char buf[2048];
 	int n;
 

@@ -132,7 +132,7 @@ static void configure_boot_section(struct machine *m)
 	struct cfg_kv *kv;
 
 	if (!s || !(kv = cfg_get(s, "kernel"))) {
-		struct cfg_section top = {.line = s ? s->line : 1};
+		struct cfg_section top = { .line = s ? s->line : 1 };
 		cfg_error(c, s ? s : &top, NULL, "no kernel: add [boot] kernel = PATH");
 	} else {
 		m->kernel_path = check_file(m, s, kv, "kernel");
@@ -152,12 +152,12 @@ static void reserve_platform(struct machine *m)
 		uint64_t base, len;
 		const char *what;
 	} fixed[] = {
-		{true, 0x20, 2, "the in-kernel PIC"},
-		{true, 0xa0, 2, "the in-kernel PIC"},
-		{true, 0x40, 4, "the in-kernel PIT"},
-		{true, 0x4d0, 2, "the in-kernel PIC (ELCR)"},
-		{false, 0xfec00000, 0x1000, "the in-kernel IOAPIC"},
-		{false, 0xfee00000, 0x1000, "the local APICs"},
+		{ true, 0x20, 2, "the in-kernel PIC" },
+		{ true, 0xa0, 2, "the in-kernel PIC" },
+		{ true, 0x40, 4, "the in-kernel PIT" },
+		{ true, 0x4d0, 2, "the in-kernel PIC (ELCR)" },
+		{ false, 0xfec00000, 0x1000, "the in-kernel IOAPIC" },
+		{ false, 0xfee00000, 0x1000, "the local APICs" },
 	};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		bus_add(fixed[i].pio ? &m->pio : &m->mmio, fixed[i].base, fixed[i].len, NULL, NULL,
@@ -187,9 +187,9 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only)
 	reserve_platform(m);
 
 	struct cfg_section *ms = cfg_section(cfg, CFG_MACHINE, NULL);
-	if (plugin_find(&m->pp, m->backend_name, SMOL_KIND_BACKEND, &m->backend, err,
-	                sizeof(err)) < 0) {
-		struct cfg_section top = {.line = 1};
+	if (plugin_find(&m->pp, m->backend_name, SMOL_KIND_BACKEND, &m->backend, err, sizeof(err)) <
+	    0) {
+		struct cfg_section top = { .line = 1 };
 		cfg_error(cfg, ms ? ms : &top, ms ? cfg_get(ms, "backend") : NULL, "%s", err);
 		return -EINVAL;
 	}
@@ -231,7 +231,8 @@ void machine_print_layout(const struct machine *m)
 		const struct smol_dev *d = m->devs[i];
 		printf("  %-12s %-14s %s\n", d->name, d->plugin->desc->name, d->plugin->path);
 		for (int j = 0; j < d->n_ranges; j++)
-			printf("  %12s %s 0x%llx-0x%llx\n", "", d->ranges[j].pio ? "ports" : "mmio ",
+			printf("  %12s %s 0x%llx-0x%llx\n", "",
+			       d->ranges[j].pio ? "ports" : "mmio ",
 			       (unsigned long long)d->ranges[j].base,
 			       (unsigned long long)(d->ranges[j].base + d->ranges[j].len - 1));
 		for (int j = 0; j < d->n_irqs; j++)
@@ -288,14 +289,16 @@ int machine_run(struct machine *m)
 	r = machine_load_payload(m, &regs);
 	if (r < 0)
 		return r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
-	struct smol_vm_config vc = {.struct_size = sizeof(vc), .n_vcpus = m->n_vcpus,
-	                            .ram_size = m->ram_size};
+	struct smol_vm_config vc = { .struct_size = sizeof(vc),
+		                     .n_vcpus = m->n_vcpus,
+		                     .ram_size = m->ram_size };
 	r = m->be->vm_create(&backend_host, &vc, &m->vm);
 	if (r < 0)
 		return STATUS_ERROR; /* the backend said why */
 	for (int i = 0; i < m->mem.n_regions; i++) {
 		const struct mem_region *rg = &m->mem.region[i];
-		r = m->be->mem_add(m->vm, (uint32_t)i, rg->gpa, rg->size, m->mem.host + rg->fd_offset);
+		r = m->be->mem_add(m->vm, (uint32_t)i, rg->gpa, rg->size,
+		                   m->mem.host + rg->fd_offset);
 		if (r < 0) {
 			log_err("cannot map guest RAM at 0x%llx: %s", (unsigned long long)rg->gpa,
 			        strerror(-r));

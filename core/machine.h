@@ -20,9 +20,9 @@
 
 /** Exit statuses of `smolvm run` other than a guest-chosen one. */
 enum {
-	STATUS_OK = 0,        /**< the guest powered off or reset */
-	STATUS_ERROR = 1,     /**< runtime failure: backend error, triple fault, internal error */
-	STATUS_CONFIG = 2,    /**< usage or configuration error: nothing ran */
+	STATUS_OK = 0, /**< the guest powered off or reset */
+	STATUS_ERROR = 1, /**< runtime failure: backend error, triple fault, internal error */
+	STATUS_CONFIG = 2, /**< usage or configuration error: nothing ran */
 };
 
 struct vcpu;
@@ -58,7 +58,7 @@ struct machine {
 	struct vcpu *vcpus;
 
 	struct evloop loop;
-	int stopping;    /**< atomic: set once when the run ends */
+	int stopping; /**< atomic: set once when the run ends */
 	int exit_status; /**< the status `smolvm run` exits with */
 	int exit_reported;
 };

@@ -56,8 +56,8 @@ static int cmd_machine(int argc, char **argv, bool check_only)
 		} else if (!file) {
 			file = argv[i];
 		} else {
-			fprintf(stderr, "smolvm: one machine file at a time ('%s' and '%s')\n", file,
-			        argv[i]);
+			fprintf(stderr, "smolvm: one machine file at a time ('%s' and '%s')\n",
+			        file, argv[i]);
 			return STATUS_CONFIG;
 		}
 	}

@@ -15,9 +15,9 @@ struct mem_region {
 
 /** Guest RAM. */
 struct guest_mem {
-	int fd;              /**< memfd holding all of RAM (shareable by snapshots later) */
-	uint8_t *host;       /**< mapping of the whole memfd */
-	uint64_t size;       /**< bytes of RAM */
+	int fd; /**< memfd holding all of RAM (shareable by snapshots later) */
+	uint8_t *host; /**< mapping of the whole memfd */
+	uint64_t size; /**< bytes of RAM */
 	struct mem_region region[MEM_MAX_REGIONS];
 	int n_regions;
 };

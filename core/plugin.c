@@ -76,7 +76,7 @@ static void path_add_build_tree(struct plugin_path *pp)
 	snprintf(probe, sizeof(probe), "%s/build.ninja", exe);
 	if (access(probe, F_OK) != 0)
 		return;
-	static const char *const groups[] = {"backends", "devices", "plugins"};
+	static const char *const groups[] = { "backends", "devices", "plugins" };
 	for (size_t g = 0; g < 3; g++) {
 		snprintf(probe, sizeof(probe), "%s/%s", exe, groups[g]);
 		DIR *d = opendir(probe);
@@ -145,15 +145,24 @@ static const char *missing_op(const struct smol_plugin_desc *d)
 		const struct smol_backend_ops *o = d->ops;
 		if (o->struct_size < offsetof(struct smol_backend_ops, reserved))
 			return "struct_size of its backend ops (too small)";
-		if (!o->vm_create) return "vm_create";
-		if (!o->vm_destroy) return "vm_destroy";
-		if (!o->mem_add) return "mem_add";
-		if (!o->vcpu_create) return "vcpu_create";
-		if (!o->vcpu_destroy) return "vcpu_destroy";
-		if (!o->vcpu_run) return "vcpu_run";
-		if (!o->vcpu_kick) return "vcpu_kick";
-		if (!o->vcpu_set_x86_boot) return "vcpu_set_x86_boot";
-		if (!o->irq_line) return "irq_line";
+		if (!o->vm_create)
+			return "vm_create";
+		if (!o->vm_destroy)
+			return "vm_destroy";
+		if (!o->mem_add)
+			return "mem_add";
+		if (!o->vcpu_create)
+			return "vcpu_create";
+		if (!o->vcpu_destroy)
+			return "vcpu_destroy";
+		if (!o->vcpu_run)
+			return "vcpu_run";
+		if (!o->vcpu_kick)
+			return "vcpu_kick";
+		if (!o->vcpu_set_x86_boot)
+			return "vcpu_set_x86_boot";
+		if (!o->irq_line)
+			return "irq_line";
 	}
 	return NULL;
 }
@@ -187,8 +196,8 @@ int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, 
 		goto fail;
 	}
 	if (d->struct_size < offsetof(struct smol_plugin_desc, ops) + sizeof(void *)) {
-		snprintf(err, errlen, "%s: descriptor struct_size %u is too small (ABI %u.%u)", file,
-		         d->struct_size, d->abi_major, d->abi_minor);
+		snprintf(err, errlen, "%s: descriptor struct_size %u is too small (ABI %u.%u)",
+		         file, d->struct_size, d->abi_major, d->abi_minor);
 		goto fail;
 	}
 	if (d->kind != SMOL_KIND_DEVICE && d->kind != SMOL_KIND_BACKEND) {
@@ -212,7 +221,8 @@ int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, 
 	const char *miss = missing_op(d);
 	if (miss) {
 		snprintf(err, errlen, "%s: %s plugin '%s' (ABI %u.%u) lacks the required op %s",
-		         file, plugin_kind_name(d->kind), d->name, d->abi_major, d->abi_minor, miss);
+		         file, plugin_kind_name(d->kind), d->name, d->abi_major, d->abi_minor,
+		         miss);
 		goto fail;
 	}
 	struct plugin *p = calloc(1, sizeof(*p));
@@ -263,8 +273,9 @@ int plugin_find(const struct plugin_path *pp, const char *name, uint32_t want_ki
 		if (r < 0)
 			return r;
 		if (strcmp(p->desc->name, name) != 0) {
-			snprintf(err, errlen, "%s: file is named '%s.so' but the plugin calls itself '%s'",
-			         file, name, p->desc->name);
+			snprintf(err, errlen,
+			         "%s: file is named '%s.so' but the plugin calls itself '%s'", file,
+			         name, p->desc->name);
 			plugin_close(p);
 			return -EINVAL;
 		}
@@ -305,8 +316,8 @@ int plugin_list(const struct plugin_path *pp)
 			snprintf(file, sizeof(file), "%s/%s", pp->dirs[i], e->d_name);
 			struct plugin *p;
 			if (plugin_open_file(file, 0, &p, err, sizeof(err)) < 0) {
-				printf("%-16.*s %-8s %-5s %-50s refused: %s\n", (int)(len - 3), e->d_name,
-				       "-", "-", file, err);
+				printf("%-16.*s %-8s %-5s %-50s refused: %s\n", (int)(len - 3),
+				       e->d_name, "-", "-", file, err);
 				continue;
 			}
 			char abi[16];

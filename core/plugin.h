@@ -6,7 +6,7 @@
 
 /** A loaded, checked plugin. */
 struct plugin {
-	char *path;   /**< the file it came from */
+	char *path; /**< the file it came from */
 	void *handle; /**< dlopen handle */
 	const struct smol_plugin_desc *desc;
 	struct plugin *next;

@@ -35,7 +35,8 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 			if (!bus_access(&m->pio, e->u.pio.port, size, e->u.pio.is_write,
 			                e->u.pio.data + (size_t)i * size))
 				log_debug("vCPU %u: unhandled port %s 0x%x (%u bytes)", v->index,
-				          e->u.pio.is_write ? "write" : "read", e->u.pio.port, size);
+				          e->u.pio.is_write ? "write" : "read", e->u.pio.port,
+				          size);
 		return true;
 	}
 	case SMOL_EXIT_MMIO:
@@ -45,8 +46,7 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 			          e->u.mmio.is_write ? "write" : "read",
 			          (unsigned long long)e->u.mmio.gpa, e->u.mmio.size);
 		return true;
-	case SMOL_EXIT_INTR:
-		return true;
+	case SMOL_EXIT_INTR: return true;
 	case SMOL_EXIT_HLT:
 		dump_and_exit(v, "halted with nothing to wake it (no in-kernel irqchip)",
 		              STATUS_ERROR);
@@ -71,8 +71,10 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 			return false;
 		}
 	case SMOL_EXIT_INTERNAL_ERROR:
-		snprintf(why, sizeof(why), "the hypervisor could not emulate the guest (internal "
-		         "error, suberror %u)", e->code);
+		snprintf(why, sizeof(why),
+		         "the hypervisor could not emulate the guest (internal "
+		         "error, suberror %u)",
+		         e->code);
 		dump_and_exit(v, why, STATUS_ERROR);
 		return false;
 	default:

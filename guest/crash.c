@@ -6,13 +6,13 @@
 
 int guest_main(const struct boot_info *bi)
 {
-    (void)bi;
-    printf("crash: loading an empty IDT and raising #BP\n");
-    struct __attribute__((packed)) {
-        uint16_t limit;
-        uint64_t base;
-    } idt = {0, 0};
-    __asm__ volatile("lidt %0; int3" : : "m"(idt));
-    printf("crash: still alive?\n");
-    return 99;
+	(void)bi;
+	printf("crash: loading an empty IDT and raising #BP\n");
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} idt = { 0, 0 };
+	__asm__ volatile("lidt %0; int3" : : "m"(idt));
+	printf("crash: still alive?\n");
+	return 99;
 }

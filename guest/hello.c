@@ -8,46 +8,46 @@
 
 static void print_size(uint64_t size)
 {
-    if (size >= (1ull << 30) && !(size & ((1ull << 30) - 1)))
-        printf("%llu GiB", (unsigned long long)(size >> 30));
-    else if (size >= (1ull << 20) && !(size & ((1ull << 20) - 1)))
-        printf("%llu MiB", (unsigned long long)(size >> 20));
-    else if (size >= 1024)
-        printf("%llu KiB", (unsigned long long)(size >> 10));
-    else
-        printf("%llu B", (unsigned long long)size);
+	if (size >= (1ull << 30) && !(size & ((1ull << 30) - 1)))
+		printf("%llu GiB", (unsigned long long)(size >> 30));
+	else if (size >= (1ull << 20) && !(size & ((1ull << 20) - 1)))
+		printf("%llu MiB", (unsigned long long)(size >> 20));
+	else if (size >= 1024)
+		printf("%llu KiB", (unsigned long long)(size >> 10));
+	else
+		printf("%llu B", (unsigned long long)size);
 }
 
 int guest_main(const struct boot_info *bi)
 {
-    printf("smolvm guest kit: hello\n");
-    printf("entry: %s (boot data at 0x%llx)\n", bi->entry, (unsigned long long)bi->info_paddr);
-    printf("cmdline: %s%s\n", bi->cmdline, bi->cmdline_truncated ? " [truncated]" : "");
-    if (bi->warning)
-        printf("warning: %s\n", bi->warning);
+	printf("smolvm guest kit: hello\n");
+	printf("entry: %s (boot data at 0x%llx)\n", bi->entry, (unsigned long long)bi->info_paddr);
+	printf("cmdline: %s%s\n", bi->cmdline, bi->cmdline_truncated ? " [truncated]" : "");
+	if (bi->warning)
+		printf("warning: %s\n", bi->warning);
 
-    printf("memory map: %u entries\n", bi->nr_mem);
-    uint64_t usable = 0;
-    for (uint32_t i = 0; i < bi->nr_mem; i++) {
-        const struct boot_mem *m = &bi->mem[i];
-        uint64_t last = m->size ? m->addr + m->size - 1 : m->addr;
-        printf("  mem: 0x%016llx-0x%016llx size 0x%010llx (", (unsigned long long)m->addr,
-               (unsigned long long)last, (unsigned long long)m->size);
-        print_size(m->size);
-        const char *name = guest_mem_type_name(m->type);
-        printf(") %s", name);
-        if (strcmp(name, "unknown") == 0)
-            printf(" (type %u)", m->type);
-        printf("\n");
-        if (m->type == E820_RAM)
-            usable += m->size;
-    }
-    printf("usable RAM: ");
-    print_size(usable);
-    printf("\n");
-    printf("hello: done\n");
-    if (guest_cmdline_has("hello.wait"))
-        for (;;)
-            cpu_relax();
-    return 0;
+	printf("memory map: %u entries\n", bi->nr_mem);
+	uint64_t usable = 0;
+	for (uint32_t i = 0; i < bi->nr_mem; i++) {
+		const struct boot_mem *m = &bi->mem[i];
+		uint64_t last = m->size ? m->addr + m->size - 1 : m->addr;
+		printf("  mem: 0x%016llx-0x%016llx size 0x%010llx (", (unsigned long long)m->addr,
+		       (unsigned long long)last, (unsigned long long)m->size);
+		print_size(m->size);
+		const char *name = guest_mem_type_name(m->type);
+		printf(") %s", name);
+		if (strcmp(name, "unknown") == 0)
+			printf(" (type %u)", m->type);
+		printf("\n");
+		if (m->type == E820_RAM)
+			usable += m->size;
+	}
+	printf("usable RAM: ");
+	print_size(usable);
+	printf("\n");
+	printf("hello: done\n");
+	if (guest_cmdline_has("hello.wait"))
+		for (;;)
+			cpu_relax();
+	return 0;
 }

@@ -6,7 +6,7 @@
 
 int guest_main(const struct boot_info *bi)
 {
-    (void)bi;
-    printf("oneline: hello from the guest\n");
-    return 0;
+	(void)bi;
+	printf("oneline: hello from the guest\n");
+	return 0;
 }

@@ -90,12 +90,15 @@ static int kvm_vm_create(const struct smol_backend_host *host, const struct smol
 		e = EINVAL;
 		goto err;
 	}
-	static const struct { int cap; const char *name; } need[] = {
-		{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
-		{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
-		{KVM_CAP_PIT2, "KVM_CAP_PIT2"},
-		{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-		{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+		{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+		{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
@@ -146,13 +149,13 @@ static int kvm_vm_create(const struct smol_backend_host *host, const struct smol
 		LOG(vm, SMOL_LOG_ERROR, "KVM_CREATE_IRQCHIP: %s", strerror(e));
 		goto err;
 	}
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
 		e = errno;
 		LOG(vm, SMOL_LOG_ERROR, "KVM_CREATE_PIT2: %s", strerror(e));
 		goto err;
 	}
-	struct sigaction sa = {.sa_handler = kick_handler};
+	struct sigaction sa = { .sa_handler = kick_handler };
 	sigemptyset(&sa.sa_mask);
 	sigaction(KICK_SIGNAL, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
 	*out = vm;
@@ -216,8 +219,7 @@ static int set_cpuid(struct smol_vcpu *v)
 		case 0x1f:
 			e->edx = v->index; /* x2APIC ID */
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
@@ -314,12 +316,8 @@ static int kvm_vcpu_run(struct smol_vcpu *v, struct smol_exit *e)
 		e->u.mmio.is_write = run->mmio.is_write;
 		e->u.mmio.data = run->mmio.data;
 		break;
-	case KVM_EXIT_HLT:
-		e->reason = SMOL_EXIT_HLT;
-		break;
-	case KVM_EXIT_SHUTDOWN:
-		e->reason = SMOL_EXIT_SHUTDOWN;
-		break;
+	case KVM_EXIT_HLT: e->reason = SMOL_EXIT_HLT; break;
+	case KVM_EXIT_SHUTDOWN: e->reason = SMOL_EXIT_SHUTDOWN; break;
 	case KVM_EXIT_SYSTEM_EVENT:
 		e->reason = SMOL_EXIT_SYSTEM_EVENT;
 		switch (run->system_event.type) {
@@ -332,16 +330,12 @@ static int kvm_vcpu_run(struct smol_vcpu *v, struct smol_exit *e)
 		e->reason = SMOL_EXIT_INTERNAL_ERROR;
 		e->code = run->internal.suberror;
 		break;
-	case KVM_EXIT_INTR:
-		e->reason = SMOL_EXIT_INTR;
-		break;
+	case KVM_EXIT_INTR: e->reason = SMOL_EXIT_INTR; break;
 	case KVM_EXIT_FAIL_ENTRY:
 		e->reason = SMOL_EXIT_INTERNAL_ERROR;
 		e->code = (uint32_t)run->fail_entry.hardware_entry_failure_reason;
 		break;
-	default:
-		e->reason = SMOL_EXIT_UNKNOWN;
-		break;
+	default: e->reason = SMOL_EXIT_UNKNOWN; break;
 	}
 	return 0;
 }
@@ -427,7 +421,7 @@ static int kvm_vcpu_dump(struct smol_vcpu *v, char *buf, size_t len)
 
 static int kvm_irq_line(struct smol_vm *vm, uint32_t gsi, int level)
 {
-	struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 

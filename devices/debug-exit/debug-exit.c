@@ -32,7 +32,7 @@ static void de_write(void *opaque, uint64_t offset, unsigned size, uint64_t valu
 	d->host->request_exit(d->dev, (int)(value & 0xff));
 }
 
-static const struct smol_io_ops de_io = {.read = de_read, .write = de_write};
+static const struct smol_io_ops de_io = { .read = de_read, .write = de_write };
 
 static int de_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,
                      void **state)

@@ -44,8 +44,8 @@ static void data_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
 	(void)value; /* no keyboard to talk to */
 }
 
-static const struct smol_io_ops data_io = {.read = kbd_read, .write = data_write};
-static const struct smol_io_ops cmd_io = {.read = kbd_read, .write = cmd_write};
+static const struct smol_io_ops data_io = { .read = kbd_read, .write = data_write };
+static const struct smol_io_ops cmd_io = { .read = kbd_read, .write = cmd_write };
 
 static int kbd_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,
                       void **state)

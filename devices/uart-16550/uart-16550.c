@@ -33,14 +33,36 @@ enum { REG_RBR = 0, REG_IER, REG_IIR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SC
 
 /* IER: received data (and character timeout), THR empty, line status, modem status. */
 enum { IER_ERBFI = 0x01, IER_ETBEI = 0x02, IER_ELSI = 0x04, IER_EDSSI = 0x08 };
-enum { IIR_MSI = 0x00, IIR_NONE = 0x01, IIR_THRI = 0x02, IIR_RDI = 0x04, IIR_RLSI = 0x06,
-       IIR_CTI = 0x0c, IIR_FIFO = 0xc0 };
+enum {
+	IIR_MSI = 0x00,
+	IIR_NONE = 0x01,
+	IIR_THRI = 0x02,
+	IIR_RDI = 0x04,
+	IIR_RLSI = 0x06,
+	IIR_CTI = 0x0c,
+	IIR_FIFO = 0xc0
+};
 enum { FCR_ENABLE = 0x01, FCR_RX_RESET = 0x02, FCR_DMA = 0x08, FCR_TRIGGER = 0xc0 };
 enum { LCR_DLAB = 0x80 };
-enum { MCR_DTR = 0x01, MCR_RTS = 0x02, MCR_OUT1 = 0x04, MCR_OUT2 = 0x08, MCR_LOOP = 0x10,
-       MCR_MASK = 0x1f };
-enum { MSR_DCTS = 0x01, MSR_DDSR = 0x02, MSR_TERI = 0x04, MSR_DDCD = 0x08, MSR_DELTAS = 0x0f,
-       MSR_CTS = 0x10, MSR_DSR = 0x20, MSR_RI = 0x40, MSR_DCD = 0x80 };
+enum {
+	MCR_DTR = 0x01,
+	MCR_RTS = 0x02,
+	MCR_OUT1 = 0x04,
+	MCR_OUT2 = 0x08,
+	MCR_LOOP = 0x10,
+	MCR_MASK = 0x1f
+};
+enum {
+	MSR_DCTS = 0x01,
+	MSR_DDSR = 0x02,
+	MSR_TERI = 0x04,
+	MSR_DDCD = 0x08,
+	MSR_DELTAS = 0x0f,
+	MSR_CTS = 0x10,
+	MSR_DSR = 0x20,
+	MSR_RI = 0x40,
+	MSR_DCD = 0x80
+};
 
 #define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 #define LSR_CHAR_ERRORS (LSR_PE | LSR_FE | LSR_BI)
@@ -57,7 +79,7 @@ static unsigned rx_capacity(const struct uart *u)
 
 static unsigned rx_trigger(const struct uart *u)
 {
-	static const uint8_t level[4] = {1, 4, 8, 14};
+	static const uint8_t level[4] = { 1, 4, 8, 14 };
 
 	return fifo_on(u) ? level[u->fcr >> 6] : 1;
 }
@@ -229,10 +251,8 @@ static uint8_t uart_read(struct uart *u, unsigned reg)
 	uint8_t v;
 
 	switch (reg) {
-	case REG_RBR:
-		return (u->lcr & LCR_DLAB) ? u->dll : rbr_read(u);
-	case REG_IER:
-		return (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
+	case REG_RBR: return (u->lcr & LCR_DLAB) ? u->dll : rbr_read(u);
+	case REG_IER: return (u->lcr & LCR_DLAB) ? u->dlm : u->ier;
 	case REG_IIR:
 		v = uart_iir(u);
 		if ((v & 0x0f) == IIR_THRI) {
@@ -240,10 +260,8 @@ static uint8_t uart_read(struct uart *u, unsigned reg)
 			uart_update_irq(u);
 		}
 		return v;
-	case REG_LCR:
-		return u->lcr;
-	case REG_MCR:
-		return u->mcr;
+	case REG_LCR: return u->lcr;
+	case REG_MCR: return u->mcr;
 	case REG_LSR:
 		v = u->lsr_err | LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0);
 		u->lsr_err = 0;
@@ -261,8 +279,7 @@ static uint8_t uart_read(struct uart *u, unsigned reg)
 		u->msr &= ~MSR_DELTAS;
 		uart_update_irq(u);
 		return v;
-	default:
-		return u->scr;
+	default: return u->scr;
 	}
 }
 
@@ -281,20 +298,11 @@ static void uart_write(struct uart *u, unsigned reg, uint8_t v)
 		else
 			ier_write(u, v);
 		break;
-	case REG_IIR:
-		fcr_write(u, v);
-		break;
-	case REG_LCR:
-		u->lcr = v;
-		break;
-	case REG_MCR:
-		mcr_write(u, v);
-		break;
-	case REG_SCR:
-		u->scr = v;
-		break;
-	default: /* LSR and MSR: writes are for factory testing only, ignored */
-		break;
+	case REG_IIR: fcr_write(u, v); break;
+	case REG_LCR: u->lcr = v; break;
+	case REG_MCR: mcr_write(u, v); break;
+	case REG_SCR: u->scr = v; break;
+	default: /* LSR and MSR: writes are for factory testing only, ignored */ break;
 	}
 }
 
@@ -375,12 +383,14 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	bad |= host->cfg_u64(dev, "irq", 4, &irq) != 0;
 	bad |= uart_io_config(u) != 0;
 	if (port > 0x10000 - UART_NPORTS) {
-		host->cfg_error(dev, "port", "0x%llx is out of range: the 8 ports must end by 0xffff",
+		host->cfg_error(dev, "port",
+		                "0x%llx is out of range: the 8 ports must end by 0xffff",
 		                (unsigned long long)port);
 		bad = true;
 	}
 	if (irq > UINT32_MAX) {
-		host->cfg_error(dev, "irq", "%llu is not an interrupt line", (unsigned long long)irq);
+		host->cfg_error(dev, "irq", "%llu is not an interrupt line",
+		                (unsigned long long)irq);
 		bad = true;
 	}
 	if (bad)
@@ -393,8 +403,8 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 		if (ret == -EEXIST) /* the core reports overlaps itself */
 			return ret;
 		host->cfg_error(dev, "port", "cannot map ports 0x%llx-0x%llx: %s",
-		                (unsigned long long)port, (unsigned long long)port + UART_NPORTS - 1,
-		                strerror(-ret));
+		                (unsigned long long)port,
+		                (unsigned long long)port + UART_NPORTS - 1, strerror(-ret));
 		return -EINVAL;
 	}
 	ret = host->irq_claim(dev, u->irq);

@@ -82,7 +82,8 @@ static void tty_raw(struct uart *u)
 		return;
 	}
 	u->in_tty = true;
-	u->host->log(u->dev, SMOL_LOG_INFO, "console: Ctrl-A x ends the run, Ctrl-A b sends a break");
+	u->host->log(u->dev, SMOL_LOG_INFO,
+	             "console: Ctrl-A x ends the run, Ctrl-A b sends a break");
 }
 
 static void input_stop(struct uart *u)
@@ -96,7 +97,8 @@ static void push(struct uart *u, uint8_t c, uint8_t err)
 {
 	if (u->in_count == UART_INBUF_LEN) {
 		if (!u->drop_warned)
-			u->host->log(u->dev, SMOL_LOG_WARN, "the guest is not reading: input dropped");
+			u->host->log(u->dev, SMOL_LOG_WARN,
+			             "the guest is not reading: input dropped");
 		u->drop_warned = true;
 		return;
 	}
@@ -122,12 +124,8 @@ static bool tty_byte(struct uart *u, uint8_t c)
 		u->host->request_exit(u->dev, 0);
 		return false;
 	case 'b':
-	case 'B':
-		push(u, 0, LSR_BI);
-		break;
-	case CTRL_A:
-		push(u, CTRL_A, 0);
-		break;
+	case 'B': push(u, 0, LSR_BI); break;
+	case CTRL_A: push(u, CTRL_A, 0); break;
 	default: /* not an escape: both characters go to the guest */
 		push(u, CTRL_A, 0);
 		push(u, c, 0);
@@ -214,8 +212,9 @@ static int input_open(struct uart *u)
 			return ret;
 		u->in_owned = true;
 	} else if (stdin_taken) {
-		u->host->log(u->dev, SMOL_LOG_WARN,
-		             "stdin feeds another uart-16550 already: no input here (input = none)");
+		u->host->log(
+		        u->dev, SMOL_LOG_WARN,
+		        "stdin feeds another uart-16550 already: no input here (input = none)");
 		return 0;
 	} else if (fcntl(STDIN_FILENO, F_GETFL) < 0) {
 		return 0; /* stdin is closed */
@@ -225,7 +224,8 @@ static int input_open(struct uart *u)
 	}
 	ret = input_watch(u);
 	if (ret && u->in_owned) {
-		u->host->cfg_error(u->dev, "input", "cannot watch %s: %s", u->input, strerror(-ret));
+		u->host->cfg_error(u->dev, "input", "cannot watch %s: %s", u->input,
+		                   strerror(-ret));
 		return -EINVAL;
 	}
 	if (ret) { /* e.g. /dev/null or a regular file under an epoll loop */

@@ -11,7 +11,7 @@
 
 #include <smolvm/sdk.h>
 
-#define UART_FIFO_LEN 16   /* the 16550's receiver FIFO */
+#define UART_FIFO_LEN 16 /* the 16550's receiver FIFO */
 #define UART_INBUF_LEN 256 /* host-side input waiting for room in the receiver */
 
 /* Line Status Register bits (the receive error bits double as per-character flags). */
@@ -32,11 +32,11 @@ struct uart {
 
 	/* Registers. LSR's DR/THRE/TEMT/bit 7 and IIR are computed when read. */
 	uint8_t ier, lcr, mcr, msr, scr, dll, dlm;
-	uint8_t fcr;     /* FIFO enable, DMA mode and trigger bits as last programmed */
+	uint8_t fcr; /* FIFO enable, DMA mode and trigger bits as last programmed */
 	uint8_t lsr_err; /* OE, PE, FE, BI: sticky until LSR is read */
-	uint8_t rbr;     /* the last character read (what an empty RBR reads as) */
-	bool thri;       /* THR-empty interrupt pending */
-	bool rx_quiet;   /* no character arrives any more: the character timeout has run out */
+	uint8_t rbr; /* the last character read (what an empty RBR reads as) */
+	bool thri; /* THR-empty interrupt pending */
+	bool rx_quiet; /* no character arrives any more: the character timeout has run out */
 	uint8_t rx[UART_FIFO_LEN], rx_err[UART_FIFO_LEN];
 	unsigned rx_head, rx_count;
 

@@ -28,55 +28,55 @@
 
 static inline void outb(uint16_t port, uint8_t v)
 {
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory");
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory");
 }
 static inline void outw(uint16_t port, uint16_t v)
 {
-    __asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port) : "memory");
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port) : "memory");
 }
 static inline void outl(uint16_t port, uint32_t v)
 {
-    __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
 }
 static inline uint8_t inb(uint16_t port)
 {
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
-    return v;
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
 }
 static inline uint16_t inw(uint16_t port)
 {
-    uint16_t v;
-    __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port) : "memory");
-    return v;
+	uint16_t v;
+	__asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
 }
 static inline uint32_t inl(uint16_t port)
 {
-    uint32_t v;
-    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
-    return v;
+	uint32_t v;
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
 }
 
 /* MMIO helpers for later payloads (virtio-mmio etc.). */
 static inline uint32_t mmio_read32(uint64_t addr)
 {
-    return *(volatile uint32_t *)(uintptr_t)addr;
+	return *(volatile uint32_t *)(uintptr_t)addr;
 }
 static inline void mmio_write32(uint64_t addr, uint32_t v)
 {
-    *(volatile uint32_t *)(uintptr_t)addr = v;
+	*(volatile uint32_t *)(uintptr_t)addr = v;
 }
 
 static inline void cpu_relax(void)
 {
-    __asm__ volatile("pause" ::: "memory");
+	__asm__ volatile("pause" ::: "memory");
 }
 
 /* ---- boot information (rt/boot.c) -------------------------------------- */
 
 enum boot_kind {
-    BOOT_KIND_LINUX = 0, /* smolvm: 64-bit entry, Linux zero page */
-    BOOT_KIND_PVH = 1,   /* PVH: 32-bit entry, hvm_start_info */
+	BOOT_KIND_LINUX = 0, /* smolvm: 64-bit entry, Linux zero page */
+	BOOT_KIND_PVH = 1, /* PVH: 32-bit entry, hvm_start_info */
 };
 
 /* e820 types (same values in the zero page and in the PVH memory map) */
@@ -91,21 +91,21 @@ enum boot_kind {
 #define BOOT_CMDLINE_MAX 4096
 
 struct boot_mem {
-    uint64_t addr;
-    uint64_t size;
-    uint32_t type;
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
 };
 
 struct boot_info {
-    enum boot_kind kind;
-    const char *entry;    /* "linux-zero-page" or "pvh" */
-    uint64_t info_paddr;  /* zero page or hvm_start_info address */
-    const char *cmdline;  /* never NULL, "" when none; a private copy */
-    bool cmdline_truncated;
-    uint64_t rsdp_paddr;  /* PVH only, 0 otherwise */
-    uint32_t nr_mem;
-    struct boot_mem mem[BOOT_MAX_MEM];
-    const char *warning;  /* NULL, or what looked wrong in the boot data */
+	enum boot_kind kind;
+	const char *entry; /* "linux-zero-page" or "pvh" */
+	uint64_t info_paddr; /* zero page or hvm_start_info address */
+	const char *cmdline; /* never NULL, "" when none; a private copy */
+	bool cmdline_truncated;
+	uint64_t rsdp_paddr; /* PVH only, 0 otherwise */
+	uint32_t nr_mem;
+	struct boot_mem mem[BOOT_MAX_MEM];
+	const char *warning; /* NULL, or what looked wrong in the boot data */
 };
 
 /* Provided by the payload. */
@@ -206,9 +206,9 @@ void uart_init(void);
 /* Waits (bounded) until the transmitter is completely idle (LSR.TEMT). */
 void uart_flush(void);
 
-void putc(char c);              /* '\n' -> "\r\n" */
+void putc(char c); /* '\n' -> "\r\n" */
 void uart_write(const char *s); /* no newline added */
-int puts(const char *s);        /* like C: appends '\n' */
+int puts(const char *s); /* like C: appends '\n' */
 
 /* ---- formatted output (rt/printf.c) ------------------------------------
  * Conversions: %d %i %u %x %X %c %s %p %%, length h hh l ll z, flags '-' '0',

@@ -44,14 +44,15 @@ static void counter_write(void *opaque, uint64_t offset, unsigned size, uint64_t
 		c->value = (uint32_t)value;
 }
 
-static const struct smol_io_ops counter_io = {.read = counter_read, .write = counter_write};
+static const struct smol_io_ops counter_io = { .read = counter_read, .write = counter_write };
 
 static int counter_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,
                           void **state)
 {
 	uint64_t port, step;
 	(void)flags;
-	if (host->cfg_u64(dev, "port", 0x510, &port) < 0 || host->cfg_u64(dev, "step", 1, &step) < 0)
+	if (host->cfg_u64(dev, "port", 0x510, &port) < 0 ||
+	    host->cfg_u64(dev, "step", 1, &step) < 0)
 		return -EINVAL;
 	if (port > 0xfff8) {
 		host->cfg_error(dev, "port", "0x%llx leaves no room for 8 ports",

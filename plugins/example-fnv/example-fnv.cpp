@@ -20,10 +20,12 @@
 
 #include <smolvm/sdk.h>
 
-namespace {
+namespace
+{
 
-class Fnv1a {
-public:
+class Fnv1a
+{
+      public:
 	void reset() noexcept
 	{
 		hash_ = kOffsetBasis;
@@ -34,10 +36,16 @@ public:
 		hash_ = (hash_ ^ byte) * kPrime;
 		++count_;
 	}
-	std::uint32_t hash() const noexcept { return hash_; }
-	std::uint32_t count() const noexcept { return count_; }
+	std::uint32_t hash() const noexcept
+	{
+		return hash_;
+	}
+	std::uint32_t count() const noexcept
+	{
+		return count_;
+	}
 
-private:
+      private:
 	static constexpr std::uint32_t kOffsetBasis = 2166136261u;
 	static constexpr std::uint32_t kPrime = 16777619u;
 	std::uint32_t hash_ = kOffsetBasis;
@@ -69,7 +77,7 @@ void fnv_write(void *opaque, std::uint64_t offset, unsigned, std::uint64_t value
 		d->fnv.reset();
 }
 
-const smol_io_ops fnv_io = {fnv_read, fnv_write};
+const smol_io_ops fnv_io = { fnv_read, fnv_write };
 
 int fnv_create(const smol_host *host, smol_dev *dev, std::uint32_t, void **state)
 {
@@ -101,8 +109,16 @@ void fnv_destroy(void *state)
 }
 
 const smol_device_ops fnv_ops = {
-	sizeof(smol_device_ops), fnv_create, fnv_destroy, fnv_reset, nullptr, nullptr, nullptr,
-	nullptr, 0, {},
+	sizeof(smol_device_ops),
+	fnv_create,
+	fnv_destroy,
+	fnv_reset,
+	nullptr,
+	nullptr,
+	nullptr,
+	nullptr,
+	0,
+	{},
 };
 
 } // namespace

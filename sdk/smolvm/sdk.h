@@ -65,7 +65,7 @@ extern "C" {
 /** What a plugin provides. */
 enum smol_plugin_kind {
 	SMOL_KIND_BACKEND = 1, /**< a hypervisor backend: ops is a struct smol_backend_ops */
-	SMOL_KIND_DEVICE = 2,  /**< a device model: ops is a struct smol_device_ops */
+	SMOL_KIND_DEVICE = 2, /**< a device model: ops is a struct smol_device_ops */
 };
 
 /**
@@ -73,13 +73,13 @@ enum smol_plugin_kind {
  * The first three fields are read before anything else and never move.
  */
 struct smol_plugin_desc {
-	uint32_t abi_major;      /**< SMOL_ABI_MAJOR the plugin was built with */
-	uint32_t abi_minor;      /**< SMOL_ABI_MINOR the plugin was built with */
-	uint32_t struct_size;    /**< sizeof(struct smol_plugin_desc) as the plugin saw it */
-	uint32_t kind;           /**< enum smol_plugin_kind */
-	const char *name;        /**< the name an INI file uses (`type = NAME`, `backend = NAME`) */
+	uint32_t abi_major; /**< SMOL_ABI_MAJOR the plugin was built with */
+	uint32_t abi_minor; /**< SMOL_ABI_MINOR the plugin was built with */
+	uint32_t struct_size; /**< sizeof(struct smol_plugin_desc) as the plugin saw it */
+	uint32_t kind; /**< enum smol_plugin_kind */
+	const char *name; /**< the name an INI file uses (`type = NAME`, `backend = NAME`) */
 	const char *description; /**< one line for `smolvm plugins` */
-	const void *ops;         /**< const struct smol_device_ops or smol_backend_ops, by kind */
+	const void *ops; /**< const struct smol_device_ops or smol_backend_ops, by kind */
 };
 
 /**
@@ -89,16 +89,18 @@ struct smol_plugin_desc {
  * @endcode
  */
 #ifdef __cplusplus
-#define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                              \
-	extern "C" SMOL_EXPORT const struct smol_plugin_desc smol_plugin;                   \
-	const struct smol_plugin_desc smol_plugin = {SMOL_ABI_MAJOR, SMOL_ABI_MINOR,        \
-	                                             sizeof(struct smol_plugin_desc), (kind_), \
-	                                             (name_), (desc_), (ops_)}
+#define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
+	extern "C" SMOL_EXPORT const struct smol_plugin_desc smol_plugin;                          \
+	const struct smol_plugin_desc smol_plugin = {                                              \
+		SMOL_ABI_MAJOR, SMOL_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), (name_), \
+		(desc_),        (ops_)                                                             \
+	}
 #else
-#define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                              \
-	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = {                           \
-		SMOL_ABI_MAJOR, SMOL_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_),   \
-		(name_), (desc_), (ops_)}
+#define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
+	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = {                                  \
+		SMOL_ABI_MAJOR, SMOL_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), (name_), \
+		(desc_),        (ops_)                                                             \
+	}
 #endif
 
 /* ------------------------------------------------------------------------------------ */
@@ -111,8 +113,8 @@ struct smol_dev;
 /** Log levels for smol_host::log. */
 enum smol_log_level {
 	SMOL_LOG_ERROR = 0, /**< something failed */
-	SMOL_LOG_WARN = 1,  /**< something is odd but the device goes on */
-	SMOL_LOG_INFO = 2,  /**< shown by default */
+	SMOL_LOG_WARN = 1, /**< something is odd but the device goes on */
+	SMOL_LOG_INFO = 2, /**< shown by default */
 	SMOL_LOG_DEBUG = 3, /**< shown with `smolvm -v` */
 };
 
@@ -133,7 +135,7 @@ struct smol_io_ops {
 
 /** Events for smol_host::fd_watch (as in poll(2)). */
 enum smol_fd_events {
-	SMOL_FD_IN = 1u << 0,  /**< readable */
+	SMOL_FD_IN = 1u << 0, /**< readable */
 	SMOL_FD_OUT = 1u << 1, /**< writable */
 	SMOL_FD_HUP = 1u << 2, /**< hung up or error (always reported) */
 };
@@ -155,13 +157,13 @@ enum smol_create_flags {
  * valid until destroy() returns. Every function takes the device's own handle.
  */
 struct smol_host {
-	uint32_t abi_major;   /**< the core's SMOL_ABI_MAJOR */
-	uint32_t abi_minor;   /**< the core's SMOL_ABI_MINOR: slots past it are absent */
+	uint32_t abi_major; /**< the core's SMOL_ABI_MAJOR */
+	uint32_t abi_minor; /**< the core's SMOL_ABI_MINOR: slots past it are absent */
 	uint32_t struct_size; /**< sizeof(struct smol_host) in the core */
 
 	/** Logs a message prefixed with the device's name. */
 	void (*log)(struct smol_dev *dev, enum smol_log_level level, const char *fmt, ...)
-		SMOL_PRINTF(3, 4);
+	        SMOL_PRINTF(3, 4);
 
 	/**
 	 * Config getters for the device's INI section. Each returns 0 and the value, or
@@ -184,7 +186,7 @@ struct smol_host {
 	 * prefixes the INI file and line. Return -EINVAL from create() afterwards.
 	 */
 	void (*cfg_error)(struct smol_dev *dev, const char *key, const char *fmt, ...)
-		SMOL_PRINTF(3, 4);
+	        SMOL_PRINTF(3, 4);
 	/** Resolves a path from the INI (relative to the INI file's folder); caller frees. */
 	char *(*cfg_path)(struct smol_dev *dev, const char *path);
 
@@ -215,8 +217,8 @@ struct smol_host {
 	void *(*gpa_ptr)(struct smol_dev *dev, uint64_t gpa, uint64_t len);
 
 	/** Watches @p fd on the core's event loop; @p cb runs with the device lock held. */
-	SMOL_MUST_CHECK int (*fd_watch)(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb,
-	                                void *opaque);
+	SMOL_MUST_CHECK int (*fd_watch)(struct smol_dev *dev, int fd, uint32_t events,
+	                                smol_fd_fn cb, void *opaque);
 	/** Stops watching @p fd. */
 	int (*fd_unwatch)(struct smol_dev *dev, int fd);
 
@@ -232,8 +234,8 @@ struct smol_host {
 
 struct smol_snap_writer; /**< reserved: snapshot stream (a later minor version) */
 struct smol_snap_reader; /**< reserved: snapshot stream (a later minor version) */
-struct smol_describe;    /**< reserved: ACPI/device-tree description (a later minor version) */
-struct smol_method;      /**< reserved: exported methods (a later minor version) */
+struct smol_describe; /**< reserved: ACPI/device-tree description (a later minor version) */
+struct smol_method; /**< reserved: exported methods (a later minor version) */
 
 /** Operations of a device plugin (plugin -> core direction). */
 struct smol_device_ops {
@@ -273,26 +275,26 @@ struct smol_device_ops {
 /* Backend plugins                                                                       */
 /* ------------------------------------------------------------------------------------ */
 
-struct smol_vm;   /**< a backend's VM, opaque to the core */
+struct smol_vm; /**< a backend's VM, opaque to the core */
 struct smol_vcpu; /**< a backend's vCPU, opaque to the core */
 
 /** Why smol_backend_ops::vcpu_run returned. */
 enum smol_exit_reason {
-	SMOL_EXIT_PIO = 1,            /**< port I/O: exit->pio */
-	SMOL_EXIT_MMIO = 2,           /**< MMIO outside RAM: exit->mmio */
-	SMOL_EXIT_HLT = 3,            /**< the vCPU halted (only without an in-kernel irqchip) */
-	SMOL_EXIT_SHUTDOWN = 4,       /**< triple fault or shutdown */
-	SMOL_EXIT_SYSTEM_EVENT = 5,   /**< exit->system_event: reset, shutdown, crash */
+	SMOL_EXIT_PIO = 1, /**< port I/O: exit->pio */
+	SMOL_EXIT_MMIO = 2, /**< MMIO outside RAM: exit->mmio */
+	SMOL_EXIT_HLT = 3, /**< the vCPU halted (only without an in-kernel irqchip) */
+	SMOL_EXIT_SHUTDOWN = 4, /**< triple fault or shutdown */
+	SMOL_EXIT_SYSTEM_EVENT = 5, /**< exit->system_event: reset, shutdown, crash */
 	SMOL_EXIT_INTERNAL_ERROR = 6, /**< the hypervisor could not go on: exit->code */
-	SMOL_EXIT_INTR = 7,           /**< interrupted by vcpu_kick or a signal */
-	SMOL_EXIT_UNKNOWN = 8,        /**< anything else: exit->code is the raw reason */
+	SMOL_EXIT_INTR = 7, /**< interrupted by vcpu_kick or a signal */
+	SMOL_EXIT_UNKNOWN = 8, /**< anything else: exit->code is the raw reason */
 };
 
 /** System events (exit->system_event.type). */
 enum smol_system_event {
 	SMOL_EVENT_SHUTDOWN = 1, /**< the guest powered off */
-	SMOL_EVENT_RESET = 2,    /**< the guest asked for a reset */
-	SMOL_EVENT_CRASH = 3,    /**< the guest reported a crash */
+	SMOL_EVENT_RESET = 2, /**< the guest asked for a reset */
+	SMOL_EVENT_CRASH = 3, /**< the guest reported a crash */
 };
 
 /**
@@ -301,12 +303,12 @@ enum smol_system_event {
  */
 struct smol_exit {
 	uint32_t reason; /**< enum smol_exit_reason */
-	uint32_t code;   /**< raw hypervisor reason or suberror, for messages */
+	uint32_t code; /**< raw hypervisor reason or suberror, for messages */
 	union {
 		/** Port I/O. @c count > 1 for string instructions: @c data holds count items. */
 		struct {
 			uint16_t port;
-			uint8_t size;     /**< 1, 2 or 4 */
+			uint8_t size; /**< 1, 2 or 4 */
 			uint8_t is_write; /**< 1 for OUT */
 			uint32_t count;
 			uint8_t *data;
@@ -333,14 +335,14 @@ struct smol_x86_boot {
 	uint16_t gdt_limit;
 	uint16_t cs_selector; /**< selector of the code segment in the GDT */
 	uint16_t ds_selector; /**< selector used for ds, es, fs, gs, ss */
-	uint8_t long_mode;    /**< 1: cs is a 64-bit code segment; 0: 32-bit flat protected mode */
+	uint8_t long_mode; /**< 1: cs is a 64-bit code segment; 0: 32-bit flat protected mode */
 	uint8_t pad[1];
 };
 
 /** The core's services for a backend plugin. */
 struct smol_backend_host {
-	uint32_t abi_major;   /**< the core's SMOL_ABI_MAJOR */
-	uint32_t abi_minor;   /**< the core's SMOL_ABI_MINOR */
+	uint32_t abi_major; /**< the core's SMOL_ABI_MAJOR */
+	uint32_t abi_minor; /**< the core's SMOL_ABI_MINOR */
 	uint32_t struct_size; /**< sizeof(struct smol_backend_host) in the core */
 	/** Logs a message prefixed with the backend's name. */
 	void (*log)(enum smol_log_level level, const char *fmt, ...) SMOL_PRINTF(2, 3);
@@ -353,7 +355,7 @@ struct smol_vm_config {
 	uint32_t struct_size; /**< sizeof(struct smol_vm_config) in the core */
 	uint32_t n_vcpus;
 	uint64_t ram_size; /**< bytes of guest RAM (informational: slots come via mem_add) */
-	uint32_t flags;    /**< reserved, 0 */
+	uint32_t flags; /**< reserved, 0 */
 };
 
 /** Operations of a backend plugin. */

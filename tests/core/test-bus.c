@@ -26,7 +26,7 @@ static void wr(void *opaque, uint64_t off, unsigned size, uint64_t v)
 	writes++;
 }
 
-static const struct smol_io_ops ops = {.read = rd, .write = wr};
+static const struct smol_io_ops ops = { .read = rd, .write = wr };
 
 Test(bus, overlaps_are_refused)
 {
@@ -41,7 +41,7 @@ Test(bus, overlaps_are_refused)
 	cr_assert_eq(bus_add(&b, 0x400, 1, &ops, NULL, NULL, "e", NULL), 0); /* adjacent above */
 	cr_assert_eq(bus_add(&b, 0x3f9, 1, &ops, NULL, NULL, "f", &other), -EEXIST);
 	cr_assert_eq(bus_add(&b, 0xffff, 2, &ops, NULL, NULL, "g", NULL), -EINVAL); /* past end */
-	cr_assert_eq(bus_add(&b, 0x10, 0, &ops, NULL, NULL, "h", NULL), -EINVAL);   /* empty */
+	cr_assert_eq(bus_add(&b, 0x10, 0, &ops, NULL, NULL, "h", NULL), -EINVAL); /* empty */
 	cr_assert_eq(b.n, 3);
 	/* sorted */
 	cr_assert_eq(b.r[0].base, 0x3f0);
@@ -113,10 +113,10 @@ Test(memory, layout_and_checked_access)
 	cr_assert_eq(mem_alloc(&m), 0);
 	cr_assert_not_null(mem_gpa_ptr(&m, 0, 64 << 20));
 	cr_assert_not_null(mem_gpa_ptr(&m, (64 << 20) - 1, 1));
-	cr_assert_null(mem_gpa_ptr(&m, (64 << 20) - 1, 2));  /* runs past the end */
+	cr_assert_null(mem_gpa_ptr(&m, (64 << 20) - 1, 2)); /* runs past the end */
 	cr_assert_null(mem_gpa_ptr(&m, 64 << 20, 1));
 	cr_assert_null(mem_gpa_ptr(&m, 0x1000, UINT64_MAX)); /* length overflow */
-	cr_assert_null(mem_gpa_ptr(&m, UINT64_MAX, 2));      /* address overflow */
+	cr_assert_null(mem_gpa_ptr(&m, UINT64_MAX, 2)); /* address overflow */
 	cr_assert_eq((uint8_t *)mem_gpa_ptr(&m, 0x1234, 4), m.host + 0x1234);
 	mem_free(&m);
 }

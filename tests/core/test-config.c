@@ -27,7 +27,7 @@ static const char *parse_bad(const char *text)
 	return stderr_buf;
 }
 
-#define assert_has(hay, needle) \
+#define assert_has(hay, needle)                                                                    \
 	cr_assert(strstr((hay), (needle)), "expected \"%s\" in:\n%s", (needle), (hay))
 
 TestSuite(config, .init = cr_redirect_stderr);
@@ -203,8 +203,8 @@ Test(config, parse_size)
 Test(config, parse_bool)
 {
 	int b;
-	const char *yes[] = {"on", "yes", "true", "1", "ON"};
-	const char *no[] = {"off", "no", "false", "0", "False"};
+	const char *yes[] = { "on", "yes", "true", "1", "ON" };
+	const char *no[] = { "off", "no", "false", "0", "False" };
 	for (int i = 0; i < 5; i++) {
 		cr_assert_eq(cfg_parse_bool(yes[i], &b), 0);
 		cr_assert_eq(b, 1);

@@ -18,14 +18,15 @@ static const char *fixture(const char *name)
 	return path;
 }
 
-#define assert_has(hay, needle) \
+#define assert_has(hay, needle)                                                                    \
 	cr_assert(strstr((hay), (needle)), "expected \"%s\" in: %s", (needle), (hay))
 
 Test(loader, good_plugin)
 {
 	struct plugin *p = NULL;
-	cr_assert_eq(plugin_open_file(fixture("fixture-good"), SMOL_KIND_DEVICE, &p, err,
-	                              sizeof(err)), 0, "%s", err);
+	cr_assert_eq(
+	        plugin_open_file(fixture("fixture-good"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
+	        0, "%s", err);
 	cr_assert_str_eq(p->desc->name, "fixture-good");
 	cr_assert_eq(p->desc->abi_major, SMOL_ABI_MAJOR);
 	cr_assert_eq(p->desc->kind, SMOL_KIND_DEVICE);
@@ -35,8 +36,9 @@ Test(loader, good_plugin)
 Test(loader, wrong_major_refused_by_name)
 {
 	struct plugin *p = NULL;
-	cr_assert_lt(plugin_open_file(fixture("fixture-major"), SMOL_KIND_DEVICE, &p, err,
-	                              sizeof(err)), 0);
+	cr_assert_lt(
+	        plugin_open_file(fixture("fixture-major"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
+	        0);
 	cr_assert_null(p);
 	assert_has(err, "fixture-major.so");
 	assert_has(err, "ABI 2.0");
@@ -46,8 +48,9 @@ Test(loader, wrong_major_refused_by_name)
 Test(loader, newer_minor_refused)
 {
 	struct plugin *p = NULL;
-	cr_assert_lt(plugin_open_file(fixture("fixture-minor"), SMOL_KIND_DEVICE, &p, err,
-	                              sizeof(err)), 0);
+	cr_assert_lt(
+	        plugin_open_file(fixture("fixture-minor"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
+	        0);
 	assert_has(err, "fixture-minor.so");
 	assert_has(err, "ABI 1.99, newer than this smolvm's 1.0");
 }
@@ -62,16 +65,18 @@ Test(loader, no_descriptor)
 Test(loader, missing_required_op)
 {
 	struct plugin *p = NULL;
-	cr_assert_lt(plugin_open_file(fixture("fixture-noop"), SMOL_KIND_DEVICE, &p, err,
-	                              sizeof(err)), 0);
+	cr_assert_lt(
+	        plugin_open_file(fixture("fixture-noop"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
+	        0);
 	assert_has(err, "lacks the required op destroy");
 }
 
 Test(loader, kind_mismatch)
 {
 	struct plugin *p = NULL;
-	cr_assert_lt(plugin_open_file(fixture("fixture-good"), SMOL_KIND_BACKEND, &p, err,
-	                              sizeof(err)), 0);
+	cr_assert_lt(
+	        plugin_open_file(fixture("fixture-good"), SMOL_KIND_BACKEND, &p, err, sizeof(err)),
+	        0);
 	assert_has(err, "is a device plugin ('fixture-good'), but a backend plugin was asked for");
 }
 
@@ -91,7 +96,7 @@ Test(loader, search_path_order)
 	snprintf(ini_dirs, sizeof(ini_dirs), "/also-missing:%s", getenv("FIXTURE_DIR"));
 	plugin_path_init(&pp, ini_dirs, NULL);
 	cr_assert_str_eq(pp.dirs[0], "/also-missing"); /* INI paths first */
-	cr_assert_str_eq(pp.dirs[2], "/nonexistent");  /* then SMOLVM_PLUGIN_PATH */
+	cr_assert_str_eq(pp.dirs[2], "/nonexistent"); /* then SMOLVM_PLUGIN_PATH */
 	cr_assert_eq(plugin_find(&pp, "fixture-good", SMOL_KIND_DEVICE, &p, err, sizeof(err)), 0,
 	             "%s", err);
 	struct plugin *again;

@@ -34,17 +34,17 @@
 static const uint8_t guest_code[] = {
 	0xb9, 0xe8, 0x03, /* mov cx, 1000 */
 	0xba, 0x10, 0x00, /* mov dx, PORT_DATA */
-	0x30, 0xc0,       /* xor al, al */
-	0xee,             /* 8: out dx, al */
-	0xfe, 0xc0,       /* inc al */
-	0x49,             /* dec cx */
-	0x75, 0xfa,       /* jnz 8 */
+	0x30, 0xc0, /* xor al, al */
+	0xee, /* 8: out dx, al */
+	0xfe, 0xc0, /* inc al */
+	0x49, /* dec cx */
+	0x75, 0xfa, /* jnz 8 */
 	0xba, 0x12, 0x00, /* mov dx, PORT_EVENT */
-	0xee,             /* out dx, al (ioeventfd) */
+	0xee, /* out dx, al (ioeventfd) */
 	0xba, 0x11, 0x00, /* mov dx, PORT_DONE */
-	0xee,             /* out dx, al */
-	0xf4,             /* hlt */
-	0xeb, 0xfd,       /* jmp hlt */
+	0xee, /* out dx, al */
+	0xf4, /* hlt */
+	0xeb, 0xfd, /* jmp hlt */
 };
 
 static int failures;
@@ -91,9 +91,8 @@ int main(void)
 		fprintf(stderr, "kvm-smoke: KVM_CREATE_VM: %s\n", strerror(errno));
 		return 1;
 	}
-	check(xioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP") == 0,
-	      "in-kernel irqchip");
-	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	check(xioctl(vm, KVM_CREATE_IRQCHIP, NULL, "KVM_CREATE_IRQCHIP") == 0, "in-kernel irqchip");
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	check(xioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2") == 0, "in-kernel PIT");
 
 	uint8_t *mem = mmap(NULL, GUEST_MEM, PROT_READ | PROT_WRITE,
@@ -114,7 +113,8 @@ int main(void)
 
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct kvm_ioeventfd ioev = {
-		.addr = PORT_EVENT, .len = 1, .fd = efd, .flags = KVM_IOEVENTFD_FLAG_PIO};
+		.addr = PORT_EVENT, .len = 1, .fd = efd, .flags = KVM_IOEVENTFD_FLAG_PIO
+	};
 	check(efd >= 0 && xioctl(vm, KVM_IOEVENTFD, &ioev, "KVM_IOEVENTFD") == 0,
 	      "ioeventfd registered on port 0x12");
 
@@ -124,8 +124,8 @@ int main(void)
 		return 1;
 	}
 	int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	struct kvm_run *run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	                           vcpu, 0);
+	struct kvm_run *run =
+	        mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
 	if (run == MAP_FAILED) {
 		perror("kvm-smoke: mmap kvm_run");
 		return 1;
@@ -137,7 +137,7 @@ int main(void)
 	sregs.cs.selector = 0;
 	if (xioctl(vcpu, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS") < 0)
 		return 1;
-	struct kvm_regs regs = {.rip = CODE_ADDR, .rflags = 0x2};
+	struct kvm_regs regs = { .rip = CODE_ADDR, .rflags = 0x2 };
 	if (xioctl(vcpu, KVM_SET_REGS, &regs, "KVM_SET_REGS") < 0)
 		return 1;
 	double t_ready = now_ns();

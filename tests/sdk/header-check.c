@@ -13,8 +13,9 @@ static void destroy(void *s)
 {
 	(void)s;
 }
-static const struct smol_device_ops ops = {
-	.struct_size = sizeof(struct smol_device_ops), .create = create, .destroy = destroy};
+static const struct smol_device_ops ops = { .struct_size = sizeof(struct smol_device_ops),
+	                                    .create = create,
+	                                    .destroy = destroy };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "header-check-c", "C header check", &ops);
 

@@ -2,15 +2,17 @@
 // built with -Wall -Wextra -Wpedantic -Werror, and defines a plugin through the macros.
 #include <smolvm/sdk.h>
 
-namespace {
+namespace
+{
 int create(const smol_host *, smol_dev *, uint32_t, void **state)
 {
 	*state = nullptr;
 	return 0;
 }
 void destroy(void *) {}
-const smol_device_ops ops = {sizeof(smol_device_ops), create, destroy, nullptr, nullptr,
-                             nullptr, nullptr, nullptr, 0, {}};
+const smol_device_ops ops = {
+	sizeof(smol_device_ops), create, destroy, nullptr, nullptr, nullptr, nullptr, nullptr, 0, {}
+};
 } // namespace
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "header-check-cxx", "C++ header check", &ops);

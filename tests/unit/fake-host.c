@@ -430,8 +430,8 @@ static int fake_cfg_u64(struct smol_dev *dev, const char *key, uint64_t def, uin
 
 static int fake_cfg_bool(struct smol_dev *dev, const char *key, int def, int *out)
 {
-	static const char *const yes[] = {"on", "yes", "true", "1"};
-	static const char *const no[] = {"off", "no", "false", "0"};
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
 	const char *v = cfg_lookup(dev, key);
 
 	*out = def;
@@ -501,7 +501,7 @@ static char *fake_cfg_path(struct smol_dev *dev, const char *path)
 
 static void fake_log_fn(struct smol_dev *dev, enum smol_log_level level, const char *fmt, ...)
 {
-	static const char *const names[] = {"error", "warn", "info", "debug"};
+	static const char *const names[] = { "error", "warn", "info", "debug" };
 	char msg[768];
 	va_list ap;
 
@@ -546,7 +546,7 @@ static int add_map(struct smol_dev *dev, bool pio, uint64_t base, uint64_t len,
 	}
 	if (fh.n_maps == MAX_MAPS)
 		return -ENOSPC;
-	fh.maps[fh.n_maps++] = (struct map){dev, pio, base, len, ops, opaque};
+	fh.maps[fh.n_maps++] = (struct map){ dev, pio, base, len, ops, opaque };
 	return 0;
 }
 
@@ -735,8 +735,7 @@ static struct watch *find_watch(int fd)
 	return NULL;
 }
 
-static int fake_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb,
-                         void *opaque)
+static int fake_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_fn cb, void *opaque)
 {
 	if (fd < 0 || !cb || fcntl(fd, F_GETFD) < 0)
 		return -EBADF;
@@ -744,7 +743,7 @@ static int fake_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_
 		return -EEXIST;
 	if (fh.n_watches == MAX_WATCHES)
 		return -ENOSPC;
-	fh.watches[fh.n_watches++] = (struct watch){dev, fd, events, cb, opaque};
+	fh.watches[fh.n_watches++] = (struct watch){ dev, fd, events, cb, opaque };
 	return 0;
 }
 
@@ -782,7 +781,7 @@ int fake_fd_fire(int fd, uint32_t events)
 
 int fake_fd_fire_ready(int fd, int timeout_ms)
 {
-	struct pollfd p = {.fd = fd, .events = POLLIN};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int n = poll(&p, 1, timeout_ms);
 
 	if (n < 0)

@@ -70,7 +70,7 @@ unsigned fake_maps(void); /* number of mapped ranges (PIO and MMIO) */
 bool fake_irq_claimed(uint32_t line);
 int fake_irq_level(uint32_t line);
 unsigned fake_irq_rises(uint32_t line); /* rising edges, pulses included */
-unsigned fake_irq_misuse(void);         /* irq_set/pulse on a line the device did not claim */
+unsigned fake_irq_misuse(void); /* irq_set/pulse on a line the device did not claim */
 
 /* Guest RAM. */
 uint8_t *fake_ram(void);

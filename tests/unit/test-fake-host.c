@@ -87,7 +87,7 @@ static uint64_t io_read(void *opaque, uint64_t off, unsigned size)
 	return 0x1122334455667788ull;
 }
 
-static const struct smol_io_ops io_ops = {.read = io_read};
+static const struct smol_io_ops io_ops = { .read = io_read };
 
 Test(fake_host, bus_ranges)
 {

@@ -19,8 +19,20 @@
 #define BASE 0x3f8
 #define IRQ 4
 
-enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4,
-       LSR = 5, MSR = 6, SCR = 7 };
+enum {
+	RBR = 0,
+	THR = 0,
+	DLL = 0,
+	IER = 1,
+	DLM = 1,
+	IIR = 2,
+	FCR = 2,
+	LCR = 3,
+	MCR = 4,
+	LSR = 5,
+	MSR = 6,
+	SCR = 7
+};
 
 #define IIR_NONE 0x01
 #define IIR_MSI 0x00
@@ -274,9 +286,9 @@ Test(uart, check_only_opens_nothing)
 	slave = open(ptsname(master), O_RDWR | O_NOCTTY);
 	cr_assert(slave >= 0);
 	cr_assert_eq(tcgetattr(slave, &before), 0);
-	cr_assert_eq(create(SMOL_CREATE_CHECK_ONLY, "output", "out.txt", "input", ptsname(master),
-	                    NULL),
-	             0, "%s", fake_log());
+	cr_assert_eq(
+	        create(SMOL_CREATE_CHECK_ONLY, "output", "out.txt", "input", ptsname(master), NULL),
+	        0, "%s", fake_log());
 	cr_assert_neq(stat(tmp_path("out.txt"), &st), 0, "CHECK_ONLY created the output file");
 	cr_assert_eq(tcgetattr(slave, &after), 0);
 	cr_assert_eq(after.c_lflag, before.c_lflag, "CHECK_ONLY touched the terminal");
@@ -417,10 +429,10 @@ Test(uart, wide_accesses_use_the_low_byte)
 Test(uart, iir_priorities)
 {
 	create_ok();
-	wr(FCR, 0x01);                 /* FIFO, trigger 1 */
-	wr(MCR, MCR_LOOP | MCR_RTS);   /* CTS rises: DCTS */
-	wr(IER, 0x0f);                 /* THR empty pending too */
-	for (int i = 0; i < 17; i++)   /* 16 in the FIFO, the 17th overruns */
+	wr(FCR, 0x01); /* FIFO, trigger 1 */
+	wr(MCR, MCR_LOOP | MCR_RTS); /* CTS rises: DCTS */
+	wr(IER, 0x0f); /* THR empty pending too */
+	for (int i = 0; i < 17; i++) /* 16 in the FIFO, the 17th overruns */
 		wr(THR, (uint8_t)('a' + i));
 	cr_assert_eq(rd(IIR), IIR_FIFO | IIR_RLSI);
 	cr_assert_eq(rd(LSR), LSR_OE | LSR_DR | LSR_THRE | LSR_TEMT);
@@ -477,7 +489,7 @@ Test(uart, rda_follows_trigger_levels)
 	static const struct {
 		uint8_t fcr;
 		unsigned level;
-	} t[] = {{0x01, 1}, {0x41, 4}, {0x81, 8}, {0xc1, 14}};
+	} t[] = { { 0x01, 1 }, { 0x41, 4 }, { 0x81, 8 }, { 0xc1, 14 } };
 
 	create_ok();
 	wr(MCR, MCR_LOOP);
@@ -488,13 +500,15 @@ Test(uart, rda_follows_trigger_levels)
 		for (unsigned n = 1; n <= 16; n++) {
 			wr(THR, (uint8_t)n);
 			uint8_t want = n >= t[i].level ? IIR_RDI : IIR_NONE;
-			cr_assert_eq(rd(IIR), IIR_FIFO | want, "trigger %u, %u bytes", t[i].level, n);
+			cr_assert_eq(rd(IIR), IIR_FIFO | want, "trigger %u, %u bytes", t[i].level,
+			             n);
 		}
 		/* draining below the trigger level clears it */
 		for (unsigned n = 16; n > 0; n--) {
 			uint8_t want = n - 1 >= t[i].level ? IIR_RDI : IIR_NONE;
 			cr_assert_eq(rd(RBR), (uint8_t)(17 - n));
-			cr_assert_eq(rd(IIR), IIR_FIFO | want, "trigger %u, %u left", t[i].level, n - 1);
+			cr_assert_eq(rd(IIR), IIR_FIFO | want, "trigger %u, %u left", t[i].level,
+			             n - 1);
 		}
 	}
 }
@@ -915,7 +929,7 @@ Test(uart, break_in_16450_mode)
 
 Test(uart, hostile_guest_never_breaks_it)
 {
-	static const unsigned sizes[] = {1, 2, 4, 8};
+	static const unsigned sizes[] = { 1, 2, 4, 8 };
 	uint64_t x = 0x9e3779b97f4a7c15ull;
 
 	write_file(tmp_path("in.bin"), "some input for the fuzzer", 25);
