@@ -113,6 +113,10 @@ bool bus_access(struct bus *b, uint64_t addr, unsigned size, bool is_write, uint
 	const struct bus_range *r = bus_find(b, addr);
 	if (size > 8)
 		size = 8;
+	/* an access running past the range's end (an outl to its last port) is not the
+	 * device's: handlers only ever see offset + size <= len */
+	if (r && (addr - r->base) + size > r->len)
+		r = NULL;
 	if (!r || !r->ops) {
 		if (!is_write)
 			memset(data, 0xff, size);

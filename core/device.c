@@ -104,6 +104,11 @@ static void note_range(struct smol_dev *dev, uint64_t base, uint64_t len, bool p
 static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_t len,
                      const struct smol_io_ops *ops, void *opaque, bool pio)
 {
+	if (dev->m->running) {
+		/* vCPU threads read the buses without a lock: they are frozen once running */
+		host_log(dev, SMOL_LOG_ERROR, "cannot map ranges after create(): the machine runs");
+		return -EBUSY;
+	}
 	const struct bus_range *other;
 	int r = bus_add(b, base, len, ops, opaque, dev, dev->name, &other);
 	if (r == -EEXIST) {
@@ -134,6 +139,10 @@ static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
                          const struct smol_io_ops *ops, void *opaque, uint64_t *out_base)
 {
 	struct machine *m = dev->m;
+	if (m->running) {
+		host_log(dev, SMOL_LOG_ERROR, "cannot map ranges after create(): the machine runs");
+		return -EBUSY;
+	}
 	if (base == SMOL_ADDR_AUTO) {
 		uint64_t align = 0x1000;
 		while (align < len && align < 0x100000)
@@ -176,6 +185,11 @@ static int host_map_pio(struct smol_dev *dev, uint16_t port, uint16_t len,
 static int host_irq_claim(struct smol_dev *dev, uint32_t line)
 {
 	struct machine *m = dev->m;
+	if (m->running) {
+		host_log(dev, SMOL_LOG_ERROR,
+		         "cannot claim IRQ lines after create(): the machine runs");
+		return -EBUSY;
+	}
 	if (line >= MACHINE_IRQS) {
 		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"),
 		          "%s: IRQ %u does not exist (lines 0-%d)", dev->label, line,
@@ -231,7 +245,7 @@ static int host_fd_watch(struct smol_dev *dev, int fd, uint32_t events, smol_fd_
 
 static int host_fd_unwatch(struct smol_dev *dev, int fd)
 {
-	return evloop_unwatch(&dev->m->loop, fd);
+	return evloop_unwatch(&dev->m->loop, fd, dev);
 }
 
 static void host_request_exit(struct smol_dev *dev, int status)
@@ -285,7 +299,7 @@ static void dev_forget(struct machine *m, struct smol_dev *d)
 	for (struct evwatch *w = m->loop.watches; w;) {
 		struct evwatch *next = w->next;
 		if (w->dev == d)
-			evloop_unwatch(&m->loop, w->fd);
+			evloop_unwatch(&m->loop, w->fd, d);
 		w = next;
 	}
 }

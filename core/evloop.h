@@ -3,6 +3,7 @@
 #ifndef SMOLVM_EVLOOP_H
 #define SMOLVM_EVLOOP_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <smolvm/sdk.h>
@@ -20,6 +21,7 @@ struct evwatch {
 };
 
 struct evloop {
+	pthread_mutex_t lock; /**< watches, dead, n_always: devices change them from any thread */
 	int epfd;
 	int wakefd; /**< eventfd: vCPU threads wake the loop */
 	struct evwatch *watches;
@@ -31,7 +33,8 @@ int evloop_init(struct evloop *l);
 void evloop_free(struct evloop *l);
 int evloop_watch(struct evloop *l, int fd, uint32_t events, struct smol_dev *dev, smol_fd_fn cb,
                  void *opaque);
-int evloop_unwatch(struct evloop *l, int fd);
+/** Removes @p dev's watch on @p fd (-EPERM if another device owns it). Any thread. */
+int evloop_unwatch(struct evloop *l, int fd, struct smol_dev *dev);
 /** Wakes evloop_run from any thread. */
 void evloop_wake(struct evloop *l);
 /** Waits for events up to @p timeout_ms and dispatches them; returns after one round. */

@@ -71,6 +71,12 @@ static int elf_load(struct machine *m, const struct boot_file *f, struct boot_re
 		if (ph.p_paddr + ph.p_memsz < ph.p_paddr)
 			return elf_fail(f, "segment %u: p_paddr 0x%llx + p_memsz overflows", i,
 			                U(ph.p_paddr));
+		if (ph.p_paddr + ph.p_memsz > (4ull << 30))
+			return elf_fail(
+			        f,
+			        "segment %u at 0x%llx ends above 4 GiB, outside the identity "
+			        "map the entry state provides",
+			        i, U(ph.p_paddr));
 		if (ph.p_paddr < BOOT_PAYLOAD_MIN)
 			return elf_fail(f,
 			                "segment %u at 0x%llx overlaps the boot area below 1 MiB",

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -103,18 +104,18 @@ static int configure_machine_section(struct machine *m)
 	char *resolved = NULL;
 	if (plugin_path) {
 		/* each colon-separated entry is relative to the INI file */
-		size_t cap = strlen(plugin_path) * 2 + strlen(c->dir) * 8 + 16;
-		resolved = calloc(1, cap);
 		char *copy = strdup(plugin_path), *save = NULL;
-		for (char *t = strtok_r(copy, ":", &save); t && resolved;
+		for (char *t = strtok_r(copy, ":", &save); t && copy;
 		     t = strtok_r(NULL, ":", &save)) {
-			char *p = cfg_resolve_path(c, t);
-			if (p && strlen(resolved) + strlen(p) + 2 < cap) {
-				if (*resolved)
-					strcat(resolved, ":");
-				strcat(resolved, p);
+			char *p = cfg_resolve_path(c, t), *joined;
+			if (!p || asprintf(&joined, "%s%s%s", resolved ? resolved : "",
+			                   resolved ? ":" : "", p) < 0) {
+				log_err("out of memory");
+				exit(STATUS_ERROR);
 			}
+			free(resolved);
 			free(p);
+			resolved = joined;
 		}
 		free(copy);
 	}
@@ -156,6 +157,8 @@ static void reserve_platform(struct machine *m)
 		{ true, 0xa0, 2, "the in-kernel PIC" },
 		{ true, 0x40, 4, "the in-kernel PIT" },
 		{ true, 0x4d0, 2, "the in-kernel PIC (ELCR)" },
+		{ true, 0x61, 1, "the in-kernel PIT (speaker port)" },
+		{ false, 0xfffbc000, 0x4000, "KVM's TSS and identity map" },
 		{ false, 0xfec00000, 0x1000, "the in-kernel IOAPIC" },
 		{ false, 0xfee00000, 0x1000, "the local APICs" },
 	};
@@ -171,6 +174,7 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only)
 	char err[2048];
 
 	memset(m, 0, sizeof(*m));
+	m->mem.fd = -1;
 	m->cfg = cfg;
 	m->check_only = check_only;
 	m->loop.epfd = m->loop.wakefd = -1;
@@ -279,6 +283,38 @@ static void on_signal(void *opaque, int fd, uint32_t events)
 	}
 }
 
+/* Kicks every vCPU until its thread is back: one kick can be lost to a thread that is in a
+ * device handler (say, a write to a stalled pipe that retries on EINTR). A thread that does
+ * not come back within 10 s is reported and the process leaves without tearing down. */
+static void stop_vcpus(struct machine *m)
+{
+	for (uint32_t i = 0; i < m->n_vcpus; i++) {
+		struct vcpu *v = &m->vcpus[i];
+		if (!v->started)
+			continue;
+		for (int tries = 0;; tries++) {
+			struct timespec ts;
+			m->be->vcpu_kick(v->bv);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			if (pthread_timedjoin_np(v->thread, NULL, &ts) == 0)
+				break;
+			if (tries == 100) {
+				log_err("vCPU %u does not stop (blocked in a device?): leaving "
+				        "without "
+				        "cleanup",
+				        i);
+				_exit(m->exit_status ? m->exit_status : STATUS_ERROR);
+			}
+		}
+		v->started = false;
+	}
+}
+
 int machine_run(struct machine *m)
 {
 	struct smol_x86_boot regs;
@@ -329,18 +365,19 @@ int machine_run(struct machine *m)
 			m->be->irq_line(m->vm, i, 1);
 	pthread_mutex_unlock(&m->irq_lock);
 
-	/* SIGINT/SIGTERM/SIGHUP arrive on the event loop; vCPU threads inherit the mask */
+	/* SIGINT/SIGTERM/SIGHUP were blocked in main() before any plugin ran; they arrive on
+	 * the event loop */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd >= 0 && evloop_watch(&m->loop, sfd, SMOL_FD_IN, NULL, on_signal, m) < 0) {
 		close(sfd);
 		sfd = -1;
 	}
 
+	m->running = true;
 	for (uint32_t i = 0; i < m->n_vcpus; i++) {
 		r = vcpu_start(&m->vcpus[i]);
 		if (r < 0) {
@@ -356,14 +393,9 @@ int machine_run(struct machine *m)
 			machine_request_exit(m, STATUS_ERROR);
 		}
 	}
-	for (uint32_t i = 0; i < m->n_vcpus; i++)
-		if (m->vcpus[i].started)
-			m->be->vcpu_kick(m->vcpus[i].bv);
-	for (uint32_t i = 0; i < m->n_vcpus; i++)
-		if (m->vcpus[i].started)
-			pthread_join(m->vcpus[i].thread, NULL);
+	stop_vcpus(m);
 	if (sfd >= 0) {
-		evloop_unwatch(&m->loop, sfd);
+		evloop_unwatch(&m->loop, sfd, NULL);
 		close(sfd);
 	}
 	return m->exit_status;

@@ -58,6 +58,7 @@ struct machine {
 	struct vcpu *vcpus;
 
 	struct evloop loop;
+	bool running; /**< vCPUs exist: the buses and IRQ owners are frozen */
 	int stopping; /**< atomic: set once when the run ends */
 	int exit_status; /**< the status `smolvm run` exits with */
 	int exit_reported;

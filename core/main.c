@@ -1,5 +1,6 @@
 /* main.c: the smolvm command line. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +79,15 @@ static int cmd_machine(int argc, char **argv, bool check_only)
 
 	struct machine m;
 	int status;
-	if (machine_configure(&m, cfg, check_only) < 0) {
+	int r = machine_configure(&m, cfg, check_only);
+	if (r < 0 && cfg->errors) {
 		fprintf(stderr, "smolvm: %s: %d error%s; nothing was run\n", file, cfg->errors,
 		        cfg->errors == 1 ? "" : "s");
 		status = STATUS_CONFIG;
+	} else if (r < 0) {
+		fprintf(stderr, "smolvm: %s: could not set up the machine: %s\n", file,
+		        strerror(-r));
+		status = STATUS_ERROR;
 	} else if (check_only) {
 		struct smol_x86_boot regs;
 		int r = machine_load_payload(&m, &regs);
@@ -108,6 +114,14 @@ int main(int argc, char **argv)
 	int i = 1;
 	/* a closed stdout (a pipe whose reader left) must be an error a device sees, not death */
 	signal(SIGPIPE, SIG_IGN);
+	/* Block the stop signals before any plugin runs (and starts threads): they are read
+	 * from a signalfd by the event loop; every thread inherits this mask. */
+	sigset_t stop_sigs;
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-v") == 0) {
 			log_level = SMOL_LOG_DEBUG;

@@ -173,6 +173,8 @@ static void kvm_vm_destroy(struct smol_vm *vm)
 {
 	if (!vm)
 		return;
+	/* the handler lives in this plugin, which the core may unload next */
+	signal(KICK_SIGNAL, SIG_IGN);
 	close(vm->vm_fd);
 	close(vm->kvm_fd);
 	free(vm->cpuid);

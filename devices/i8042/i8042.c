@@ -18,11 +18,20 @@ struct i8042 {
 	struct smol_dev *dev;
 };
 
-static uint64_t kbd_read(void *opaque, uint64_t offset, unsigned size)
+static uint64_t data_read(void *opaque, uint64_t offset, unsigned size)
 {
 	(void)opaque;
+	(void)offset;
 	(void)size;
-	return offset == 0 ? 0 : I8042_STATUS_SYS; /* data port: nothing; status: idle */
+	return 0; /* no keyboard: nothing to read */
+}
+
+static uint64_t status_read(void *opaque, uint64_t offset, unsigned size)
+{
+	(void)opaque;
+	(void)offset;
+	(void)size;
+	return I8042_STATUS_SYS; /* output buffer empty, input buffer empty, self-test passed */
 }
 
 static void cmd_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
@@ -44,8 +53,8 @@ static void data_write(void *opaque, uint64_t offset, unsigned size, uint64_t va
 	(void)value; /* no keyboard to talk to */
 }
 
-static const struct smol_io_ops data_io = { .read = kbd_read, .write = data_write };
-static const struct smol_io_ops cmd_io = { .read = kbd_read, .write = cmd_write };
+static const struct smol_io_ops data_io = { .read = data_read, .write = data_write };
+static const struct smol_io_ops cmd_io = { .read = status_read, .write = cmd_write };
 
 static int kbd_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,
                       void **state)

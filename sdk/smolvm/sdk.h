@@ -191,7 +191,9 @@ struct smol_host {
 	char *(*cfg_path)(struct smol_dev *dev, const char *path);
 
 	/**
-	 * Maps [base, base+len) of guest-physical MMIO space to @p ops. @p base may be
+	 * Maps [base, base+len) of guest-physical MMIO space to @p ops. Only from create():
+	 * ranges are frozen once the machine runs (-EBUSY). Handlers only ever see accesses that
+	 * lie wholly inside the range (offset + size <= len); others are treated as unmapped. @p base may be
 	 * SMOL_ADDR_AUTO; the chosen base is returned in @p out_base (may be NULL).
 	 * Fails with -EEXIST on an overlap, which the core reports with both devices' names.
 	 */
@@ -202,7 +204,10 @@ struct smol_host {
 	SMOL_MUST_CHECK int (*map_pio)(struct smol_dev *dev, uint16_t port, uint16_t len,
 	                               const struct smol_io_ops *ops, void *opaque);
 
-	/** Claims interrupt line @p line (a GSI on x86). -EBUSY if another device holds it. */
+	/**
+	 * Claims interrupt line @p line (a GSI on x86), only from create(). -EBUSY if another
+	 * device holds it; the core reports the conflict with file and line.
+	 */
 	SMOL_MUST_CHECK int (*irq_claim)(struct smol_dev *dev, uint32_t line);
 	/** Sets a claimed line's level (1 asserted, 0 deasserted). */
 	int (*irq_set)(struct smol_dev *dev, uint32_t line, int level);

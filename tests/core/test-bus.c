@@ -136,3 +136,20 @@ Test(memory, above_4g)
 	cr_assert_null(mem_gpa_ptr(&m, (5ull << 30) - 4, 8));
 	mem_free(&m);
 }
+
+Test(bus, access_past_the_range_end_is_not_the_devices)
+{
+	struct bus b;
+	uint8_t data[4] = { 1, 2, 3, 4 };
+	bus_init(&b, "pio", 0x10000);
+	cr_assert_eq(bus_add(&b, 0xf4, 4, &ops, NULL, NULL, "exit", NULL), 0);
+	int before = writes;
+	cr_assert(bus_access(&b, 0xf4, 4, true, data)); /* fits */
+	cr_assert_eq(writes, before + 1);
+	cr_assert_not(bus_access(&b, 0xf7, 4, true, data)); /* outl to the last port */
+	cr_assert_not(bus_access(&b, 0xf6, 4, false, data));
+	cr_assert_eq(data[0], 0xff);
+	cr_assert_eq(writes, before + 1);
+	cr_assert(bus_access(&b, 0xf7, 1, true, data));
+	bus_free(&b);
+}

@@ -186,3 +186,11 @@ Test(elf, nothing_written_outside_ram_after_refusal)
 	(void)ram; /* the first segment may be loaded: RAM is the guest's, not outside it */
 	cr_assert(strstr(stderr_text(), "segment 1"));
 }
+
+Test(elf, segment_above_4g)
+{
+	/* RAM may reach past 4 GiB, but the entry state only maps the first 4 GiB */
+	ph(0)->p_paddr = 0x100000000ull;
+	eh()->e_entry = 0xffffffff80200000ull;
+	assert_refused("ends above 4 GiB");
+}
