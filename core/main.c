@@ -1,5 +1,6 @@
 /* main.c: the smolvm command line. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -113,6 +114,11 @@ int main(int argc, char **argv)
 {
 	int i = 1;
 	/* a closed stdout (a pipe whose reader left) must be an error a device sees, not death */
+	/* a closed stdin/stdout/stderr would be reused by the first file we open (guest RAM's
+	 * memfd, say) and then read or written as if it were the console */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+			return STATUS_ERROR;
 	signal(SIGPIPE, SIG_IGN);
 	/* Block the stop signals before any plugin runs (and starts threads): they are read
 	 * from a signalfd by the event loop; every thread inherits this mask. */
