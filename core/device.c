@@ -22,6 +22,22 @@ static void host_log(struct smol_dev *dev, enum smol_log_level level, const char
 	va_end(ap);
 }
 
+/* Reports "FILE:LINE: <device label>: message" about @p kv (NULL: the device's section) and
+ * counts it against the device, so create() failing after it is not reported twice. */
+static void dev_error(struct smol_dev *dev, const struct cfg_kv *kv, const char *fmt, ...)
+        SMOL_PRINTF(3, 4);
+
+static void dev_error(struct smol_dev *dev, const struct cfg_kv *kv, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cfg_error(dev->m->cfg, dev->sec, kv, "%s: %s", dev->label, msg);
+	dev->cfg_errors++;
+}
+
 static int host_cfg_str(struct smol_dev *dev, const char *key, const char *def, const char **out)
 {
 	struct cfg_kv *kv = cfg_get(dev->sec, key);
@@ -31,9 +47,7 @@ static int host_cfg_str(struct smol_dev *dev, const char *key, const char *def, 
 
 static int bad_value(struct smol_dev *dev, struct cfg_kv *kv, const char *what)
 {
-	cfg_error(dev->m->cfg, dev->sec, kv, "%s: bad %s for '%s': '%s'", dev->label, what, kv->key,
-	          kv->value);
-	dev->cfg_errors++;
+	dev_error(dev, kv, "bad %s for '%s': '%s'", what, kv->key, kv->value);
 	return -EINVAL;
 }
 
@@ -74,12 +88,10 @@ static void host_cfg_error(struct smol_dev *dev, const char *key, const char *fm
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	struct cfg_kv *kv = key ? cfg_get(dev->sec, key) : NULL;
 	if (key)
-		cfg_error(dev->m->cfg, dev->sec, kv, "%s: '%s': %s", dev->label, key, msg);
+		dev_error(dev, cfg_get(dev->sec, key), "'%s': %s", key, msg);
 	else
-		cfg_error(dev->m->cfg, dev->sec, NULL, "%s: %s", dev->label, msg);
-	dev->cfg_errors++;
+		dev_error(dev, NULL, "%s", msg);
 }
 
 static char *host_cfg_path(struct smol_dev *dev, const char *path)
@@ -101,30 +113,30 @@ static void note_range(struct smol_dev *dev, uint64_t base, uint64_t len, bool p
 		dev->ranges[dev->n_ranges++] = (typeof(dev->ranges[0])){ base, len, pio };
 }
 
+/* vCPU threads read the buses and IRQ owners without a lock: they are frozen once running. */
+static int refuse_when_running(struct smol_dev *dev, const char *what)
+{
+	if (!dev->m->running)
+		return 0;
+	host_log(dev, SMOL_LOG_ERROR, "cannot %s after create(): the machine runs", what);
+	return -EBUSY;
+}
+
 static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_t len,
                      const struct smol_io_ops *ops, void *opaque, bool pio)
 {
-	if (dev->m->running) {
-		/* vCPU threads read the buses without a lock: they are frozen once running */
-		host_log(dev, SMOL_LOG_ERROR, "cannot map ranges after create(): the machine runs");
-		return -EBUSY;
-	}
 	const struct bus_range *other;
 	int r = bus_add(b, base, len, ops, opaque, dev, dev->name, &other);
 	if (r == -EEXIST) {
-		cfg_error(dev->m->cfg, dev->sec, NULL,
-		          "%s: %s 0x%llx-0x%llx: already taken by %s%s%s (0x%llx-0x%llx)",
-		          dev->label, pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
+		dev_error(dev, NULL, "%s 0x%llx-0x%llx: already taken by %s%s%s (0x%llx-0x%llx)",
+		          pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
 		          (unsigned long long)(base + len - 1), other->dev ? "device '" : "",
 		          other->owner, other->dev ? "'" : "", (unsigned long long)other->base,
 		          (unsigned long long)(other->base + other->len - 1));
-		dev->cfg_errors++;
 	} else if (r == -EINVAL) {
-		cfg_error(dev->m->cfg, dev->sec, NULL,
-		          "%s: %s 0x%llx+0x%llx is outside the %s space", dev->label,
+		dev_error(dev, NULL, "%s 0x%llx+0x%llx is outside the %s space",
 		          pio ? "I/O ports" : "MMIO range", (unsigned long long)base,
 		          (unsigned long long)len, pio ? "16-bit port" : "physical address");
-		dev->cfg_errors++;
 	} else if (r == 0) {
 		note_range(dev, base, len, pio);
 	}
@@ -139,18 +151,15 @@ static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
                          const struct smol_io_ops *ops, void *opaque, uint64_t *out_base)
 {
 	struct machine *m = dev->m;
-	if (m->running) {
-		host_log(dev, SMOL_LOG_ERROR, "cannot map ranges after create(): the machine runs");
+	if (refuse_when_running(dev, "map ranges"))
 		return -EBUSY;
-	}
 	if (base == SMOL_ADDR_AUTO) {
 		uint64_t align = 0x1000;
 		while (align < len && align < 0x100000)
 			align <<= 1;
 		if (bus_find_free(&m->mmio, AUTO_MMIO_LO, AUTO_MMIO_HI, len, align, &base) < 0) {
-			cfg_error(m->cfg, dev->sec, NULL, "%s: no free MMIO window of 0x%llx bytes",
-			          dev->label, (unsigned long long)len);
-			dev->cfg_errors++;
+			dev_error(dev, NULL, "no free MMIO window of 0x%llx bytes",
+			          (unsigned long long)len);
 			return -ENOSPC;
 		}
 	} else {
@@ -158,14 +167,13 @@ static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
 		for (int i = 0; i < m->mem.n_regions; i++) {
 			const struct mem_region *rg = &m->mem.region[i];
 			if (len && base < rg->gpa + rg->size && rg->gpa < base + len) {
-				cfg_error(m->cfg, dev->sec, NULL,
-				          "%s: MMIO range 0x%llx-0x%llx overlaps guest RAM "
+				dev_error(dev, NULL,
+				          "MMIO range 0x%llx-0x%llx overlaps guest RAM "
 				          "(0x%llx-0x%llx)",
-				          dev->label, (unsigned long long)base,
+				          (unsigned long long)base,
 				          (unsigned long long)(base + len - 1),
 				          (unsigned long long)rg->gpa,
 				          (unsigned long long)(rg->gpa + rg->size - 1));
-				dev->cfg_errors++;
 				return -EEXIST;
 			}
 		}
@@ -179,35 +187,30 @@ static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
 static int host_map_pio(struct smol_dev *dev, uint16_t port, uint16_t len,
                         const struct smol_io_ops *ops, void *opaque)
 {
+	if (refuse_when_running(dev, "map ranges"))
+		return -EBUSY;
 	return map_range(dev, &dev->m->pio, port, len, ops, opaque, true);
 }
 
 static int host_irq_claim(struct smol_dev *dev, uint32_t line)
 {
 	struct machine *m = dev->m;
-	if (m->running) {
-		host_log(dev, SMOL_LOG_ERROR,
-		         "cannot claim IRQ lines after create(): the machine runs");
+	if (refuse_when_running(dev, "claim IRQ lines"))
 		return -EBUSY;
-	}
 	if (line >= MACHINE_IRQS) {
-		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"),
-		          "%s: IRQ %u does not exist (lines 0-%d)", dev->label, line,
+		dev_error(dev, cfg_get(dev->sec, "irq"), "IRQ %u does not exist (lines 0-%d)", line,
 		          MACHINE_IRQS - 1);
-		dev->cfg_errors++;
 		return -EINVAL;
 	}
 	if (m->irq_reserved[line]) {
-		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"),
-		          "%s: IRQ %u is reserved for %s", dev->label, line, m->irq_reserved[line]);
-		dev->cfg_errors++;
+		dev_error(dev, cfg_get(dev->sec, "irq"), "IRQ %u is reserved for %s", line,
+		          m->irq_reserved[line]);
 		return -EBUSY;
 	}
 	if (m->irq_owner[line] && m->irq_owner[line] != dev) {
-		cfg_error(m->cfg, dev->sec, cfg_get(dev->sec, "irq"),
-		          "%s: IRQ %u is already used by device '%s' (line %d)", dev->label, line,
+		dev_error(dev, cfg_get(dev->sec, "irq"),
+		          "IRQ %u is already used by device '%s' (line %d)", line,
 		          m->irq_owner[line]->name, m->irq_owner[line]->sec->line);
-		dev->cfg_errors++;
 		return -EBUSY;
 	}
 	if (!m->irq_owner[line] && dev->n_irqs < DEV_MAX_IRQS)

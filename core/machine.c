@@ -25,6 +25,14 @@
 
 /* ---- run control ---------------------------------------------------------------------- */
 
+void machine_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
 void machine_request_exit(struct machine *m, int status)
 {
 	int expected = 0;
@@ -119,7 +127,7 @@ static int configure_machine_section(struct machine *m)
 		}
 		free(copy);
 	}
-	plugin_path_init(&m->pp, resolved, NULL);
+	plugin_path_init(&m->pp, resolved);
 	free(resolved);
 	if (s)
 		cfg_report_unused(c, s, "[machine]");
@@ -367,10 +375,7 @@ int machine_run(struct machine *m)
 
 	/* SIGINT/SIGTERM/SIGHUP were blocked in main() before any plugin ran; they arrive on
 	 * the event loop */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
+	machine_stop_signals(&sigs);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd >= 0 && evloop_watch(&m->loop, sfd, SMOL_FD_IN, NULL, on_signal, m) < 0) {
 		close(sfd);

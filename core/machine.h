@@ -3,6 +3,7 @@
 #define SMOLVM_MACHINE_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -81,6 +82,10 @@ void machine_print_layout(const struct machine *m);
 int machine_run(struct machine *m);
 /** Frees everything (devices destroyed, plugins stay loaded until plugin_close_all). */
 void machine_destroy(struct machine *m);
+
+/** The signals that stop a run (SIGINT, SIGTERM, SIGHUP): blocked in every thread, read from a
+ * signalfd by the event loop. */
+void machine_stop_signals(sigset_t *set);
 
 /** Ends the run with @p status (the first request wins); callable from any thread. */
 void machine_request_exit(struct machine *m, int status);

@@ -117,16 +117,14 @@ int main(int argc, char **argv)
 	/* a closed stdin/stdout/stderr would be reused by the first file we open (guest RAM's
 	 * memfd, say) and then read or written as if it were the console */
 	for (int fd = 0; fd <= 2; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
+		if (fcntl(fd, F_GETFD) < 0 &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
 			return STATUS_ERROR;
 	signal(SIGPIPE, SIG_IGN);
 	/* Block the stop signals before any plugin runs (and starts threads): they are read
 	 * from a signalfd by the event loop; every thread inherits this mask. */
 	sigset_t stop_sigs;
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGHUP);
+	machine_stop_signals(&stop_sigs);
 	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-v") == 0) {
@@ -156,7 +154,7 @@ int main(int argc, char **argv)
 		return cmd_machine(argc - i, argv + i, true);
 	if (strcmp(cmd, "plugins") == 0) {
 		struct plugin_path pp;
-		plugin_path_init(&pp, NULL, argv[0]);
+		plugin_path_init(&pp, NULL);
 		plugin_list(&pp);
 		plugin_path_free(&pp);
 		return 0;

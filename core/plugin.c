@@ -110,9 +110,8 @@ static void path_add_build_tree(struct plugin_path *pp)
 	}
 }
 
-void plugin_path_init(struct plugin_path *pp, const char *ini_dirs, const char *argv0)
+void plugin_path_init(struct plugin_path *pp, const char *ini_dirs)
 {
-	(void)argv0;
 	pp->dirs = NULL;
 	pp->n = 0;
 	path_add_list(pp, ini_dirs);

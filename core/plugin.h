@@ -20,9 +20,10 @@ struct plugin_path {
 
 /**
  * Builds the search path. @p ini_dirs is the INI's `plugin_path` (colon-separated, already
- * resolved against the INI folder; may be NULL); @p argv0 locates the build tree.
+ * resolved against the INI folder; may be NULL). The build tree is found from
+ * /proc/self/exe.
  */
-void plugin_path_init(struct plugin_path *pp, const char *ini_dirs, const char *argv0);
+void plugin_path_init(struct plugin_path *pp, const char *ini_dirs);
 void plugin_path_free(struct plugin_path *pp);
 
 /**

@@ -94,7 +94,7 @@ Test(loader, search_path_order)
 	setenv("SMOLVM_PLUGIN_PATH", "/nonexistent:", 1);
 	char ini_dirs[4200];
 	snprintf(ini_dirs, sizeof(ini_dirs), "/also-missing:%s", getenv("FIXTURE_DIR"));
-	plugin_path_init(&pp, ini_dirs, NULL);
+	plugin_path_init(&pp, ini_dirs);
 	cr_assert_str_eq(pp.dirs[0], "/also-missing"); /* INI paths first */
 	cr_assert_str_eq(pp.dirs[2], "/nonexistent"); /* then SMOLVM_PLUGIN_PATH */
 	cr_assert_eq(plugin_find(&pp, "fixture-good", SMOL_KIND_DEVICE, &p, err, sizeof(err)), 0,
