@@ -2,7 +2,7 @@
 BUILD ?= build
 MESON_OPTS ?= --werror
 
-.PHONY: all deps build test demo bench install nest-kit nest-stress clean
+.PHONY: all deps build test demo bench install nest-kit linux-guest nest-stress clean
 
 all: build
 
@@ -19,7 +19,11 @@ build: deps $(BUILD)/build.ninja
 nest-kit: deps
 	@tests/nest/mkkit >/dev/null
 
-test: build nest-kit
+# Debian's kernel and a busybox initramfs for Linux guests (configs/linux.ini), cached.
+linux-guest: build nest-kit
+	@scripts/linux-guest $(BUILD) >/dev/null
+
+test: build nest-kit linux-guest
 	@BUILD=$(BUILD) scripts/test
 
 demo: build nest-kit
@@ -27,8 +31,8 @@ demo: build nest-kit
 
 # Boot-to-exit of one payload under the raw-ioctl floor, smolvm and QEMU microvm, side by side
 # in one run (in the nest where there is no hardware virtualization). JSON: build/bench.json.
-bench: build nest-kit
-	@tests/nest/run $(BUILD)/bench/smolvm-bench $(BUILD) --runs $(or $(RUNS),20) --json $(BUILD)/bench.json
+bench: build nest-kit linux-guest
+	@tests/nest/run $(BUILD)/bench/smolvm-bench $(BUILD) --runs $(or $(RUNS),20) --boot-runs $(or $(BOOT_RUNS),5) --json $(BUILD)/bench.json
 
 # Boots Debian's kernel with 2 vCPUs under QEMU microvm inside the nest, N times in a row.
 # (with MTTCG: a 2-vCPU Linux guest is too slow in a single-threaded nest)

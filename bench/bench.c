@@ -5,12 +5,17 @@
  *   smolvm  build/smolvm run with a UART and a debug-exit device
  *   qemu    QEMU microvm booting the same file through its PVH entry
  * and reports, per runner, the wall time from fork to exit (median and min), the peak RSS
- * (median of ru_maxrss), and ratios to the floor. Prints a table, writes JSON.
+ * (median of ru_maxrss), and ratios to the floor. Then a boot table: Debian's kernel and the
+ * Linux test guest (build/linux-guest) under smolvm and under QEMU microvm with ACPI, the time
+ * from fork to the init's first line ("smolvm-guest: init started") and peak RSS, ratios to
+ * QEMU. Prints the tables, writes JSON.
  *
- * usage: smolvm-bench BUILD_DIR [--runs N] [--json FILE]
+ * usage: smolvm-bench BUILD_DIR [--runs N] [--boot-runs N] [--json FILE]
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +27,14 @@
 
 #define MAX_RUNS 200
 #define EXPECT_LINE "oneline: hello from the guest"
+#define INIT_LINE "smolvm-guest: init started"
 
 struct runner {
 	const char *name;
-	char *argv[32];
+	char *argv[40];
 	int ok_status; /* exit status meaning success */
+	const char *expect; /* the line the output must hold */
+	int time_to_line; /* 1: time to the expected line; 0: time to exit */
 	double ms[MAX_RUNS];
 	long rss_kib[MAX_RUNS];
 	int n, failures;
@@ -40,47 +48,58 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Runs once; output goes to a temp file checked for the guest's line. */
+/* Runs once with output on a pipe, read as it comes: the time to the expected line (or to
+ * exit), then the exit status and peak RSS. */
 static void run_once(struct runner *r)
 {
-	char out[] = "/tmp/smolvm-bench.XXXXXX";
-	int fd = mkstemp(out);
-	if (fd < 0) {
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
 		r->failures++;
 		return;
 	}
-	unlink(out);
-	double t0 = now_ms();
+	double t0 = now_ms(), t_line = -1;
 	pid_t pid = fork();
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		alarm(60); /* survives exec: a runner that hangs dies and counts as a failure */
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		alarm(r->time_to_line ? 180 : 60); /* survives exec: a hung runner fails */
 		execv(r->argv[0], r->argv);
 		_exit(127);
 	}
+	close(p[1]);
+	static char buf[1 << 16];
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (t_line < 0 && strstr(buf, r->expect))
+			t_line = now_ms();
+		if (len > sizeof(buf) / 2) { /* keep the tail: enough for the expected line */
+			memmove(buf, buf + len - 4096, 4096);
+			len = 4096;
+		}
+	}
+	close(p[0]);
 	int status;
 	struct rusage ru;
 	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0) {
 		r->failures++;
-		close(fd);
 		return;
 	}
 	double t1 = now_ms();
-	char buf[8192];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (code != r->ok_status || !strstr(buf, EXPECT_LINE)) {
+	if (code != r->ok_status || t_line < 0) {
 		r->failures++;
 		snprintf(r->last_error, sizeof(r->last_error), "status %d, output: %.180s", code,
 		         buf);
 		return;
 	}
-	r->ms[r->n] = t1 - t0;
+	r->ms[r->n] = (r->time_to_line ? t_line : t1) - t0;
 	r->rss_kib[r->n] = ru.ru_maxrss;
 	r->n++;
 }
@@ -108,21 +127,91 @@ static long median_l(long *v, int n)
 	return v[n / 2];
 }
 
+/* Prints one table (ratios against runner @p base) and its JSON object. 1 if a runner never
+ * succeeded. */
+static int report(const char *what, struct runner *rs, int nr, int base, const char *unit, FILE *j,
+                  bool last)
+{
+	double base_ms = rs[base].n ? median_d(rs[base].ms, rs[base].n) : 0;
+	long base_rss = rs[base].n ? median_l(rs[base].rss_kib, rs[base].n) : 0;
+	int bad = 0;
+	printf("%-14s %10s %10s %10s %9s %9s %s\n", "runner", "median ms", "min ms", "peak RSS",
+	       "time/", "RSS/", "failures");
+	printf("%-14s %10s %10s %10s %9s %9s\n", "", "", "", "", rs[base].name, rs[base].name);
+	if (j)
+		fprintf(j, "    \"%s\": [\n", what);
+	for (int k = 0; k < nr; k++) {
+		struct runner *r = &rs[k];
+		if (!r->n) {
+			printf("%-14s %10s %10s %10s %9s %9s %d (%s)\n", r->name, "-", "-", "-",
+			       "-", "-", r->failures, r->last_error);
+			bad = 1;
+			continue;
+		}
+		double med = median_d(r->ms, r->n), min = r->ms[0];
+		long rss = median_l(r->rss_kib, r->n);
+		printf("%-14s %10.1f %10.1f %7.2f MiB %8.2fx %8.2fx %d\n", r->name, med, min,
+		       rss / 1024.0, base_ms ? med / base_ms : 0,
+		       base_rss ? (double)rss / base_rss : 0, r->failures);
+		if (r->failures)
+			printf("    last failure: %s\n", r->last_error);
+		if (j)
+			fprintf(j,
+			        "      {\"runner\": \"%s\", \"measures\": \"%s\", \"median_ms\": "
+			        "%.3f, "
+			        "\"min_ms\": %.3f, \"peak_rss_kib\": %ld, \"time_vs_%s\": %.3f, "
+			        "\"rss_vs_%s\": %.3f, \"ok_runs\": %d, \"failures\": %d}%s\n",
+			        r->name, unit, med, min, rss, rs[base].name,
+			        base_ms ? med / base_ms : 0, rs[base].name,
+			        base_rss ? (double)rss / base_rss : 0, r->n, r->failures,
+			        k + 1 < nr ? "," : "");
+	}
+	if (j)
+		fprintf(j, "    ]%s\n", last ? "" : ",");
+	return bad;
+}
+
+static char *b64(const char *in)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in);
+	char *o = malloc(4 * ((n + 2) / 3) + 1), *q = o;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		*q++ = t[(v >> 18) & 63];
+		*q++ = t[(v >> 12) & 63];
+		*q++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
+		*q++ = i + 2 < n ? t[v & 63] : '=';
+	}
+	*q = 0;
+	return o;
+}
+
+#define QEMU "/usr/bin/qemu-system-x86_64"
+
 int main(int argc, char **argv)
 {
 	const char *build = NULL, *json = NULL;
-	int runs = 10;
+	int runs = 10, boot_runs = 5;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
 			runs = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--boot-runs") == 0 && i + 1 < argc)
+			boot_runs = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			json = argv[++i];
 		else
 			build = argv[i];
 	}
-	if (!build || runs < 1 || runs > MAX_RUNS) {
-		fprintf(stderr, "usage: smolvm-bench BUILD_DIR [--runs 1-%d] [--json FILE]\n",
-		        MAX_RUNS);
+	if (!build || runs < 1 || runs > MAX_RUNS || boot_runs < 0 || boot_runs > MAX_RUNS) {
+		fprintf(stderr,
+		        "usage: smolvm-bench BUILD_DIR [--runs 1-%d] [--boot-runs 0-%d] "
+		        "[--json FILE]\n",
+		        MAX_RUNS, MAX_RUNS);
 		return 2;
 	}
 	char smolvm[4096], floor_bin[4096], payload[4096], ini[] = "/tmp/smolvm-bench-XXXXXX.ini";
@@ -144,10 +233,16 @@ int main(int argc, char **argv)
 	close(ifd);
 
 	struct runner rs[3] = {
-		{ .name = "floor", .argv = { floor_bin, payload, "128", NULL }, .ok_status = 0 },
-		{ .name = "smolvm", .argv = { smolvm, "run", ini, NULL }, .ok_status = 0 },
+		{ .name = "floor",
+		  .argv = { floor_bin, payload, "128", NULL },
+		  .ok_status = 0,
+		  .expect = EXPECT_LINE },
+		{ .name = "smolvm",
+		  .argv = { smolvm, "run", ini, NULL },
+		  .ok_status = 0,
+		  .expect = EXPECT_LINE },
 		{ .name = "qemu-microvm",
-		  .argv = { "/usr/bin/qemu-system-x86_64",
+		  .argv = { QEMU,
 		            "-M",
 		            "microvm,x-option-roms=off,rtc=off",
 		            "-accel",
@@ -169,59 +264,106 @@ int main(int argc, char **argv)
 		            "-kernel",
 		            payload,
 		            NULL },
-		  .ok_status = 1 /* isa-debug-exit: (0 << 1) | 1 */ },
+		  .ok_status = 1 /* isa-debug-exit: (0 << 1) | 1 */,
+		  .expect = EXPECT_LINE },
 	};
-	int nr = access(rs[2].argv[0], X_OK) == 0 ? 3 : 2;
+	int have_qemu = access(QEMU, X_OK) == 0;
+	int nr = have_qemu ? 3 : 2;
 
 	for (int i = 0; i < runs; i++)
 		for (int k = 0; k < nr; k++)
 			run_once(&rs[k]);
 	unlink(ini);
 
-	double floor_ms = rs[0].n ? median_d(rs[0].ms, rs[0].n) : 0;
-	long floor_rss = rs[0].n ? median_l(rs[0].rss_kib, rs[0].n) : 0;
 	const char *where = getenv("NEST_INSIDE") ? "the test nest (nested KVM under QEMU TCG)"
 	                                          : "this host's KVM";
-	printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in %s\n",
-	       runs, where);
-	printf("%-14s %10s %10s %10s %9s %9s %s\n", "runner", "median ms", "min ms", "peak RSS",
-	       "time/flr", "RSS/flr", "failures");
 	FILE *j = json ? fopen(json, "w") : NULL;
 	if (j)
 		fprintf(j,
-		        "{\n  \"benchmark\": \"boot-to-exit\",\n  \"payload\": \"guest/oneline\",\n"
-		        "  \"runs\": %d,\n  \"where\": \"%s\",\n  \"results\": [\n",
-		        runs, getenv("NEST_INSIDE") ? "nest" : "host");
-	int bad = 0;
-	for (int k = 0; k < nr; k++) {
-		struct runner *r = &rs[k];
-		if (!r->n) {
-			printf("%-14s %10s %10s %10s %9s %9s %d (%s)\n", r->name, "-", "-", "-",
-			       "-", "-", r->failures, r->last_error);
-			bad = 1;
-			continue;
-		}
-		double med = median_d(r->ms, r->n), min = r->ms[0];
-		long rss = median_l(r->rss_kib, r->n);
-		printf("%-14s %10.1f %10.1f %7.2f MiB %8.2fx %8.2fx %d\n", r->name, med, min,
-		       rss / 1024.0, floor_ms ? med / floor_ms : 0,
-		       floor_rss ? (double)rss / floor_rss : 0, r->failures);
-		if (r->failures)
-			printf("    last failure: %s\n", r->last_error);
+		        "{\n  \"where\": \"%s\",\n  \"runs\": %d,\n  \"boot_runs\": %d,\n"
+		        "  \"tables\": {\n",
+		        getenv("NEST_INSIDE") ? "nest" : "host", runs, boot_runs);
+	printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in %s\n",
+	       runs, where);
+	int bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j, boot_runs == 0);
+	if (!have_qemu)
+		printf("qemu-microvm   not run: " QEMU " is missing\n");
+
+	/* Linux: the same kernel and initrd under smolvm and QEMU microvm (ACPI on both). */
+	char vmlinux[4096], initrd[4096], lini[] = "/tmp/smolvm-bench-XXXXXX.ini", cmdline[512];
+	snprintf(vmlinux, sizeof(vmlinux), "%s/linux-guest/vmlinux", build);
+	snprintf(initrd, sizeof(initrd), "%s/linux-guest/initrd.gz", build);
+	if (boot_runs > 0 && (access(vmlinux, R_OK) != 0 || access(initrd, R_OK) != 0)) {
+		printf("\nLinux boot: not run: %s or %s is missing (make linux-guest)\n", vmlinux,
+		       initrd);
+		bad = 1;
+		boot_runs = 0;
 		if (j)
-			fprintf(j,
-			        "    {\"runner\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f, "
-			        "\"peak_rss_kib\": %ld, \"time_vs_floor\": %.3f, \"rss_vs_floor\": "
-			        "%.3f, "
-			        "\"ok_runs\": %d, \"failures\": %d}%s\n",
-			        r->name, med, min, rss, floor_ms ? med / floor_ms : 0,
-			        floor_rss ? (double)rss / floor_rss : 0, r->n, r->failures,
-			        k + 1 < nr ? "," : "");
+			fprintf(j, "    \"linux_boot\": []\n");
 	}
-	if (nr < 3)
-		printf("qemu-microvm   not run: /usr/bin/qemu-system-x86_64 is missing\n");
+	if (boot_runs > 0) {
+		char *script = b64("true");
+		snprintf(cmdline, sizeof(cmdline), "console=ttyS0 panic=-1 quiet smolvm.script=%s",
+		         script);
+		free(script);
+		ifd = mkstemps(lini, 4);
+		if (ifd < 0)
+			return 1;
+		dprintf(ifd,
+		        "[machine]\nmemory = 512M\n[boot]\nkernel = %s\ninitrd = %s\ncmdline = %s\n"
+		        "[device com1]\ntype = uart-16550\ninput = none\n",
+		        realpath(vmlinux, NULL), realpath(initrd, NULL), cmdline);
+		close(ifd);
+		struct runner ls[2] = {
+			{ .name = "qemu-microvm",
+			  .argv = { QEMU,
+			            "-M",
+			            "microvm,acpi=on,x-option-roms=off,rtc=off",
+			            "-accel",
+			            "kvm",
+			            "-cpu",
+			            "host",
+			            "-m",
+			            "512M",
+			            "-smp",
+			            "1",
+			            "-nodefaults",
+			            "-no-user-config",
+			            "-display",
+			            "none",
+			            "-no-reboot",
+			            "-serial",
+			            "stdio",
+			            "-kernel",
+			            vmlinux,
+			            "-initrd",
+			            initrd,
+			            "-append",
+			            cmdline,
+			            NULL },
+			  .ok_status = 0,
+			  .expect = INIT_LINE,
+			  .time_to_line = 1 },
+			{ .name = "smolvm",
+			  .argv = { smolvm, "run", lini, NULL },
+			  .ok_status = 0,
+			  .expect = INIT_LINE,
+			  .time_to_line = 1 },
+		};
+		int first = have_qemu ? 0 : 1;
+		for (int i = 0; i < boot_runs; i++)
+			for (int k = first; k < 2; k++)
+				run_once(&ls[k]);
+		unlink(lini);
+		printf("\nLinux boot: Debian's kernel (vmlinux, PVH entry) + the busybox test "
+		       "initramfs, 1 vCPU, 512 MiB,\nfork to the init's first line, %d runs each, "
+		       "in %s\n",
+		       boot_runs, where);
+		bad |= report("linux_boot", ls + first, 2 - first, 0, "fork to init's first line",
+		              j, true);
+	}
 	if (j) {
-		fprintf(j, "  ]\n}\n");
+		fprintf(j, "  }\n}\n");
 		fclose(j);
 		printf("wrote %s\n", json);
 	}

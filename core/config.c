@@ -597,6 +597,21 @@ int cfg_get_u64(struct cfg *c, struct cfg_section *s, const char *key, uint64_t 
 	return 0;
 }
 
+int cfg_get_bool(struct cfg *c, struct cfg_section *s, const char *key, int def, int *out)
+{
+	struct cfg_kv *kv = cfg_get(s, key);
+	if (!kv) {
+		*out = def;
+		return 0;
+	}
+	if (cfg_parse_bool(kv->value, out) < 0) {
+		cfg_error(c, s, kv, "bad boolean for '%s': '%s' (on/off, yes/no, true/false, 1/0)",
+		          key, kv->value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cfg_get_size(struct cfg *c, struct cfg_section *s, const char *key, uint64_t def, uint64_t *out)
 {
 	struct cfg_kv *kv = cfg_get(s, key);

@@ -79,6 +79,7 @@ int cfg_get_size(struct cfg *c, struct cfg_section *s, const char *key, uint64_t
                  uint64_t *out);
 int cfg_get_str(struct cfg *c, struct cfg_section *s, const char *key, const char *def,
                 const char **out);
+int cfg_get_bool(struct cfg *c, struct cfg_section *s, const char *key, int def, int *out);
 
 /** Reports every key nobody asked for as unknown; returns how many. */
 int cfg_report_unused(struct cfg *c, struct cfg_section *s, const char *what);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "describe.h"
 #include "log.h"
 #include "machine.h"
 
@@ -22,12 +23,7 @@ static void host_log(struct smol_dev *dev, enum smol_log_level level, const char
 	va_end(ap);
 }
 
-/* Reports "FILE:LINE: <device label>: message" about @p kv (NULL: the device's section) and
- * counts it against the device, so create() failing after it is not reported twice. */
-static void dev_error(struct smol_dev *dev, const struct cfg_kv *kv, const char *fmt, ...)
-        SMOL_PRINTF(3, 4);
-
-static void dev_error(struct smol_dev *dev, const struct cfg_kv *kv, const char *fmt, ...)
+void dev_error(struct smol_dev *dev, const struct cfg_kv *kv, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -257,6 +253,12 @@ static void host_request_exit(struct smol_dev *dev, int status)
 	machine_request_exit(dev->m, status & 0xff);
 }
 
+static void host_request_reset(struct smol_dev *dev)
+{
+	log_debug("%s asks for a reset", dev->label);
+	machine_request_reset(dev->m);
+}
+
 const struct smol_host dev_host_table = {
 	.abi_major = SMOL_ABI_MAJOR,
 	.abi_minor = SMOL_ABI_MINOR,
@@ -277,6 +279,12 @@ const struct smol_host dev_host_table = {
 	.fd_watch = host_fd_watch,
 	.fd_unwatch = host_fd_unwatch,
 	.request_exit = host_request_exit,
+	.request_reset = host_request_reset,
+	.desc_device = describe_device,
+	.desc_io = describe_io,
+	.desc_mmio = describe_mmio,
+	.desc_irq = describe_irq,
+	.desc_cmdline = describe_cmdline,
 };
 
 /* ---- lifecycle -------------------------------------------------------------------- */

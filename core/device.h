@@ -42,6 +42,13 @@ struct smol_dev {
 #define DEV_HAS_OP(ops, field)                                                                     \
 	((ops)->struct_size >= offsetof(struct smol_device_ops, field) + sizeof((ops)->field))
 
+/**
+ * Reports "FILE:LINE: <device label>: message" about @p kv (NULL: the device's section) and
+ * counts it against the device, so create() failing after it is not reported twice.
+ */
+void dev_error(struct smol_dev *dev, const struct cfg_kv *kv, const char *fmt, ...)
+        SMOL_PRINTF(3, 4);
+
 /** The one host table every device gets. */
 extern const struct smol_host dev_host_table;
 

@@ -14,8 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acpi.h"
 #include "boot.h"
+#include "describe.h"
 #include "device.h"
+#include "platform.h"
 #include "log.h"
 #include "vcpu.h"
 
@@ -42,6 +45,13 @@ void machine_request_exit(struct machine *m, int status)
 	__atomic_store_n(&m->stopping, 1, __ATOMIC_SEQ_CST);
 	if (m->loop.wakefd >= 0)
 		evloop_wake(&m->loop);
+}
+
+void machine_request_reset(struct machine *m)
+{
+	if (!machine_stopping(m))
+		__atomic_store_n(&m->reset_requested, 1, __ATOMIC_SEQ_CST);
+	machine_request_exit(m, STATUS_REBOOT);
 }
 
 bool machine_stopping(const struct machine *m)
@@ -129,6 +139,7 @@ static int configure_machine_section(struct machine *m)
 	}
 	plugin_path_init(&m->pp, resolved);
 	free(resolved);
+	platform_configure(m);
 	if (s)
 		cfg_report_unused(c, s, "[machine]");
 	return 0;
@@ -214,6 +225,8 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only)
 	}
 	if (dev_create_all(m) < 0 || cfg->errors)
 		return -EINVAL;
+	if (describe_all(m) < 0 || cfg->errors)
+		return -EINVAL;
 	return 0;
 }
 
@@ -277,7 +290,29 @@ int machine_load_payload(struct machine *m, struct smol_x86_boot *regs)
 		        (unsigned long long)(m->ram_size >> 20), strerror(-r));
 		return r == -EINVAL ? -ENOMEM : r;
 	}
+	if (platform_build_acpi(m, NULL) < 0)
+		return -EINVAL;
 	return boot_prepare(m, regs) < 0 ? -EINVAL : 0;
+}
+
+int machine_write_acpi(struct machine *m, const char *dir)
+{
+	struct acpi_tables t;
+	if (!m->acpi) {
+		log_err("%s: [machine] acpi = off: there are no ACPI tables", m->cfg->path);
+		return -EINVAL;
+	}
+	int r = mem_alloc(&m->mem);
+	if (r < 0) {
+		log_err("cannot allocate guest RAM: %s", strerror(-r));
+		return r == -EINVAL ? -ENOMEM : r;
+	}
+	if (platform_build_acpi(m, &t) < 0)
+		return -EINVAL;
+	r = acpi_write_files(&t, mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE), dir);
+	if (r == 0)
+		printf("%s: %zu ACPI tables written to %s\n", m->cfg->path, t.n_tables, dir);
+	return r < 0 ? -EIO : 0;
 }
 
 static void on_signal(void *opaque, int fd, uint32_t events)
@@ -416,6 +451,7 @@ void machine_destroy(struct machine *m)
 		m->vcpus = NULL;
 	}
 	dev_destroy_all(m);
+	describe_free(m);
 	if (m->vm) {
 		m->be->vm_destroy(m->vm);
 		m->vm = NULL;

@@ -24,9 +24,14 @@ enum {
 	STATUS_OK = 0, /**< the guest powered off or reset */
 	STATUS_ERROR = 1, /**< runtime failure: backend error, triple fault, internal error */
 	STATUS_CONFIG = 2, /**< usage or configuration error: nothing ran */
+	STATUS_REBOOT = SMOL_STATUS_REBOOT, /**< the guest rebooted (on_reboot = exit) */
 };
 
+/** [machine] on_reboot */
+enum { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
+
 struct vcpu;
+struct acpi_dev_desc;
 
 struct machine {
 	struct cfg *cfg;
@@ -38,10 +43,19 @@ struct machine {
 	const char *backend_name;
 	uint64_t ram_size;
 	uint32_t n_vcpus;
+	bool acpi; /**< [machine] acpi: the core builds ACPI tables */
+	int on_reboot; /**< [machine] on_reboot */
 	/* [boot] */
 	char *kernel_path;
 	char *initrd_path;
-	const char *cmdline;
+	const char *cmdline; /**< [boot] cmdline, plus what devices add (cmdline_buf) */
+	char *cmdline_buf;
+	char *cmdline_extra; /**< words devices add on a machine without ACPI */
+
+	/* what the devices describe (describe.c) and where the ACPI tables are */
+	struct acpi_dev_desc *descs;
+	size_t n_descs;
+	uint64_t acpi_rsdp_gpa; /**< 0: no ACPI tables */
 
 	struct guest_mem mem;
 	struct bus mmio, pio;
@@ -63,6 +77,7 @@ struct machine {
 	int stopping; /**< atomic: set once when the run ends */
 	int exit_status; /**< the status `smolvm run` exits with */
 	int exit_reported;
+	int reset_requested; /**< atomic: the run ended because the guest rebooted */
 };
 
 /**
@@ -76,6 +91,9 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only);
  * @return 0, -EINVAL for a bad kernel/initrd/cmdline (reported), another -errno otherwise
  */
 int machine_load_payload(struct machine *m, struct smol_x86_boot *regs);
+/** Builds the ACPI tables and writes one file per table into @p dir (`smolvm acpi`). 0, or
+ * -EINVAL / -ENOMEM / -EIO after reporting. */
+int machine_write_acpi(struct machine *m, const char *dir);
 /** Prints the resolved layout (`smolvm check`). */
 void machine_print_layout(const struct machine *m);
 /** Creates the VM, loads the payload, runs until the guest or a device ends the run. */
@@ -89,6 +107,9 @@ void machine_stop_signals(sigset_t *set);
 
 /** Ends the run with @p status (the first request wins); callable from any thread. */
 void machine_request_exit(struct machine *m, int status);
+/** Ends the run because the guest asked for a reset (status STATUS_REBOOT; main restarts the
+ * machine when on_reboot = restart). */
+void machine_request_reset(struct machine *m);
 /** True once the run is ending. */
 bool machine_stopping(const struct machine *m);
 

@@ -23,9 +23,13 @@ static void usage(FILE *f)
 	        "\n"
 	        "  smolvm run [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
 	        "        run a machine; exits with the guest's status (debug-exit), 0 when the\n"
-	        "        guest powers off or resets, 1 on a runtime failure, 2 on a config error\n"
+	        "        guest powers off, 3 when it reboots (on_reboot = exit), 1 on a runtime\n"
+	        "        failure, 2 on a config error, 128+N on signal N\n"
 	        "  smolvm check [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
 	        "        validate a machine without running it and print its layout\n"
+	        "  smolvm acpi [--set SECTION.KEY=VALUE]... MACHINE.ini DIR\n"
+	        "        write the machine's ACPI tables to DIR (rsdp.dat, xsdt.dat, facp.dat,\n"
+	        "        apic.dat, dsdt.dat), for iasl -d\n"
 	        "  smolvm plugins\n"
 	        "        list the plugins in the search path\n"
 	        "  smolvm version\n"
@@ -36,9 +40,66 @@ static void usage(FILE *f)
 	        SMOLVM_PLUGIN_DIR);
 }
 
-static int cmd_machine(int argc, char **argv, bool check_only)
+enum mode { MODE_RUN, MODE_CHECK, MODE_ACPI };
+
+/* One configure-and-act pass over the machine file. *restart says the guest rebooted and
+ * [machine] on_reboot = restart asks for another pass. */
+static int machine_once(const char *file, const char **sets, int n_sets, enum mode mode,
+                        const char *dir, bool *restart)
 {
-	const char *file = NULL;
+	struct cfg *cfg;
+	struct machine m;
+	int status;
+
+	*restart = false;
+	if (cfg_load(&cfg, file) < 0)
+		return STATUS_CONFIG;
+	for (int i = 0; i < n_sets; i++) {
+		if (cfg_override(cfg, sets[i]) < 0) {
+			cfg_free(cfg);
+			return STATUS_CONFIG;
+		}
+	}
+	int r = machine_configure(&m, cfg, mode != MODE_RUN);
+	if (r < 0 && cfg->errors) {
+		fprintf(stderr, "smolvm: %s: %d error%s; nothing was run\n", file, cfg->errors,
+		        cfg->errors == 1 ? "" : "s");
+		status = STATUS_CONFIG;
+	} else if (r < 0) {
+		fprintf(stderr, "smolvm: %s: could not set up the machine: %s\n", file,
+		        strerror(-r));
+		status = STATUS_ERROR;
+	} else if (mode == MODE_CHECK) {
+		struct smol_x86_boot regs;
+		r = machine_load_payload(&m, &regs);
+		if (r < 0) {
+			status = r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
+		} else {
+			machine_print_layout(&m);
+			if (regs.long_mode)
+				printf("entry: 0x%llx (64-bit), boot_params at 0x%llx\n",
+				       (unsigned long long)regs.rip, (unsigned long long)regs.rsi);
+			else
+				printf("entry: 0x%llx (32-bit PVH), hvm_start_info at 0x%llx\n",
+				       (unsigned long long)regs.rip, (unsigned long long)regs.rbx);
+			printf("%s: ok\n", file);
+			status = 0;
+		}
+	} else if (mode == MODE_ACPI) {
+		r = machine_write_acpi(&m, dir);
+		status = r == 0 ? 0 : r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
+	} else {
+		status = machine_run(&m);
+		*restart = m.reset_requested && m.on_reboot == ON_REBOOT_RESTART;
+	}
+	machine_destroy(&m);
+	cfg_free(cfg);
+	return status;
+}
+
+static int cmd_machine(int argc, char **argv, enum mode mode)
+{
+	const char *file = NULL, *dir = NULL;
 	const char *sets[64];
 	int n_sets = 0;
 
@@ -57,56 +118,28 @@ static int cmd_machine(int argc, char **argv, bool check_only)
 			return STATUS_CONFIG;
 		} else if (!file) {
 			file = argv[i];
+		} else if (mode == MODE_ACPI && !dir) {
+			dir = argv[i];
 		} else {
 			fprintf(stderr, "smolvm: one machine file at a time ('%s' and '%s')\n",
 			        file, argv[i]);
 			return STATUS_CONFIG;
 		}
 	}
-	if (!file) {
+	if (!file || (mode == MODE_ACPI && !dir)) {
 		usage(stderr);
 		return STATUS_CONFIG;
 	}
 
-	struct cfg *cfg;
-	if (cfg_load(&cfg, file) < 0)
-		return STATUS_CONFIG;
-	for (int i = 0; i < n_sets; i++) {
-		if (cfg_override(cfg, sets[i]) < 0) {
-			cfg_free(cfg);
-			return STATUS_CONFIG;
-		}
-	}
-
-	struct machine m;
+	bool restart;
 	int status;
-	int r = machine_configure(&m, cfg, check_only);
-	if (r < 0 && cfg->errors) {
-		fprintf(stderr, "smolvm: %s: %d error%s; nothing was run\n", file, cfg->errors,
-		        cfg->errors == 1 ? "" : "s");
-		status = STATUS_CONFIG;
-	} else if (r < 0) {
-		fprintf(stderr, "smolvm: %s: could not set up the machine: %s\n", file,
-		        strerror(-r));
-		status = STATUS_ERROR;
-	} else if (check_only) {
-		struct smol_x86_boot regs;
-		int r = machine_load_payload(&m, &regs);
-		if (r < 0) {
-			status = r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
-		} else {
-			machine_print_layout(&m);
-			printf("entry: 0x%llx (64-bit), boot_params at 0x%llx\n",
-			       (unsigned long long)regs.rip, (unsigned long long)regs.rsi);
-			printf("%s: ok\n", file);
-			status = 0;
-		}
-	} else {
-		status = machine_run(&m);
+	for (unsigned boots = 1;; boots++) {
+		status = machine_once(file, sets, n_sets, mode, dir, &restart);
+		if (!restart)
+			break;
+		log_info("the guest rebooted: starting the machine again (boot %u)", boots + 1);
 	}
-	machine_destroy(&m);
 	plugin_close_all();
-	cfg_free(cfg);
 	return status;
 }
 
@@ -149,9 +182,11 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[i++];
 	if (strcmp(cmd, "run") == 0)
-		return cmd_machine(argc - i, argv + i, false);
+		return cmd_machine(argc - i, argv + i, MODE_RUN);
 	if (strcmp(cmd, "check") == 0)
-		return cmd_machine(argc - i, argv + i, true);
+		return cmd_machine(argc - i, argv + i, MODE_CHECK);
+	if (strcmp(cmd, "acpi") == 0)
+		return cmd_machine(argc - i, argv + i, MODE_ACPI);
 	if (strcmp(cmd, "plugins") == 0) {
 		struct plugin_path pp;
 		plugin_path_init(&pp, NULL);

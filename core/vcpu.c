@@ -62,7 +62,7 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 			return false;
 		case SMOL_EVENT_RESET:
 			log_debug("vCPU %u: guest asked for a reset", v->index);
-			machine_request_exit(m, STATUS_OK);
+			machine_request_reset(m);
 			return false;
 		default:
 			snprintf(why, sizeof(why), "the guest reported a crash (system event %u)",

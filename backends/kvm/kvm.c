@@ -16,6 +16,8 @@
 
 #include <smolvm/sdk.h>
 
+#include "cpuid.h"
+
 /* The signal vcpu_kick sends to interrupt KVM_RUN. */
 #define KICK_SIGNAL SIGUSR1
 
@@ -198,32 +200,15 @@ static int kvm_mem_add(struct smol_vm *vm, uint32_t slot, uint64_t gpa, uint64_t
 	return 0;
 }
 
-/* This vCPU's CPUID: KVM's supported set, with its own APIC IDs and the hypervisor bit. */
+/* This vCPU's CPUID (cpuid.c), with the TSC frequency KVM runs the guest at. */
 static int set_cpuid(struct smol_vcpu *v)
 {
 	struct smol_vm *vm = v->vm;
-	size_t sz = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
-	struct kvm_cpuid2 *c = malloc(sz);
+	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	struct kvm_cpuid2 *c =
+	        kvm_cpuid_for_vcpu(vm->cpuid, v->index, vm->n_vcpus, khz > 0 ? (uint32_t)khz : 0);
 	if (!c)
 		return -ENOMEM;
-	memcpy(c, vm->cpuid, sz);
-	for (uint32_t i = 0; i < c->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &c->entries[i];
-		switch (e->function) {
-		case 1:
-			e->ebx = (e->ebx & 0x0000ffffu) | (v->index << 24) |
-			         ((vm->n_vcpus > 255 ? 255 : vm->n_vcpus) << 16);
-			e->ecx |= 1u << 31; /* running under a hypervisor */
-			if (vm->n_vcpus > 1)
-				e->edx |= 1u << 28; /* HTT: the logical-processor count is valid */
-			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = v->index; /* x2APIC ID */
-			break;
-		default: break;
-		}
-	}
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
 	if (r < 0)
 		LOG(vm, SMOL_LOG_ERROR, "vCPU %u: KVM_SET_CPUID2: %s", v->index, strerror(-r));

@@ -41,7 +41,7 @@ static void cmd_write(void *opaque, uint64_t offset, unsigned size, uint64_t val
 	(void)size;
 	if ((value & 0xff) == I8042_CMD_RESET) {
 		k->host->log(k->dev, SMOL_LOG_DEBUG, "reset requested (0xfe to port 0x64)");
-		k->host->request_exit(k->dev, 0);
+		k->host->request_reset(k->dev);
 	}
 }
 

@@ -396,6 +396,7 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	if (bad)
 		return -EINVAL;
 	u->irq = (uint32_t)irq;
+	u->port = (uint16_t)port;
 	uart_power_on(u);
 
 	ret = host->map_pio(dev, (uint16_t)port, UART_NPORTS, &uart_pio_ops, u);
@@ -417,11 +418,26 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	return uart_io_open(u);
 }
 
+/* A PC COM port to ACPI: PNP0501 (16550A-compatible) with its ports and its ISA-style,
+ * edge-triggered interrupt line. */
+static int uart_describe(void *state, struct smol_describe *d)
+{
+	struct uart *u = state;
+	const struct smol_host *h = u->host;
+	int r = h->desc_device(d, "PNP0501");
+	if (r == 0)
+		r = h->desc_io(d, u->port, UART_NPORTS);
+	if (r == 0)
+		r = h->desc_irq(d, u->irq, SMOL_IRQ_EDGE);
+	return r;
+}
+
 static const struct smol_device_ops uart_ops = {
 	.struct_size = sizeof(struct smol_device_ops),
 	.create = uart_create,
 	.destroy = uart_destroy,
 	.reset = uart_reset,
+	.describe = uart_describe,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "uart-16550", "16550A UART on 8 I/O ports (PC COM port)", &uart_ops);

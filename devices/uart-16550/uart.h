@@ -27,6 +27,7 @@
 struct uart {
 	const struct smol_host *host;
 	struct smol_dev *dev;
+	uint16_t port; /* the first of the 8 ports */
 	uint32_t irq;
 	int irq_level; /* the level last driven on the IRQ line */
 

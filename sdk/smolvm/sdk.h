@@ -30,6 +30,9 @@
  *    and methods reserved), host table (log, config getters and config errors, MMIO/PIO
  *    mapping, IRQ claim/set/pulse, checked guest memory, fd watches, run control), backend
  *    ops (VM, memory slots, vCPUs, normalised exits, IRQ lines, x86 boot state).
+ *  - 1.1 (smolvm 0.2): device ops describe() is live; host table request_reset() and the
+ *    description helpers desc_device/desc_io/desc_mmio/desc_irq/desc_cmdline (the core
+ *    turns descriptions into ACPI DSDT devices, or kernel command-line words without ACPI).
  */
 #ifndef SMOLVM_SDK_H
 #define SMOLVM_SDK_H
@@ -44,7 +47,7 @@ extern "C" {
 /** ABI major version: plugins built for another major are refused. */
 #define SMOL_ABI_MAJOR 1
 /** ABI minor version: plugins built for a newer minor than the core's are refused. */
-#define SMOL_ABI_MINOR 0
+#define SMOL_ABI_MINOR 1
 
 /** Name of the one data symbol every plugin exports. */
 #define SMOL_PLUGIN_SYMBOL "smol_plugin"
@@ -152,6 +155,8 @@ enum smol_create_flags {
 	SMOL_CREATE_CHECK_ONLY = 1u << 0,
 };
 
+struct smol_describe; /**< a description being built (ABI 1.1, see smol_host::desc_device) */
+
 /**
  * The core's services for a device plugin (core -> plugin direction). Passed to create();
  * valid until destroy() returns. Every function takes the device's own handle.
@@ -193,8 +198,8 @@ struct smol_host {
 	/**
 	 * Maps [base, base+len) of guest-physical MMIO space to @p ops. Only from create():
 	 * ranges are frozen once the machine runs (-EBUSY). Handlers only ever see accesses that
-	 * lie wholly inside the range (offset + size <= len); others are treated as unmapped. @p base may be
-	 * SMOL_ADDR_AUTO; the chosen base is returned in @p out_base (may be NULL).
+	 * lie wholly inside the range (offset + size <= len); others are treated as unmapped. @p
+	 * base may be SMOL_ADDR_AUTO; the chosen base is returned in @p out_base (may be NULL).
 	 * Fails with -EEXIST on an overlap, which the core reports with both devices' names.
 	 */
 	SMOL_MUST_CHECK int (*map_mmio)(struct smol_dev *dev, uint64_t base, uint64_t len,
@@ -233,13 +238,51 @@ struct smol_host {
 	 */
 	void (*request_exit)(struct smol_dev *dev, int status);
 
-	/** Reserved for later minor versions (ioeventfd, irqfd, timers, describe helpers). */
-	void (*reserved[12])(void);
+	/* ---- ABI 1.1: check abi_minor >= 1 before calling these ------------------------ */
+
+	/**
+	 * Asks for a machine reset (a guest's reboot request). The run ends with
+	 * SMOL_STATUS_REBOOT, or restarts the machine, as `[machine] on_reboot` says.
+	 */
+	void (*request_reset)(struct smol_dev *dev);
+
+	/**
+	 * Description helpers, valid only inside describe() and on its @p d. A description is
+	 * a list of guest-visible devices: desc_device() starts one, named by its ACPI hardware
+	 * ID ("PNP0501", "LNRO0005": EISA ids; other strings become a string _HID); desc_io(),
+	 * desc_mmio() and desc_irq() add resources to it, in order, up to 4 of each kind. The
+	 * core turns them into ACPI DSDT devices. 0, -EINVAL for a bad argument or a resource
+	 * before any device, -ENOSPC past the limits.
+	 */
+	SMOL_MUST_CHECK int (*desc_device)(struct smol_describe *d, const char *hid);
+	/** Adds ports [port, port+len). */
+	SMOL_MUST_CHECK int (*desc_io)(struct smol_describe *d, uint16_t port, uint16_t len);
+	/** Adds guest-physical MMIO [base, base+len) (below 4 GiB). */
+	SMOL_MUST_CHECK int (*desc_mmio)(struct smol_describe *d, uint64_t base, uint64_t len);
+	/** Adds interrupt line @p line (a GSI on x86) with enum smol_irq_flags. */
+	SMOL_MUST_CHECK int (*desc_irq)(struct smol_describe *d, uint32_t line, uint32_t flags);
+	/**
+	 * Kernel command-line words for a machine without ACPI (`[machine] acpi = off`), e.g.
+	 * "virtio_mmio.device=512@0xd0000000:5". Ignored when ACPI describes the machine.
+	 */
+	SMOL_MUST_CHECK int (*desc_cmdline)(struct smol_describe *d, const char *words);
+
+	/** Reserved for later minor versions (ioeventfd, irqfd, timers). */
+	void (*reserved[6])(void);
 };
+
+/** How a described interrupt line is signalled (smol_host::desc_irq). */
+enum smol_irq_flags {
+	SMOL_IRQ_EDGE = 0, /**< edge-triggered, active high (ISA style) */
+	SMOL_IRQ_LEVEL = 1u << 0, /**< level-triggered */
+	SMOL_IRQ_ACTIVE_LOW = 1u << 1, /**< active low */
+};
+
+/** `smolvm run`'s exit status after a guest reboot with `on_reboot = exit`. */
+#define SMOL_STATUS_REBOOT 3
 
 struct smol_snap_writer; /**< reserved: snapshot stream (a later minor version) */
 struct smol_snap_reader; /**< reserved: snapshot stream (a later minor version) */
-struct smol_describe; /**< reserved: ACPI/device-tree description (a later minor version) */
 struct smol_method; /**< reserved: exported methods (a later minor version) */
 
 /** Operations of a device plugin (plugin -> core direction). */
@@ -265,7 +308,11 @@ struct smol_device_ops {
 	int (*save)(void *state, struct smol_snap_writer *w);
 	/** Reserved for snapshots (a later minor version): NULL in ABI 1.0. */
 	int (*load)(void *state, struct smol_snap_reader *r);
-	/** Reserved: describes the device to the guest (ACPI / device tree). NULL in 1.0. */
+	/**
+	 * Optional (ABI 1.1; NULL in 1.0 plugins). Describes the device to the guest through
+	 * the host's desc_* helpers. Called once after every device was created (also for
+	 * `smolvm check`), before the guest boots. 0 or a negative errno (a config error).
+	 */
 	int (*describe)(void *state, struct smol_describe *d);
 	/** Reserved: exported methods callable by the core (through libffi). NULL in 1.0. */
 	const struct smol_method *methods;

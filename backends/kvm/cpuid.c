@@ -1,0 +1,148 @@
+/* cpuid.c: per-vCPU CPUID. Linux sizes its topology from these leaves; they must agree with the
+ * MADT (one local APIC per vCPU, APIC ID = vCPU index) or it warns and may mis-size its maps.
+ * The machine is one package of n cores, one thread per core, on Intel and AMD alike. */
+#include "cpuid.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KVM_CPUID_SIGNATURE 0x40000000u
+#define HV_TIMING_LEAF 0x40000010u /* EAX: TSC kHz, EBX: APIC bus kHz */
+#define KVM_APIC_BUS_KHZ 1000000u /* KVM's local APIC timer runs at 1 GHz */
+
+/* The bits an APIC ID needs for n values: ceil(log2(n)). */
+static uint32_t id_bits(uint32_t n)
+{
+	uint32_t b = 0;
+	while ((1u << b) < n)
+		b++;
+	return b;
+}
+
+static struct kvm_cpuid_entry2 *find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	return NULL;
+}
+
+/* The entry for (fn, idx): the existing one, or a new zeroed one at the end. */
+static struct kvm_cpuid_entry2 *entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx,
+                                      uint32_t flags)
+{
+	struct kvm_cpuid_entry2 *e = find(c, fn, idx);
+	if (e)
+		return e;
+	e = &c->entries[c->nent++];
+	memset(e, 0, sizeof(*e));
+	e->function = fn;
+	e->index = idx;
+	e->flags = flags;
+	return e;
+}
+
+static uint32_t max_leaf(struct kvm_cpuid2 *c, uint32_t base)
+{
+	struct kvm_cpuid_entry2 *e = find(c, base, 0);
+	return e ? e->eax : 0;
+}
+
+struct kvm_cpuid2 *kvm_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32_t index,
+                                      uint32_t n_vcpus, uint32_t tsc_khz)
+{
+	const uint32_t extra = 8; /* room for leaves KVM did not list */
+	size_t sz = sizeof(*supported) + (supported->nent + extra) * sizeof(supported->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	if (!c)
+		return NULL;
+	memcpy(c, supported, sizeof(*supported) + supported->nent * sizeof(supported->entries[0]));
+	uint32_t n = n_vcpus ? n_vcpus : 1;
+	uint32_t shift = id_bits(n);
+
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x0000ffffu) | (index << 24) |
+			         ((n > 255 ? 255 : n) << 16);
+			e->ecx |= 1u << 31; /* running under a hypervisor */
+			if (n > 1)
+				e->edx |= 1u << 28; /* HTT: the logical-processor count is valid */
+			else
+				e->edx &= ~(1u << 28);
+			break;
+		case 4: /* deterministic cache parameters: cores per package - 1 in 31:26 */
+			if ((e->eax & 0x1f) !=
+			    0) /* a cache level, not the terminating null entry */
+				e->eax = (e->eax & 0x03ffffffu) | (((n > 64 ? 64 : n) - 1) << 26);
+			break;
+		case 0x80000001: /* CmpLegacy: more than one core per package (AMD) */
+			if (n > 1)
+				e->ecx |= 1u << 1;
+			else
+				e->ecx &= ~(1u << 1);
+			break;
+		case 0x80000008: /* AMD: ApicIdCoreIdSize 15:12, number of cores - 1 in 7:0 */
+			e->ecx = (e->ecx & ~0xf0ffu) | (shift << 12) | ((n - 1) & 0xff);
+			break;
+		case 0x8000001e: /* AMD topology extensions: one core per compute unit, node 0 */
+			e->eax = index;
+			e->ebx = index & 0xff;
+			e->ecx = 0;
+			e->edx = 0;
+			break;
+		default: break;
+		}
+	}
+
+	/* Extended topology (leaf 0xB): SMT level of one thread, core level of n cores. */
+	if (max_leaf(c, 0) >= 0xb) {
+		const uint32_t sig = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		struct kvm_cpuid_entry2 *e = entry(c, 0xb, 0, sig);
+		e->eax = 0;
+		e->ebx = 1;
+		e->ecx = (1u << 8) | 0;
+		e->edx = index;
+		e = entry(c, 0xb, 1, sig);
+		e->eax = shift;
+		e->ebx = n;
+		e->ecx = (2u << 8) | 1;
+		e->edx = index;
+		e = entry(c, 0xb, 2, sig);
+		e->eax = 0;
+		e->ebx = 0;
+		e->ecx = 2;
+		e->edx = index;
+	}
+	/* V2 extended topology (leaf 0x1F), if listed: the same two levels. */
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function != 0x1f)
+			continue;
+		e->edx = index;
+		if (e->index == 0) {
+			e->eax = 0;
+			e->ebx = 1;
+			e->ecx = 1u << 8;
+		} else if (e->index == 1) {
+			e->eax = shift;
+			e->ebx = n;
+			e->ecx = (2u << 8) | 1;
+		} else {
+			e->eax = e->ebx = 0;
+			e->ecx = e->index & 0xff;
+		}
+	}
+	/* The hypervisor timing leaf, when KVM knows the TSC frequency. */
+	struct kvm_cpuid_entry2 *sig = find(c, KVM_CPUID_SIGNATURE, 0);
+	if (tsc_khz && sig) {
+		if (sig->eax < HV_TIMING_LEAF)
+			sig->eax = HV_TIMING_LEAF;
+		struct kvm_cpuid_entry2 *t = entry(c, HV_TIMING_LEAF, 0, 0);
+		t->eax = tsc_khz;
+		t->ebx = KVM_APIC_BUS_KHZ;
+		t->ecx = t->edx = 0;
+	}
+	return c;
+}

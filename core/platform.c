@@ -1,0 +1,113 @@
+/* platform.c: ACPI tables for the machine and the power-management ports they point at.
+ *
+ * The FADT describes a hardware-reduced platform: a guest powers off by writing
+ * (SLP_TYP << 2) | SLP_EN to the sleep control register with the sleep type of \_S5, and
+ * reboots by writing the reset value to the reset register. Both end the run (or restart the
+ * machine, `on_reboot = restart`). */
+#include "platform.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "acpi.h"
+#include "config.h"
+#include "log.h"
+#include "machine.h"
+
+#define PM_SLEEP_CONTROL 0
+#define PM_SLEEP_STATUS 1
+#define PM_RESET 2
+#define SLP_TYP(v) (((v)&ACPI_SLP_TYP_MASK) >> ACPI_SLP_TYP_SHIFT)
+
+static uint64_t pm_read(void *opaque, uint64_t offset, unsigned size)
+{
+	(void)opaque;
+	(void)size;
+	/* the sleep status register's WAK_STS (bit 7) is never set: the machine never sleeps */
+	(void)offset;
+	return 0;
+}
+
+static void pm_write(void *opaque, uint64_t offset, unsigned size, uint64_t value)
+{
+	struct machine *m = opaque;
+	(void)size;
+	switch (offset) {
+	case PM_SLEEP_CONTROL:
+		if (!(value & ACPI_SLP_EN))
+			return;
+		if (SLP_TYP(value) == ACPI_S5_SLP_TYP) {
+			log_debug("the guest powered off (ACPI S5)");
+			machine_request_exit(m, STATUS_OK);
+		} else {
+			log_debug("the guest asked for sleep type %u, which this machine lacks",
+			          (unsigned)SLP_TYP(value));
+		}
+		return;
+	case PM_RESET:
+		if ((value & 0xff) == PLATFORM_RESET_VALUE) {
+			log_debug("the guest reset the machine (ACPI reset register)");
+			machine_request_reset(m);
+		}
+		return;
+	default: return;
+	}
+}
+
+static const struct smol_io_ops pm_ops = { .read = pm_read, .write = pm_write };
+
+void platform_configure(struct machine *m)
+{
+	struct cfg *c = m->cfg;
+	struct cfg_section *s = cfg_section(c, CFG_MACHINE, NULL);
+	const char *on_reboot = "exit";
+	int acpi = 1;
+
+	if (s) {
+		cfg_get_bool(c, s, "acpi", 1, &acpi);
+		cfg_get_str(c, s, "on_reboot", "exit", &on_reboot);
+	}
+	m->acpi = acpi;
+	if (strcmp(on_reboot, "exit") == 0)
+		m->on_reboot = ON_REBOOT_EXIT;
+	else if (strcmp(on_reboot, "restart") == 0)
+		m->on_reboot = ON_REBOOT_RESTART;
+	else
+		cfg_error(c, s, cfg_get(s, "on_reboot"), "on_reboot '%s': must be exit or restart",
+		          on_reboot);
+	if (m->acpi)
+		bus_add(&m->pio, PLATFORM_PM_PORT, PLATFORM_PM_PORTS, &pm_ops, m, NULL,
+		        "ACPI power management", NULL);
+}
+
+int platform_build_acpi(struct machine *m, struct acpi_tables *out)
+{
+	struct acpi_tables t;
+	m->acpi_rsdp_gpa = 0;
+	if (!m->acpi)
+		return 0;
+	uint8_t *buf = mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
+	if (!buf)
+		return -EINVAL; /* RAM below 1 MiB always exists (memory >= 2 MiB) */
+	struct acpi_machine am = {
+		.n_vcpus = m->n_vcpus,
+		.lapic_base = 0xfee00000,
+		.ioapic_base = 0xfec00000,
+		.ioapic_id = (uint8_t)m->n_vcpus,
+		.pm_port = PLATFORM_PM_PORT,
+		.reset_value = PLATFORM_RESET_VALUE,
+		.devs = m->descs,
+		.n_devs = m->n_descs,
+	};
+	int r = acpi_build(&am, buf, ACPI_TABLES_SIZE, ACPI_TABLES_GPA, &t);
+	if (r < 0) {
+		log_err("%s: cannot build the ACPI tables: %s", m->cfg->path,
+		        r == -ENOSPC ? "more than 128 KiB of tables" : strerror(-r));
+		return -EINVAL;
+	}
+	m->acpi_rsdp_gpa = t.rsdp_gpa;
+	if (out)
+		*out = t;
+	return 0;
+}
