@@ -42,6 +42,9 @@ struct machine {
 	char *kernel_path;
 	char *initrd_path;
 	const char *cmdline;
+	/** Guest-physical address of the ACPI RSDP for the zero page and hvm_start_info (0: no
+	 * ACPI tables). Set before boot_prepare. */
+	uint64_t acpi_rsdp_gpa;
 
 	struct guest_mem mem;
 	struct bus mmio, pio;
