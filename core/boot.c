@@ -56,6 +56,7 @@ _Static_assert(BOOT_PVH_MEMMAP + BOOT_MEMMAP_MAX * MEMMAP_ENTRY_SIZE <= BOOT_ZER
 
 static const struct boot_loader *const loaders[] = {
 	&boot_loader_elf64,
+	&boot_loader_bzimage,
 };
 
 static void put16(uint8_t *p, uint16_t v)
@@ -336,7 +337,9 @@ int boot_prepare(struct machine *m, struct smol_x86_boot *regs)
 	}
 	const struct boot_loader *ld = pick_loader(&f);
 	if (!ld) {
-		fprintf(stderr, "%s: not a kernel smolvm can boot (not an ELF64 executable)\n",
+		fprintf(stderr,
+		        "%s: not a kernel smolvm can boot (neither an ELF64 executable nor a Linux "
+		        "bzImage)\n",
 		        m->kernel_path);
 		boot_file_free(&f);
 		return -EINVAL;

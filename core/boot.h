@@ -79,6 +79,7 @@ struct boot_loader {
 };
 
 extern const struct boot_loader boot_loader_elf64;
+extern const struct boot_loader boot_loader_bzimage;
 
 /**
  * Loads [boot] kernel (and initrd), writes the boot area (GDT, page tables, zero page with
