@@ -55,7 +55,9 @@ struct machine {
 	/* what the devices describe (describe.c) and where the ACPI tables are */
 	struct acpi_dev_desc *descs;
 	size_t n_descs;
-	uint64_t acpi_rsdp_gpa; /**< 0: no ACPI tables */
+	/** Guest-physical address of the ACPI RSDP for the zero page and hvm_start_info (0: no
+	 * ACPI tables). Set before boot_prepare. */
+	uint64_t acpi_rsdp_gpa;
 
 	struct guest_mem mem;
 	struct bus mmio, pio;
