@@ -49,7 +49,7 @@ static uint32_t max_leaf(struct kvm_cpuid2 *c, uint32_t base)
 }
 
 struct kvm_cpuid2 *kvm_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32_t index,
-                                      uint32_t n_vcpus, uint32_t tsc_khz)
+                                      uint32_t n_vcpus, uint32_t tsc_khz, bool tsc_deadline)
 {
 	const uint32_t extra = 8; /* room for leaves KVM did not list */
 	size_t sz = sizeof(*supported) + (supported->nent + extra) * sizeof(supported->entries[0]);
@@ -71,6 +71,8 @@ struct kvm_cpuid2 *kvm_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32
 				e->edx |= 1u << 28; /* HTT: the logical-processor count is valid */
 			else
 				e->edx &= ~(1u << 28);
+			if (tsc_deadline)
+				e->ecx |= 1u << 24;
 			break;
 		case 4: /* deterministic cache parameters: cores per package - 1 in 31:26 */
 			if ((e->eax & 0x1f) !=

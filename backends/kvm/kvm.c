@@ -205,8 +205,9 @@ static int set_cpuid(struct smol_vcpu *v)
 {
 	struct smol_vm *vm = v->vm;
 	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
-	struct kvm_cpuid2 *c =
-	        kvm_cpuid_for_vcpu(vm->cpuid, v->index, vm->n_vcpus, khz > 0 ? (uint32_t)khz : 0);
+	bool deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(vm->cpuid, v->index, vm->n_vcpus,
+	                                          khz > 0 ? (uint32_t)khz : 0, deadline);
 	if (!c)
 		return -ENOMEM;
 	int r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;

@@ -43,7 +43,7 @@ Test(kvm_cpuid, apic_id_and_counts_per_vcpu)
 {
 	struct kvm_cpuid2 *s = supported();
 	for (uint32_t idx = 0; idx < 3; idx++) {
-		struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, idx, 3, 0);
+		struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, idx, 3, 0, false);
 		cr_assert_not_null(c);
 		const struct kvm_cpuid_entry2 *l1 = leaf(c, 1, 0);
 		cr_assert_eq(l1->ebx >> 24, idx, "initial APIC ID");
@@ -51,6 +51,7 @@ Test(kvm_cpuid, apic_id_and_counts_per_vcpu)
 		cr_assert_eq(l1->ebx & 0xffff, 0x0800, "the low half of EBX is kept");
 		cr_assert(l1->ecx & (1u << 31), "hypervisor bit");
 		cr_assert(l1->edx & (1u << 28), "HTT with 3 CPUs");
+		cr_assert_not(l1->ecx & (1u << 24), "no TSC deadline unless KVM has it");
 		cr_assert_eq(leaf(c, 4, 0)->eax >> 26, 2, "cores per package - 1 in leaf 4");
 		cr_assert_eq(leaf(c, 4, 1)->eax, 0, "the null cache entry is left alone");
 		/* leaf 0xB: SMT level (1 thread), core level (3 cores, 2 bits), terminator */
@@ -77,7 +78,7 @@ Test(kvm_cpuid, one_vcpu_has_no_htt_or_cmp_legacy)
 {
 	struct kvm_cpuid2 *s = supported();
 	s->entries[1].edx |= 1u << 28;
-	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, 0, 1, 0);
+	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, 0, 1, 0, false);
 	cr_assert_not(leaf(c, 1, 0)->edx & (1u << 28));
 	cr_assert_not(leaf(c, 0x80000001, 0)->ecx & 2);
 	cr_assert_eq(leaf(c, 0xb, 1)->ebx, 1);
@@ -90,15 +91,18 @@ Test(kvm_cpuid, one_vcpu_has_no_htt_or_cmp_legacy)
 Test(kvm_cpuid, paravirt_leaves_pass_and_timing_leaf_added)
 {
 	struct kvm_cpuid2 *s = supported();
-	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, 0, 2, 2994000);
+	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, 0, 2, 2994000, false);
 	cr_assert_eq(leaf(c, 0x40000001, 0)->eax, 0x01007afb, "kvm-clock features unchanged");
 	cr_assert_eq(leaf(c, 0x40000000, 0)->ebx, 0x4b4d564b, "KVMKVMKVM signature");
 	cr_assert_eq(leaf(c, 0x40000000, 0)->eax, 0x40000010, "max hypervisor leaf");
 	cr_assert_eq(leaf(c, 0x40000010, 0)->eax, 2994000, "TSC kHz");
 	cr_assert_eq(leaf(c, 0x40000010, 0)->ebx, 1000000, "APIC bus kHz");
 	free(c);
-	struct kvm_cpuid2 *n = kvm_cpuid_for_vcpu(s, 0, 2, 0);
+	struct kvm_cpuid2 *n = kvm_cpuid_for_vcpu(s, 0, 2, 0, false);
 	cr_assert_null(leaf(n, 0x40000010, 0), "no timing leaf without a TSC frequency");
+	free(n);
+	n = kvm_cpuid_for_vcpu(s, 1, 2, 0, true);
+	cr_assert(leaf(n, 1, 0)->ecx & (1u << 24), "TSC deadline when KVM emulates it");
 	cr_assert_eq(leaf(n, 0x40000000, 0)->eax, 0x40000001);
 	free(n);
 	free(s);
