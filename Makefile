@@ -37,7 +37,7 @@ bench: build nest-kit linux-guest
 # Boots Debian's kernel with 2 vCPUs under QEMU microvm inside the nest, N times in a row.
 # (with MTTCG: a 2-vCPU Linux guest is too slow in a single-threaded nest)
 nest-stress: build nest-kit
-	NEST_TCG_THREAD=$(or $(NEST_TCG_THREAD),multi) tests/nest/stress $(or $(N),20)
+	tests/nest/stress $(or $(N),20)
 
 install: build
 	meson install -C $(BUILD)

@@ -30,7 +30,7 @@
 
 /** Where the core places the tables: Linux scans 0xE0000-0xFFFFF for the RSDP. */
 #define ACPI_TABLES_GPA 0xE0000ull
-#define ACPI_TABLES_SIZE 0x20000ull
+#define ACPI_TABLES_SIZE 0x1F000ull /**< up to 0xFEFFF: the reset vector's page follows */
 
 #define ACPI_MAX_RES 4
 /** One device the DSDT describes (contributed by a device plugin). */

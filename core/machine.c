@@ -438,7 +438,7 @@ int machine_run(struct machine *m)
 	if (log_level >= SMOL_LOG_DEBUG && m->be->vcpu_dump) {
 		for (uint32_t i = 0; i < m->n_vcpus; i++) {
 			char buf[4096] = "";
-			if (m->vcpus[i].bv && m->be->vcpu_dump(m->vcpus[i].bv, buf, sizeof(buf)) == 0)
+			if (m->vcpus[i].bv && m->be->vcpu_dump(m->vcpus[i].bv, buf, sizeof(buf)) >= 0)
 				log_debug("vCPU %u at the end of the run (%llu exits):\n%s", i,
 				          (unsigned long long)m->vcpus[i].exits, buf);
 		}

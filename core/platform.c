@@ -3,7 +3,12 @@
  * The FADT describes a hardware-reduced platform: a guest powers off by writing
  * (SLP_TYP << 2) | SLP_EN to the sleep control register with the sleep type of \_S5, and
  * reboots by writing the reset value to the reset register. Both end the run (or restart the
- * machine, `on_reboot = restart`). */
+ * machine, `on_reboot = restart`).
+ *
+ * Linux on a hardware-reduced ACPI machine reboots through EFI (reboot_init: "ACPI Hardware
+ * Reduced bit is set" -> BOOT_EFI); without EFI it falls back to the BIOS: real mode, a jump to
+ * F000:FFF0. smolvm's "BIOS" there is five instructions that write the reset register, so that
+ * path reboots too, without a reboot= option on the command line. */
 #include "platform.h"
 
 #include <errno.h>
@@ -57,6 +62,24 @@ static void pm_write(void *opaque, uint64_t offset, unsigned size, uint64_t valu
 
 static const struct smol_io_ops pm_ops = { .read = pm_read, .write = pm_write };
 
+/* At F000:FFF0, in real mode: mov al, RESET_VALUE; mov dx, PM_PORT + 2; out dx, al; then hlt
+ * forever (a guest that masked the reset in some other way stays parked, not running junk). */
+static void write_reset_stub(struct machine *m)
+{
+	const uint16_t port = PLATFORM_PM_PORT + PM_RESET;
+	const uint8_t stub[] = {
+		0xb0, PLATFORM_RESET_VALUE, /* mov al, imm8 */
+		0xba, port & 0xff, port >> 8, /* mov dx, imm16 */
+		0xee, /* out dx, al */
+		0xfa, /* cli */
+		0xf4, /* hlt */
+		0xeb, 0xfd, /* jmp to the hlt */
+	};
+	uint8_t *p = mem_gpa_ptr(&m->mem, PLATFORM_RESET_VECTOR, sizeof(stub));
+	if (p)
+		memcpy(p, stub, sizeof(stub));
+}
+
 void platform_configure(struct machine *m)
 {
 	struct cfg *c = m->cfg;
@@ -107,6 +130,7 @@ int platform_build_acpi(struct machine *m, struct acpi_tables *out)
 		return -EINVAL;
 	}
 	m->acpi_rsdp_gpa = t.rsdp_gpa;
+	write_reset_stub(m);
 	if (out)
 		*out = t;
 	return 0;

@@ -15,12 +15,15 @@ struct acpi_tables;
 #define PLATFORM_PM_PORTS 3
 /** The value the guest writes to the reset register. */
 #define PLATFORM_RESET_VALUE 0x01
+/** The real-mode reset vector (F000:FFF0): the "BIOS" reboot path lands here. */
+#define PLATFORM_RESET_VECTOR 0xFFFF0ull
 
 /** Reads `[machine] acpi` and `on_reboot` and maps the power-management ports. */
 void platform_configure(struct machine *m);
 
 /**
- * Builds the ACPI tables into guest RAM at ACPI_TABLES_GPA (the BIOS area Linux scans for the
+ * Builds the ACPI tables into guest RAM at ACPI_TABLES_GPA, and at the real-mode reset vector
+ * a few instructions that write the reset register (see platform.c) (the BIOS area Linux scans for the
  * RSDP, reserved in the e820 map) (RAM must exist) and sets
  * m->acpi_rsdp_gpa; does nothing when ACPI is off. @p out (may be NULL) receives where
  * each table is. 0, or -EINVAL after reporting why.

@@ -440,7 +440,8 @@ struct smol_backend_ops {
 	/** Required on x86. Sets a boot CPU's registers for a loader's entry state. */
 	SMOL_MUST_CHECK int (*vcpu_set_x86_boot)(struct smol_vcpu *vcpu,
 	                                         const struct smol_x86_boot *boot);
-	/** Writes a human-readable register dump (for crash reports) into @p buf. */
+	/** Writes a human-readable register dump (for crash reports) into @p buf; returns its
+	 * length (as snprintf) or a negative errno. */
 	int (*vcpu_dump)(struct smol_vcpu *vcpu, char *buf, size_t len);
 	/** Required. Sets the level of interrupt line @p gsi of the in-kernel irqchip. */
 	int (*irq_line)(struct smol_vm *vm, uint32_t gsi, int level);
