@@ -290,7 +290,7 @@ int machine_load_payload(struct machine *m, struct smol_x86_boot *regs)
 		        (unsigned long long)(m->ram_size >> 20), strerror(-r));
 		return r == -EINVAL ? -ENOMEM : r;
 	}
-	if (platform_build_acpi(m, NULL) < 0)
+	if (platform_build_tables(m, NULL) < 0)
 		return -EINVAL;
 	return boot_prepare(m, regs) < 0 ? -EINVAL : 0;
 }
@@ -307,7 +307,7 @@ int machine_write_acpi(struct machine *m, const char *dir)
 		log_err("cannot allocate guest RAM: %s", strerror(-r));
 		return r == -EINVAL ? -ENOMEM : r;
 	}
-	if (platform_build_acpi(m, &t) < 0)
+	if (platform_build_tables(m, &t) < 0)
 		return -EINVAL;
 	r = acpi_write_files(&t, mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE), dir);
 	if (r == 0)

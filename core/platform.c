@@ -19,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "machine.h"
+#include "mptable.h"
 
 #define PM_SLEEP_CONTROL 0
 #define PM_SLEEP_STATUS 1
@@ -68,12 +69,13 @@ static void write_reset_stub(struct machine *m)
 {
 	const uint16_t port = PLATFORM_PM_PORT + PM_RESET;
 	const uint8_t stub[] = {
-		0xb0, PLATFORM_RESET_VALUE, /* mov al, imm8 */
-		0xba, port & 0xff, port >> 8, /* mov dx, imm16 */
+		0xb0,      PLATFORM_RESET_VALUE, /* mov al, imm8 */
+		0xba,      port & 0xff,
+		port >> 8, /* mov dx, imm16 */
 		0xee, /* out dx, al */
 		0xfa, /* cli */
 		0xf4, /* hlt */
-		0xeb, 0xfd, /* jmp to the hlt */
+		0xeb,      0xfd, /* jmp to the hlt */
 	};
 	uint8_t *p = mem_gpa_ptr(&m->mem, PLATFORM_RESET_VECTOR, sizeof(stub));
 	if (p)
@@ -104,12 +106,31 @@ void platform_configure(struct machine *m)
 		        "ACPI power management", NULL);
 }
 
-int platform_build_acpi(struct machine *m, struct acpi_tables *out)
+/* Without ACPI, the MP table describes the processors and the I/O APIC. */
+static int build_mptable(struct machine *m)
+{
+	uint8_t *buf = mem_gpa_ptr(&m->mem, MPTABLE_GPA, MPTABLE_MAX_SIZE);
+	struct mptable_machine mm = {
+		.n_vcpus = m->n_vcpus,
+		.lapic_base = 0xfee00000,
+		.ioapic_base = 0xfec00000,
+		.ioapic_id = (uint8_t)m->n_vcpus,
+		.n_ioapic_pins = MACHINE_IRQS,
+	};
+	int r = buf ? mptable_build(&mm, buf, MPTABLE_MAX_SIZE, MPTABLE_GPA) : -EINVAL;
+	if (r < 0) {
+		log_err("%s: cannot build the MP table: %s", m->cfg->path, strerror(-r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int platform_build_tables(struct machine *m, struct acpi_tables *out)
 {
 	struct acpi_tables t;
 	m->acpi_rsdp_gpa = 0;
 	if (!m->acpi)
-		return 0;
+		return build_mptable(m);
 	uint8_t *buf = mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
 	if (!buf)
 		return -EINVAL; /* RAM below 1 MiB always exists (memory >= 2 MiB) */

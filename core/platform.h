@@ -23,11 +23,12 @@ void platform_configure(struct machine *m);
 
 /**
  * Builds the ACPI tables into guest RAM at ACPI_TABLES_GPA, and at the real-mode reset vector
- * a few instructions that write the reset register (see platform.c) (the BIOS area Linux scans for the
+ * a few instructions that write the reset register (see platform.c); with ACPI off, the MP
+ * table at MPTABLE_GPA instead (the BIOS area Linux scans for the
  * RSDP, reserved in the e820 map) (RAM must exist) and sets
- * m->acpi_rsdp_gpa; does nothing when ACPI is off. @p out (may be NULL) receives where
+ * m->acpi_rsdp_gpa (0 without ACPI). @p out (may be NULL) receives where
  * each table is. 0, or -EINVAL after reporting why.
  */
-int platform_build_acpi(struct machine *m, struct acpi_tables *out);
+int platform_build_tables(struct machine *m, struct acpi_tables *out);
 
 #endif

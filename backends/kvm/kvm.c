@@ -66,6 +66,45 @@ static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd)
 	return NULL;
 }
 
+/*
+ * The interrupt wiring the ACPI MADT and the MP table describe: ISA IRQ 0 (the PIT, which KVM
+ * raises as GSI 0) arrives on I/O APIC pin 2, like a PC's; GSI 2 is the PIC cascade, on no I/O
+ * APIC pin; every other GSI n reaches pin n, and GSIs 0-15 the 8259s too. (KVM's default
+ * routing sends GSI 0 to pin 0, which no table says.) 0 or an errno.
+ */
+static int set_gsi_routing(struct smol_vm *vm)
+{
+	enum { PINS = 24 };
+	struct {
+		struct kvm_irq_routing r;
+		struct kvm_irq_routing_entry e[2 * PINS];
+	} t;
+	memset(&t, 0, sizeof(t));
+	uint32_t n = 0;
+	for (uint32_t gsi = 0; gsi < PINS; gsi++) {
+		if (gsi < 16 && gsi != 2) {
+			t.e[n].gsi = gsi;
+			t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			t.e[n].u.irqchip.irqchip =
+			        gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			t.e[n++].u.irqchip.pin = gsi % 8;
+		}
+		if (gsi != 2) {
+			t.e[n].gsi = gsi;
+			t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			t.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+			t.e[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		}
+	}
+	t.r.nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &t.r) < 0) {
+		int e = errno;
+		LOG(vm, SMOL_LOG_ERROR, "KVM_SET_GSI_ROUTING: %s", strerror(e));
+		return e;
+	}
+	return 0;
+}
+
 static int kvm_vm_create(const struct smol_backend_host *host, const struct smol_vm_config *cfg,
                          struct smol_vm **out)
 {
@@ -151,6 +190,9 @@ static int kvm_vm_create(const struct smol_backend_host *host, const struct smol
 		LOG(vm, SMOL_LOG_ERROR, "KVM_CREATE_IRQCHIP: %s", strerror(e));
 		goto err;
 	}
+	e = set_gsi_routing(vm);
+	if (e)
+		goto err;
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
 		e = errno;
