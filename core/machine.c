@@ -18,8 +18,9 @@
 #include "boot.h"
 #include "describe.h"
 #include "device.h"
-#include "platform.h"
 #include "log.h"
+#include "mptable.h"
+#include "platform.h"
 #include "vcpu.h"
 
 #define DEFAULT_MEMORY (256ull << 20)
@@ -263,6 +264,31 @@ void machine_print_layout(const struct machine *m)
 		for (int j = 0; j < d->n_irqs; j++)
 			printf("  %12s irq   %u\n", "", d->irqs[j]);
 	}
+	if (!m->acpi) {
+		printf("firmware tables: MP table at 0x%llx (acpi = off)\n",
+		       (unsigned long long)MPTABLE_GPA);
+		if (m->cmdline_extra)
+			printf("  the devices add to the command line: %s\n", m->cmdline_extra);
+		return;
+	}
+	printf("firmware tables: ACPI, RSDP at 0x%llx; %u processor%s, %zu device%s in the DSDT\n",
+	       (unsigned long long)m->acpi_rsdp_gpa, m->n_vcpus, m->n_vcpus == 1 ? "" : "s",
+	       m->n_descs, m->n_descs == 1 ? "" : "s");
+	for (size_t i = 0; i < m->n_descs; i++) {
+		const struct acpi_dev_desc *a = &m->descs[i];
+		printf("  %-9s _UID %u", a->hid, a->uid);
+		for (uint32_t j = 0; j < a->n_io; j++)
+			printf("  ports 0x%x-0x%x", a->io[j].base,
+			       a->io[j].base + a->io[j].len - 1);
+		for (uint32_t j = 0; j < a->n_mmio; j++)
+			printf("  mmio 0x%llx-0x%llx", (unsigned long long)a->mmio[j].base,
+			       (unsigned long long)(a->mmio[j].base + a->mmio[j].len - 1));
+		for (uint32_t j = 0; j < a->n_irq; j++)
+			printf("  irq %u (%s, active %s)", a->irq[j].gsi,
+			       a->irq[j].level ? "level" : "edge",
+			       a->irq[j].active_low ? "low" : "high");
+		printf("\n");
+	}
 }
 
 /* ---- running ----------------------------------------------------------------------- */
@@ -309,6 +335,10 @@ int machine_write_acpi(struct machine *m, const char *dir)
 	}
 	if (platform_build_tables(m, &t) < 0)
 		return -EINVAL;
+	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
+		log_err("cannot create %s: %s", dir, strerror(errno));
+		return -EIO;
+	}
 	r = acpi_write_files(&t, mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE), dir);
 	if (r == 0)
 		printf("%s: %zu ACPI tables written to %s\n", m->cfg->path, t.n_tables, dir);
@@ -438,7 +468,8 @@ int machine_run(struct machine *m)
 	if (log_level >= SMOL_LOG_DEBUG && m->be->vcpu_dump) {
 		for (uint32_t i = 0; i < m->n_vcpus; i++) {
 			char buf[4096] = "";
-			if (m->vcpus[i].bv && m->be->vcpu_dump(m->vcpus[i].bv, buf, sizeof(buf)) >= 0)
+			if (m->vcpus[i].bv &&
+			    m->be->vcpu_dump(m->vcpus[i].bv, buf, sizeof(buf)) >= 0)
 				log_debug("vCPU %u at the end of the run (%llu exits):\n%s", i,
 				          (unsigned long long)m->vcpus[i].exits, buf);
 		}
