@@ -136,6 +136,11 @@ static enum hid_kind hid_kind(const char *hid, size_t cap)
 	return HID_ACPI;
 }
 
+bool acpi_hid_valid(const char *hid)
+{
+	return hid_kind(hid, 16) != HID_BAD;
+}
+
 /* Reports a problem with device @p i of the description, named by what identifies it. */
 static int dev_error(size_t i, const struct acpi_dev_desc *d, const char *fmt, ...)
         SMOL_PRINTF(3, 4);

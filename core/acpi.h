@@ -16,6 +16,7 @@
 #ifndef SMOLVM_ACPI_H
 #define SMOLVM_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,9 @@ struct acpi_dev_desc {
 		uint8_t level, active_low; /**< 0: edge, active high */
 	} irq[ACPI_MAX_RES];
 };
+
+/** True for an EISA id ("PNP0501") or an ACPI id ("LNRO0005"): what a _HID may be here. */
+bool acpi_hid_valid(const char *hid);
 
 struct acpi_machine {
 	uint32_t n_vcpus; /**< local APIC ids and ACPI processor UIDs 0..n-1 (1-255) */

@@ -45,23 +45,13 @@ static bool owns_range(const struct smol_dev *dev, bool pio, uint64_t base, uint
 	return false;
 }
 
-static bool valid_hid(const char *hid)
-{
-	size_t n = strlen(hid);
-	if (n == 0 || n >= sizeof(((struct acpi_dev_desc *)0)->hid))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((hid[i] >= 'A' && hid[i] <= 'Z') || (hid[i] >= '0' && hid[i] <= '9') ||
-		      hid[i] == '_'))
-			return false;
-	return true;
-}
-
 int describe_device(struct smol_describe *d, const char *hid)
 {
 	struct machine *m = d->m;
-	if (!hid || !valid_hid(hid))
-		return refuse(d, -EINVAL, "hardware ID '%s' is not an ACPI ID (A-Z, 0-9, _)",
+	if (!hid || strlen(hid) >= sizeof(m->descs[0].hid) || !acpi_hid_valid(hid))
+		return refuse(d, -EINVAL,
+		              "hardware ID '%s' is neither an EISA id (\"PNP0501\") nor an ACPI id "
+		              "(\"LNRO0005\")",
 		              hid ? hid : "(null)");
 	struct acpi_dev_desc *n = realloc(m->descs, (m->n_descs + 1) * sizeof(*n));
 	if (!n)
@@ -81,9 +71,9 @@ int describe_io(struct smol_describe *d, uint16_t port, uint16_t len)
 {
 	if (!d->cur)
 		return refuse(d, -EINVAL, "ports 0x%x before desc_device()", port);
-	if (len == 0 || !owns_range(d->dev, true, port, len))
-		return refuse(d, -EINVAL, "ports 0x%x-0x%x are not this device's", port,
-		              port + len - 1);
+	if (len == 0 || len > 255 || !owns_range(d->dev, true, port, len))
+		return refuse(d, -EINVAL, "ports 0x%x+%u are not this device's (or over 255)", port,
+		              len);
 	if (d->cur->n_io == ACPI_MAX_RES)
 		return refuse(d, -ENOSPC, "more than %d port ranges", ACPI_MAX_RES);
 	d->cur->io[d->cur->n_io].base = port;

@@ -37,22 +37,29 @@ void machine_stop_signals(sigset_t *set)
 	sigaddset(set, SIGHUP);
 }
 
-void machine_request_exit(struct machine *m, int status)
+/* The first request to end the run decides its status, and whether it was the guest's reboot:
+ * a reset that loses the race to a signal, a power-off or an error never restarts anything. */
+static void request_end(struct machine *m, int status, bool reset)
 {
 	int expected = 0;
 	if (__atomic_compare_exchange_n(&m->exit_reported, &expected, 1, false, __ATOMIC_SEQ_CST,
-	                                __ATOMIC_SEQ_CST))
+	                                __ATOMIC_SEQ_CST)) {
 		m->exit_status = status;
+		__atomic_store_n(&m->reset_requested, reset, __ATOMIC_SEQ_CST);
+	}
 	__atomic_store_n(&m->stopping, 1, __ATOMIC_SEQ_CST);
 	if (m->loop.wakefd >= 0)
 		evloop_wake(&m->loop);
 }
 
+void machine_request_exit(struct machine *m, int status)
+{
+	request_end(m, status, false);
+}
+
 void machine_request_reset(struct machine *m)
 {
-	if (!machine_stopping(m))
-		__atomic_store_n(&m->reset_requested, 1, __ATOMIC_SEQ_CST);
-	machine_request_exit(m, STATUS_REBOOT);
+	request_end(m, STATUS_REBOOT, true);
 }
 
 bool machine_stopping(const struct machine *m)
@@ -352,6 +359,8 @@ static void on_signal(void *opaque, int fd, uint32_t events)
 	(void)events;
 	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		log_info("%s: stopping the guest", strsignal((int)si.ssi_signo));
+		/* a signal always wins over a reboot that raced it: no restart after SIGTERM */
+		__atomic_store_n(&m->signalled, (int)si.ssi_signo, __ATOMIC_SEQ_CST);
 		machine_request_exit(m, 128 + (int)si.ssi_signo);
 	}
 }

@@ -80,6 +80,7 @@ struct machine {
 	int exit_status; /**< the status `smolvm run` exits with */
 	int exit_reported;
 	int reset_requested; /**< atomic: the run ended because the guest rebooted */
+	int signalled; /**< atomic: the stop signal that arrived, if any (never restart then) */
 };
 
 /**

@@ -90,7 +90,9 @@ static int machine_once(const char *file, const char **sets, int n_sets, enum mo
 		status = r == 0 ? 0 : r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 	} else {
 		status = machine_run(&m);
-		*restart = m.reset_requested && m.on_reboot == ON_REBOOT_RESTART;
+		*restart = m.reset_requested && !m.signalled && m.on_reboot == ON_REBOOT_RESTART;
+		if (m.signalled) /* it stopped the run, even if the guest's reboot came first */
+			status = 128 + m.signalled;
 	}
 	machine_destroy(&m);
 	cfg_free(cfg);

@@ -101,9 +101,9 @@ void platform_configure(struct machine *m)
 	else
 		cfg_error(c, s, cfg_get(s, "on_reboot"), "on_reboot '%s': must be exit or restart",
 		          on_reboot);
-	if (m->acpi)
-		bus_add(&m->pio, PLATFORM_PM_PORT, PLATFORM_PM_PORTS, &pm_ops, m, NULL,
-		        "ACPI power management", NULL);
+	/* also without ACPI: the reset stub at the reset vector writes the reset register */
+	bus_add(&m->pio, PLATFORM_PM_PORT, PLATFORM_PM_PORTS, &pm_ops, m, NULL,
+	        "power management (ACPI sleep and reset registers)", NULL);
 }
 
 /* Without ACPI, the MP table describes the processors and the I/O APIC. */
@@ -129,6 +129,7 @@ int platform_build_tables(struct machine *m, struct acpi_tables *out)
 {
 	struct acpi_tables t;
 	m->acpi_rsdp_gpa = 0;
+	write_reset_stub(m);
 	if (!m->acpi)
 		return build_mptable(m);
 	uint8_t *buf = mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
@@ -151,7 +152,6 @@ int platform_build_tables(struct machine *m, struct acpi_tables *out)
 		return -EINVAL;
 	}
 	m->acpi_rsdp_gpa = t.rsdp_gpa;
-	write_reset_stub(m);
 	if (out)
 		*out = t;
 	return 0;

@@ -59,6 +59,9 @@ struct kvm_cpuid2 *kvm_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32
 	memcpy(c, supported, sizeof(*supported) + supported->nent * sizeof(supported->entries[0]));
 	uint32_t n = n_vcpus ? n_vcpus : 1;
 	uint32_t shift = id_bits(n);
+	/* the 0x8000_00xx topology bits are AMD's (and Hygon's); reserved on Intel */
+	struct kvm_cpuid_entry2 *l0 = find(c, 0, 0);
+	bool amd = l0 && (l0->ebx == 0x68747541 /* "Auth" */ || l0->ebx == 0x6f677948 /* "Hygo" */);
 
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -80,15 +83,20 @@ struct kvm_cpuid2 *kvm_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32
 				e->eax = (e->eax & 0x03ffffffu) | (((n > 64 ? 64 : n) - 1) << 26);
 			break;
 		case 0x80000001: /* CmpLegacy: more than one core per package (AMD) */
+			if (!amd)
+				break;
 			if (n > 1)
 				e->ecx |= 1u << 1;
 			else
 				e->ecx &= ~(1u << 1);
 			break;
 		case 0x80000008: /* AMD: ApicIdCoreIdSize 15:12, number of cores - 1 in 7:0 */
-			e->ecx = (e->ecx & ~0xf0ffu) | (shift << 12) | ((n - 1) & 0xff);
+			if (amd)
+				e->ecx = (e->ecx & ~0xf0ffu) | (shift << 12) | ((n - 1) & 0xff);
 			break;
 		case 0x8000001e: /* AMD topology extensions: one core per compute unit, node 0 */
+			if (!amd)
+				break;
 			e->eax = index;
 			e->ebx = index & 0xff;
 			e->ecx = 0;

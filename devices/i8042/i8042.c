@@ -1,5 +1,6 @@
 /* i8042: just enough of the PC keyboard controller for the reset path real PCs use. A guest
- * writing command 0xFE (pulse the reset line) to port 0x64 ends the run with status 0.
+ * writing command 0xFE (pulse the reset line) to port 0x64 resets the machine: the run ends
+ * with status 3 (SMOL_STATUS_REBOOT), or the machine starts again with on_reboot = restart.
  * Status reads say "no data, input buffer empty, self-test passed"; no keyboard is attached.
  * Ports 0x60 (data) and 0x64 (status/command); no keys. */
 #include <errno.h>

@@ -249,7 +249,8 @@ struct smol_host {
 	/**
 	 * Description helpers, valid only inside describe() and on its @p d. A description is
 	 * a list of guest-visible devices: desc_device() starts one, named by its ACPI hardware
-	 * ID ("PNP0501", "LNRO0005": EISA ids; other strings become a string _HID); desc_io(),
+	 * ID: an EISA id, 3 uppercase letters and 4 hex digits ("PNP0501"), or an ACPI id, 4
+	 * uppercase letters or digits and 4 hex digits ("LNRO0005"); desc_io() (1-255 ports),
 	 * desc_mmio() and desc_irq() add resources to it, in order, up to 4 of each kind. The
 	 * core turns them into ACPI DSDT devices. 0, -EINVAL for a bad argument or a resource
 	 * before any device, -ENOSPC past the limits.

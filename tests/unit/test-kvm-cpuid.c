@@ -11,7 +11,7 @@ static struct kvm_cpuid2 *supported(void)
 {
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 16 * sizeof(c->entries[0]));
 	struct kvm_cpuid_entry2 e[] = {
-		{ .function = 0, .eax = 0xd },
+		{ .function = 0, .eax = 0xd, .ebx = 0x68747541 /* AuthenticAMD */ },
 		{ .function = 1, .ebx = 0x00000800, .ecx = 0x1, .edx = 0x1 },
 		{ .function = 4,
 		  .index = 0,
@@ -71,6 +71,19 @@ Test(kvm_cpuid, apic_id_and_counts_per_vcpu)
 		cr_assert_eq(leaf(c, 0x8000001e, 0)->ebx, idx, "one thread per core");
 		free(c);
 	}
+	free(s);
+}
+
+Test(kvm_cpuid, amd_leaves_left_alone_on_intel)
+{
+	struct kvm_cpuid2 *s = supported();
+	s->entries[0].ebx = 0x756e6547; /* "Genu"ineIntel */
+	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(s, 1, 4, 0, false);
+	cr_assert_eq(leaf(c, 0x80000008, 0)->ecx, 0x0000f00f, "reserved on Intel: unchanged");
+	cr_assert_not(leaf(c, 0x80000001, 0)->ecx & 2);
+	cr_assert_eq(leaf(c, 0x8000001e, 0)->eax, 7);
+	cr_assert_eq(leaf(c, 0xb, 1)->ebx, 4, "leaf 0xB is set on both");
+	free(c);
 	free(s);
 }
 
