@@ -425,6 +425,10 @@ static int kvm_vcpu_set_x86_boot(struct smol_vcpu *v, const struct smol_x86_boot
 	fpu.mxcsr = 0x1f80;
 	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
 		return -errno;
+	/* XCR0 = x87 only, its power-on value (SDM 13.3), whatever the vCPU ran before. */
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs = { { .xcr = 0, .value = 1 } } };
+	if (ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
+		return -errno;
 	return 0;
 }
 
