@@ -12,6 +12,7 @@
 #include "describe.h"
 #include "log.h"
 #include "machine.h"
+#include "notify.h"
 
 /* ---- logging and config --------------------------------------------------------------- */
 
@@ -285,6 +286,8 @@ const struct smol_host dev_host_table = {
 	.desc_mmio = describe_mmio,
 	.desc_irq = describe_irq,
 	.desc_cmdline = describe_cmdline,
+	.ioeventfd = notify_ioeventfd,
+	.irqfd = notify_irqfd,
 };
 
 /* ---- lifecycle -------------------------------------------------------------------- */

@@ -20,6 +20,7 @@
 #include "device.h"
 #include "log.h"
 #include "mptable.h"
+#include "notify.h"
 #include "platform.h"
 #include "vcpu.h"
 
@@ -440,6 +441,9 @@ int machine_run(struct machine *m)
 		log_err("cannot set the boot CPU's registers: %s", strerror(-r));
 		return STATUS_ERROR;
 	}
+	r = notify_attach(m);
+	if (r < 0)
+		return STATUS_ERROR;
 	/* levels devices set before the VM existed */
 	pthread_mutex_lock(&m->irq_lock);
 	for (uint32_t i = 0; i < MACHINE_IRQS; i++)
@@ -499,6 +503,7 @@ void machine_destroy(struct machine *m)
 		free(m->vcpus);
 		m->vcpus = NULL;
 	}
+	notify_free(m);
 	dev_destroy_all(m);
 	describe_free(m);
 	if (m->vm) {

@@ -32,6 +32,8 @@ enum { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
 
 struct vcpu;
 struct acpi_dev_desc;
+struct notify_ioevent;
+struct notify_irqfd;
 
 struct machine {
 	struct cfg *cfg;
@@ -64,6 +66,11 @@ struct machine {
 
 	struct smol_dev **devs;
 	size_t n_devs;
+	/* ioeventfds and irqfds the devices registered (notify.c) */
+	struct notify_ioevent *ioevents;
+	size_t n_ioevents;
+	struct notify_irqfd *irqfds;
+	size_t n_irqfds;
 	struct smol_dev *irq_owner[MACHINE_IRQS];
 	const char *irq_reserved[MACHINE_IRQS]; /**< lines the core keeps, with why */
 	int irq_level[MACHINE_IRQS];

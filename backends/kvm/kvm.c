@@ -459,6 +459,37 @@ static int kvm_irq_line(struct smol_vm *vm, uint32_t gsi, int level)
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
 
+static int kvm_ioeventfd(struct smol_vm *vm, uint64_t addr, uint32_t len, int is_pio,
+                         uint32_t flags, uint64_t datamatch, int fd)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = (is_pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+		         ((flags & SMOL_IOEVENT_DATAMATCH) ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0),
+	};
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		int e = errno;
+		LOG(vm, SMOL_LOG_ERROR, "KVM_IOEVENTFD at 0x%llx: %s", (unsigned long long)addr,
+		    strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+static int kvm_irqfd(struct smol_vm *vm, uint32_t gsi, int fd)
+{
+	struct kvm_irqfd q = { .fd = (uint32_t)fd, .gsi = gsi };
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &q) < 0) {
+		int e = errno;
+		LOG(vm, SMOL_LOG_ERROR, "KVM_IRQFD for GSI %u: %s", gsi, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
 static const struct smol_backend_ops kvm_ops = {
 	.struct_size = sizeof(struct smol_backend_ops),
 	.vm_create = kvm_vm_create,
@@ -471,6 +502,8 @@ static const struct smol_backend_ops kvm_ops = {
 	.vcpu_set_x86_boot = kvm_vcpu_set_x86_boot,
 	.vcpu_dump = kvm_vcpu_dump,
 	.irq_line = kvm_irq_line,
+	.ioeventfd = kvm_ioeventfd,
+	.irqfd = kvm_irqfd,
 };
 
 SMOL_PLUGIN(SMOL_KIND_BACKEND, "kvm", "Linux KVM (x86_64): in-kernel irqchip and PIT", &kvm_ops);

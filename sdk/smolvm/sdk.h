@@ -33,6 +33,8 @@
  *  - 1.1 (smolvm 0.2): device ops describe() is live; host table request_reset() and the
  *    description helpers desc_device/desc_io/desc_mmio/desc_irq/desc_cmdline (the core
  *    turns descriptions into ACPI DSDT devices, or kernel command-line words without ACPI).
+ *  - 1.2 (smolvm 0.3): host table ioeventfd() and irqfd() (queue notifications and interrupts
+ *    without a vCPU exit or a core round-trip); backend ops ioeventfd and irqfd.
  */
 #ifndef SMOLVM_SDK_H
 #define SMOLVM_SDK_H
@@ -47,7 +49,7 @@ extern "C" {
 /** ABI major version: plugins built for another major are refused. */
 #define SMOL_ABI_MAJOR 1
 /** ABI minor version: plugins built for a newer minor than the core's are refused. */
-#define SMOL_ABI_MINOR 1
+#define SMOL_ABI_MINOR 2
 
 /** Name of the one data symbol every plugin exports. */
 #define SMOL_PLUGIN_SYMBOL "smol_plugin"
@@ -268,8 +270,32 @@ struct smol_host {
 	 */
 	SMOL_MUST_CHECK int (*desc_cmdline)(struct smol_describe *d, const char *words);
 
-	/** Reserved for later minor versions (ioeventfd, irqfd, timers). */
-	void (*reserved[6])(void);
+	/* ---- ABI 1.2: check abi_minor >= 2 before calling these ------------------------ */
+
+	/**
+	 * Asks the backend to signal eventfd @p fd, instead of exiting to this device's MMIO
+	 * handler, when the guest writes @p len bytes (1, 2, 4 or 8) at guest-physical @p addr
+	 * inside one of the device's own MMIO ranges; with SMOL_IOEVENT_DATAMATCH only writes of
+	 * @p datamatch. The device watches @p fd with fd_watch() and does the work on the event
+	 * loop's thread. Only from create(). -ENOTSUP when the backend cannot (the writes then
+	 * reach the MMIO handler as before: handle them there too), -EINVAL for a bad range.
+	 */
+	SMOL_MUST_CHECK int (*ioeventfd)(struct smol_dev *dev, uint64_t addr, uint32_t len,
+	                                 uint32_t flags, uint64_t datamatch, int fd);
+	/**
+	 * Makes each write to eventfd @p fd pulse (an edge) claimed line @p line, in the backend
+	 * when it can, else in the core's event loop: either way, write 1 to @p fd to interrupt.
+	 * Only from create(). -EINVAL when the device did not claim @p line.
+	 */
+	SMOL_MUST_CHECK int (*irqfd)(struct smol_dev *dev, uint32_t line, int fd);
+
+	/** Reserved for later minor versions (timers). */
+	void (*reserved[4])(void);
+};
+
+/** Flags for smol_host::ioeventfd. */
+enum smol_ioevent_flags {
+	SMOL_IOEVENT_DATAMATCH = 1u << 0, /**< only writes of the given value */
 };
 
 /** How a described interrupt line is signalled (smol_host::desc_irq). */
@@ -447,8 +473,19 @@ struct smol_backend_ops {
 	/** Required. Sets the level of interrupt line @p gsi of the in-kernel irqchip. */
 	int (*irq_line)(struct smol_vm *vm, uint32_t gsi, int level);
 
-	/** Reserved for later minor versions (ioeventfd, irqfd, save/restore, arm64): zero. */
-	void (*reserved[12])(void);
+	/* ---- ABI 1.2: optional (NULL: the core falls back) ----------------------------- */
+
+	/**
+	 * Signals eventfd @p fd on a guest write of @p len bytes at @p addr (MMIO, or a port
+	 * when @p is_pio) instead of exiting; with SMOL_IOEVENT_DATAMATCH only for @p datamatch.
+	 */
+	int (*ioeventfd)(struct smol_vm *vm, uint64_t addr, uint32_t len, int is_pio,
+	                 uint32_t flags, uint64_t datamatch, int fd);
+	/** Pulses interrupt line @p gsi on each write to eventfd @p fd. */
+	int (*irqfd)(struct smol_vm *vm, uint32_t gsi, int fd);
+
+	/** Reserved for later minor versions (save/restore, arm64): zero. */
+	void (*reserved[10])(void);
 };
 
 #ifdef __cplusplus

@@ -42,7 +42,7 @@ Test(loader, wrong_major_refused_by_name)
 	cr_assert_null(p);
 	assert_has(err, "fixture-major.so");
 	assert_has(err, "ABI 2.0");
-	assert_has(err, "speaks ABI 1.1");
+	assert_has(err, "speaks ABI 1.2");
 }
 
 Test(loader, newer_minor_refused)
@@ -52,7 +52,7 @@ Test(loader, newer_minor_refused)
 	        plugin_open_file(fixture("fixture-minor"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
 	        0);
 	assert_has(err, "fixture-minor.so");
-	assert_has(err, "ABI 1.99, newer than this smolvm's 1.1");
+	assert_has(err, "ABI 1.99, newer than this smolvm's 1.2");
 }
 
 Test(loader, no_descriptor)
