@@ -349,6 +349,19 @@ Test(blk, two_disks_get_their_own_window_and_line)
 	cr_assert_eq((device_features() >> F_RO) & 1, 1);
 }
 
+Test(blk, describe_as_lnro0005_with_cmdline)
+{
+	make_image("a.img");
+	cr_assert_eq(create_dev("vda", "path", "a.img", NULL), 0);
+	cr_assert_eq(create_dev("vdb", "path", "a.img", "readonly", "on", "base", "0xd0004000",
+	                        "irq", "11", NULL),
+	             0);
+	cr_assert_str_eq(fake_dev_describe(dev), "device LNRO0005\n"
+	                                         "mmio 0xd0004000 0x200\n"
+	                                         "irq 11 0\n"
+	                                         "cmdline virtio_mmio.device=512@0xd0004000:11\n");
+}
+
 Test(blk, irq_conflict_reported)
 {
 	make_image("a.img");
