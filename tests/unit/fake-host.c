@@ -791,6 +791,73 @@ int fake_fd_fire_ready(int fd, int timeout_ms)
 	return fake_fd_fire(fd, SMOL_FD_IN | ((p.revents & (POLLHUP | POLLERR)) ? SMOL_FD_HUP : 0));
 }
 
+/* ---- descriptions (ABI 1.1) ---------------------------------------------------------- */
+
+struct smol_describe {
+	char text[1024];
+	size_t len;
+	bool device;
+};
+
+static int desc_add(struct smol_describe *d, bool needs_device, const char *fmt, ...)
+        SMOL_PRINTF(3, 4);
+
+static int desc_add(struct smol_describe *d, bool needs_device, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (needs_device && !d->device)
+		return -EINVAL;
+	va_start(ap, fmt);
+	n = vsnprintf(d->text + d->len, sizeof(d->text) - d->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(d->text) - d->len)
+		return -ENOSPC;
+	d->len += (size_t)n;
+	return 0;
+}
+
+static int fake_desc_device(struct smol_describe *d, const char *hid)
+{
+	if (!hid || strlen(hid) < 7 || strlen(hid) > 8)
+		return -EINVAL;
+	d->device = true;
+	return desc_add(d, false, "device %s\n", hid);
+}
+
+static int fake_desc_io(struct smol_describe *d, uint16_t port, uint16_t len)
+{
+	return desc_add(d, true, "io 0x%x %u\n", port, len);
+}
+
+static int fake_desc_mmio(struct smol_describe *d, uint64_t base, uint64_t len)
+{
+	if (!len || base + len > (1ull << 32) || base + len < base)
+		return -EINVAL;
+	return desc_add(d, true, "mmio 0x%" PRIx64 " 0x%" PRIx64 "\n", base, len);
+}
+
+static int fake_desc_irq(struct smol_describe *d, uint32_t line, uint32_t flags)
+{
+	return desc_add(d, true, "irq %u %u\n", line, flags);
+}
+
+static int fake_desc_cmdline(struct smol_describe *d, const char *words)
+{
+	return desc_add(d, false, "cmdline %s\n", words);
+}
+
+const char *fake_dev_describe(struct smol_dev *dev)
+{
+	static struct smol_describe d;
+
+	memset(&d, 0, sizeof(d));
+	if (!dev->state || !dev->ops->describe || dev->ops->describe(dev->state, &d))
+		return NULL;
+	return d.text;
+}
+
 /* ---- run control --------------------------------------------------------------------- */
 
 static void fake_request_exit(struct smol_dev *dev, int status)
@@ -830,4 +897,9 @@ const struct smol_host fake_host = {
 	.fd_watch = fake_fd_watch,
 	.fd_unwatch = fake_fd_unwatch,
 	.request_exit = fake_request_exit,
+	.desc_device = fake_desc_device,
+	.desc_io = fake_desc_io,
+	.desc_mmio = fake_desc_mmio,
+	.desc_irq = fake_desc_irq,
+	.desc_cmdline = fake_desc_cmdline,
 };

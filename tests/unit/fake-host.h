@@ -47,6 +47,13 @@ void fake_dev_reset(struct smol_dev *dev);
 void *fake_dev_state(struct smol_dev *dev);
 unsigned fake_dev_leaked_watches(struct smol_dev *dev); /* watches left at destroy */
 
+/*
+ * Runs the device's describe() (ABI 1.1) and returns what it described, one line per call:
+ * "device HID", "io PORT LEN", "mmio 0xBASE 0xLEN", "irq LINE FLAGS", "cmdline WORDS"; NULL
+ * when describe() failed or is absent. Valid until the next call.
+ */
+const char *fake_dev_describe(struct smol_dev *dev);
+
 /* Configuration of a device's section. */
 void fake_cfg_set(struct smol_dev *dev, const char *key, const char *value);
 void fake_cfg_dir(const char *dir); /* folder cfg_path resolves against (default ".") */

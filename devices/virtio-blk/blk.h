@@ -1,0 +1,67 @@
+/* virtio-blk: state shared by the plugin (virtio-blk.c) and the request code (blk-req.c). */
+#ifndef SMOLVM_VIRTIO_BLK_H
+#define SMOLVM_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <smolvm/sdk.h>
+
+#include "virtio.h"
+
+#define VIRTIO_ID_BLOCK 2
+#define BLK_WINDOW 0x200
+#define BLK_QUEUE_SIZE 256
+#define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2) /* data segments; plus header and status */
+#define BLK_SECTOR 512
+#define BLK_ID_BYTES 20
+#define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
+#define BLK_MAX_DISCARD_SEG 16
+#define BLK_BOUNCE (1u << 20) /* cache = none: aligned bounce buffer */
+
+/* Feature bits (virtio 1.2, 5.2.3). */
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_WZ_UNMAP 1u
+
+/* struct virtio_blk_config (5.2.4) up to write_zeroes_may_unmap and its padding. */
+#define BLK_CONFIG_SIZE 60
+
+struct blk {
+	const struct smol_host *host;
+	struct smol_dev *dev;
+	struct virtio_mmio vm;
+	int fd;
+	bool readonly;
+	bool direct; /* cache = none: O_DIRECT through the bounce buffer */
+	uint64_t sectors; /* capacity in 512-byte sectors */
+	uint64_t base;
+	uint32_t irq;
+	char serial[BLK_ID_BYTES]; /* NUL-padded, not NUL-terminated when 20 bytes long */
+	uint8_t config[BLK_CONFIG_SIZE];
+	uint8_t *bounce; /* BLK_BOUNCE bytes, 4 KiB aligned (cache = none) */
+	uint8_t *zeros; /* BLK_BOUNCE zero bytes, 4 KiB aligned (write zeroes) */
+	struct iovec iov[BLK_QUEUE_SIZE];
+	struct virtio_chain chain;
+};
+
+/* Serves every available request of the queue, then interrupts once if the driver wants. */
+void blk_serve(struct blk *b, unsigned index);
+
+#endif

@@ -1,0 +1,356 @@
+/*
+ * virtio-blk: a virtio block device (DeviceID 2) over virtio-mmio, backed by a raw image
+ * file or block device. Requests are served in blk-req.c; this file holds the plugin:
+ * configuration, the image, the MMIO window, the interrupt line and the description.
+ *
+ * Keys:
+ *   path      the image (required; relative to the INI file's folder)
+ *   readonly  bool, default off: VIRTIO_BLK_F_RO, every write refused with IOERR
+ *   serial    GET_ID string, up to 20 bytes (default: the image's file name, truncated)
+ *   cache     writeback (default: FLUSH is fdatasync) or none (O_DIRECT, bounce buffers)
+ *   base      MMIO base of the 0x200-byte window (default: chosen by the core)
+ *   irq       interrupt line (default: the first free line from 5 up), edge-triggered
+ *
+ * Queue notifications are served in the MMIO write (the vCPU thread) for now;
+ * virtio_mmio_queue_notify() is what an ioeventfd watch will call once the SDK has them.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blk.h"
+
+#define IRQ_AUTO_FIRST 5
+#define IRQ_AUTO_LAST 23 /* the I/O APIC's last pin */
+
+/* ---- virtio transport glue ------------------------------------------------------------ */
+
+static void *blk_gpa(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct blk *b = opaque;
+
+	return b->host->gpa_ptr(b->dev, gpa, len);
+}
+
+/* Edge-triggered, as the description says: a pulse per interrupt, nothing on the ACK. */
+static void blk_irq(void *opaque, int level)
+{
+	struct blk *b = opaque;
+
+	if (level)
+		(void)b->host->irq_pulse(b->dev, b->irq);
+}
+
+static void blk_notify(void *opaque, unsigned index)
+{
+	blk_serve(opaque, index);
+}
+
+static void blk_config_read(void *opaque, uint32_t off, void *buf, unsigned len)
+{
+	struct blk *b = opaque;
+
+	memcpy(buf, b->config + off, len); /* bounds checked by the transport */
+}
+
+static void blk_vlog(void *opaque, int level, const char *msg)
+{
+	struct blk *b = opaque;
+
+	b->host->log(b->dev, level == 0 ? SMOL_LOG_WARN : SMOL_LOG_DEBUG, "%s", msg);
+}
+
+static const struct virtio_mmio_ops blk_virtio_ops = {
+	.gpa_ptr = blk_gpa,
+	.irq = blk_irq,
+	.queue_notify = blk_notify,
+	.config_read = blk_config_read,
+	.log = blk_vlog,
+};
+
+static uint64_t blk_mmio_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct blk *b = opaque;
+
+	return virtio_mmio_read(&b->vm, off, size);
+}
+
+static void blk_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	struct blk *b = opaque;
+
+	virtio_mmio_write(&b->vm, off, size, value);
+}
+
+static const struct smol_io_ops blk_mmio_ops = {
+	.read = blk_mmio_read,
+	.write = blk_mmio_write,
+};
+
+/* ---- configuration -------------------------------------------------------------------- */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
+}
+
+static void blk_fill_config(struct blk *b)
+{
+	uint64_t cap = htole64(b->sectors);
+
+	memset(b->config, 0, sizeof(b->config));
+	memcpy(b->config, &cap, 8); /* capacity */
+	put32(b->config + 12, BLK_SEG_MAX); /* seg_max */
+	put32(b->config + 20, BLK_SECTOR); /* blk_size */
+	put32(b->config + 36, BLK_MAX_DISCARD_SECTORS); /* max_discard_sectors */
+	put32(b->config + 40, BLK_MAX_DISCARD_SEG); /* max_discard_seg */
+	put32(b->config + 44, 8); /* discard_sector_alignment: 4 KiB */
+	put32(b->config + 48, BLK_MAX_DISCARD_SECTORS); /* max_write_zeroes_sectors */
+	put32(b->config + 52, BLK_MAX_DISCARD_SEG); /* max_write_zeroes_seg */
+	b->config[56] = 1; /* write_zeroes_may_unmap */
+}
+
+static uint64_t blk_features(const struct blk *b)
+{
+	uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |
+	             (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+	             (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH);
+
+	if (b->readonly)
+		f |= 1ull << VIRTIO_BLK_F_RO;
+	else
+		f |= (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+	return f;
+}
+
+/* Opens the image: a regular file or a block device, its size in whole sectors. */
+static int blk_open(struct blk *b, const char *key, const char *path)
+{
+	const struct smol_host *h = b->host;
+	int flags = (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (b->direct ? O_DIRECT : 0);
+	uint64_t size = 0;
+	struct stat st;
+
+	b->fd = open(path, flags);
+	if (b->fd < 0) {
+		int e = errno;
+
+		h->cfg_error(b->dev, key, "cannot open %s%s: %s%s", path,
+		             b->direct ? " with O_DIRECT (cache = none)" : "", strerror(e),
+		             (!b->readonly && (e == EROFS || e == EACCES)) ? " (readonly = on?)"
+		                                                           : "");
+		return -EINVAL;
+	}
+	if (fstat(b->fd, &st)) {
+		h->cfg_error(b->dev, key, "cannot stat %s: %s", path, strerror(errno));
+		return -EINVAL;
+	}
+	if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+	} else if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &size)) {
+			h->cfg_error(b->dev, key, "cannot size %s: %s", path, strerror(errno));
+			return -EINVAL;
+		}
+	} else {
+		h->cfg_error(b->dev, key, "%s is neither a regular file nor a block device", path);
+		return -EINVAL;
+	}
+	if (size % BLK_SECTOR)
+		h->log(b->dev, SMOL_LOG_WARN,
+		       "%s: the last %llu bytes are not a whole sector: unused", path,
+		       (unsigned long long)(size % BLK_SECTOR));
+	b->sectors = size / BLK_SECTOR;
+	return 0;
+}
+
+static void blk_set_serial(struct blk *b, const char *serial, const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	if (!serial)
+		serial = base ? base + 1 : path;
+	memset(b->serial, 0, sizeof(b->serial));
+	memcpy(b->serial, serial, strnlen(serial, BLK_ID_BYTES));
+}
+
+static int blk_claim_irq(struct blk *b, uint64_t irq)
+{
+	const struct smol_host *h = b->host;
+	int r;
+
+	if (irq != UINT64_MAX) {
+		if (irq > UINT32_MAX) {
+			h->cfg_error(b->dev, "irq", "%llu is not an interrupt line",
+			             (unsigned long long)irq);
+			return -EINVAL;
+		}
+		r = h->irq_claim(b->dev, (uint32_t)irq);
+		if (r) {
+			h->cfg_error(b->dev, "irq", "cannot claim line %llu: %s",
+			             (unsigned long long)irq, strerror(-r));
+			return -EINVAL;
+		}
+		b->irq = (uint32_t)irq;
+		return 0;
+	}
+	for (uint32_t line = IRQ_AUTO_FIRST; line <= IRQ_AUTO_LAST; line++) {
+		r = h->irq_claim(b->dev, line);
+		if (r == 0) {
+			b->irq = line;
+			return 0;
+		}
+		if (r != -EBUSY)
+			break;
+	}
+	h->cfg_error(b->dev, "irq", "no free interrupt line from %u to %u: set irq", IRQ_AUTO_FIRST,
+	             IRQ_AUTO_LAST);
+	return -EINVAL;
+}
+
+static void blk_destroy(void *state)
+{
+	struct blk *b = state;
+
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->bounce);
+	free(b->zeros);
+	free(b);
+}
+
+static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,
+                      void **state)
+{
+	const char *path_cfg, *serial, *cache;
+	uint64_t base, irq;
+	char *path = NULL;
+	struct blk *b;
+	int ro, ret = -EINVAL;
+
+	(void)flags; /* opening the image changes nothing: done for `smolvm check` too */
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		host->log(dev, SMOL_LOG_ERROR, "cannot allocate the device state");
+		return -ENOMEM;
+	}
+	b->host = host;
+	b->dev = dev;
+	b->fd = -1;
+	*state = b;
+
+	/* Read every key before failing: all are known, all errors reported. */
+	bool bad = host->cfg_str(dev, "path", NULL, &path_cfg) != 0;
+	bad |= host->cfg_bool(dev, "readonly", 0, &ro) != 0;
+	bad |= host->cfg_str(dev, "serial", NULL, &serial) != 0;
+	bad |= host->cfg_str(dev, "cache", "writeback", &cache) != 0;
+	bad |= host->cfg_u64(dev, "base", SMOL_ADDR_AUTO, &base) != 0;
+	bad |= host->cfg_u64(dev, "irq", UINT64_MAX, &irq) != 0;
+	if (!bad && !path_cfg) {
+		host->cfg_error(dev, "path", "required: the disk image");
+		bad = true;
+	}
+	if (serial && strlen(serial) > BLK_ID_BYTES) {
+		host->cfg_error(dev, "serial", "'%s' is longer than %u bytes", serial,
+		                BLK_ID_BYTES);
+		bad = true;
+	}
+	if (cache && strcmp(cache, "writeback") && strcmp(cache, "none")) {
+		host->cfg_error(dev, "cache", "'%s' is neither writeback nor none", cache);
+		bad = true;
+	}
+	if (base != SMOL_ADDR_AUTO && (base % BLK_WINDOW || base > (1ull << 32) - BLK_WINDOW)) {
+		host->cfg_error(dev, "base",
+		                "0x%llx: the 0x200-byte window must be 0x200-aligned, below 4 GiB",
+		                (unsigned long long)base);
+		bad = true;
+	}
+	if (bad)
+		return -EINVAL;
+	b->readonly = ro;
+	b->direct = !strcmp(cache, "none");
+
+	path = host->cfg_path(dev, path_cfg);
+	if (!path) {
+		host->log(dev, SMOL_LOG_ERROR, "cannot resolve the path %s", path_cfg);
+		return -ENOMEM;
+	}
+	if (blk_open(b, "path", path))
+		goto out;
+	blk_set_serial(b, serial, path);
+	if ((b->direct && posix_memalign((void **)&b->bounce, 4096, BLK_BOUNCE)) ||
+	    (!b->readonly && posix_memalign((void **)&b->zeros, 4096, BLK_BOUNCE))) {
+		host->log(dev, SMOL_LOG_ERROR, "cannot allocate buffers");
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (b->zeros)
+		memset(b->zeros, 0, BLK_BOUNCE);
+	blk_fill_config(b);
+	ret = virtio_mmio_init(&b->vm, &blk_virtio_ops, b, VIRTIO_ID_BLOCK, blk_features(b), 1,
+	                       BLK_QUEUE_SIZE, BLK_CONFIG_SIZE);
+	if (ret) {
+		host->log(dev, SMOL_LOG_ERROR, "virtio transport: %s", strerror(-ret));
+		goto out;
+	}
+	ret = host->map_mmio(dev, base, BLK_WINDOW, &blk_mmio_ops, b, &b->base);
+	if (ret) {
+		if (ret != -EEXIST) /* the core reports overlaps itself */
+			host->cfg_error(dev, "base", "cannot map the MMIO window: %s",
+			                strerror(-ret));
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = blk_claim_irq(b, irq);
+out:
+	free(path);
+	return ret;
+}
+
+static void blk_reset(void *state)
+{
+	struct blk *b = state;
+
+	virtio_mmio_reset(&b->vm);
+}
+
+/* A virtio-mmio device to ACPI (LNRO0005, as Linux's virtio_mmio matches it), or to the
+ * kernel command line without ACPI. */
+static int blk_describe(void *state, struct smol_describe *d)
+{
+	struct blk *b = state;
+	const struct smol_host *h = b->host;
+	char words[96];
+	int r = h->desc_device(d, "LNRO0005");
+
+	if (r == 0)
+		r = h->desc_mmio(d, b->base, BLK_WINDOW);
+	if (r == 0)
+		r = h->desc_irq(d, b->irq, SMOL_IRQ_EDGE);
+	if (r == 0) {
+		snprintf(words, sizeof(words), "virtio_mmio.device=512@0x%llx:%u",
+		         (unsigned long long)b->base, b->irq);
+		r = h->desc_cmdline(d, words);
+	}
+	return r;
+}
+
+static const struct smol_device_ops blk_ops = {
+	.struct_size = sizeof(struct smol_device_ops),
+	.create = blk_create,
+	.destroy = blk_destroy,
+	.reset = blk_reset,
+	.describe = blk_describe,
+};
+
+SMOL_PLUGIN(SMOL_KIND_DEVICE, "virtio-blk", "virtio block device (virtio-mmio) on a raw image",
+            &blk_ops);

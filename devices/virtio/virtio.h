@@ -1,0 +1,243 @@
+/*
+ * virtio helper library: the virtio-mmio transport (register layout version 2, modern only)
+ * and split virtqueues (virtio 1.2, sections 2.7 and 4.2). A static library linked into each
+ * virtio device plugin: it is NOT part of the plugin ABI and may change freely.
+ *
+ * A device model fills a struct virtio_mmio_ops (guest memory, interrupt line, queue
+ * notifications, reset, config space), calls virtio_mmio_init(), forwards its MMIO handler
+ * to virtio_mmio_read()/virtio_mmio_write(), and in its queue_notify callback does:
+ *
+ *   struct virtq *q = virtio_mmio_queue(vm, index);
+ *   while (virtq_pop(q, chain) > 0) {
+ *           ... virtq_read()/virtq_write()/virtq_iov() on the chain ...
+ *           virtq_push(q, chain->head, bytes_written);
+ *   }
+ *   virtq_notify(q);    // one interrupt for the batch, if the driver wants one
+ *
+ * Locking: the library has no lock of its own. Every function must be called with the
+ * device's lock held (the core serialises a device's callbacks with it), from any thread.
+ * virtio_mmio_queue_notify() is a plain function so that an ioeventfd callback can call it.
+ *
+ * Guest memory: every guest address goes through ops->gpa_ptr at each access (ring indices,
+ * ring entries, descriptors, buffers); no host pointer is kept across calls, so nothing the
+ * guest does between two calls can make the library touch memory outside guest RAM. Every
+ * value read from the guest is copied once, then validated, then used.
+ *
+ * Hostile input: a malformed descriptor chain (index out of range, loop, chain longer than
+ * the queue, lengths overflowing 32 bits, a buffer outside RAM, a readable descriptor after
+ * a writable one, a bad or nested indirect table) fails that request only: virtq_pop()
+ * returns it to the driver as used with length 0 and goes on with the next one. A malformed
+ * ring (an avail index more than the queue size ahead, a head index out of range, a ring
+ * outside RAM) marks the queue broken and sets NEEDS_RESET with a configuration-change
+ * interrupt: the queue is not served again until the driver resets the device.
+ */
+#ifndef SMOLVM_VIRTIO_H
+#define SMOLVM_VIRTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+/* Feature bits (virtio 1.2, section 6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* Device status (section 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1u
+#define VIRTIO_STATUS_DRIVER 2u
+#define VIRTIO_STATUS_DRIVER_OK 4u
+#define VIRTIO_STATUS_FEATURES_OK 8u
+#define VIRTIO_STATUS_NEEDS_RESET 64u
+#define VIRTIO_STATUS_FAILED 128u
+
+/* InterruptStatus bits. */
+#define VIRTIO_INT_USED 1u
+#define VIRTIO_INT_CONFIG 2u
+
+/* virtio-mmio registers (section 4.2.2). */
+#define VIRTIO_MMIO_MAGIC_VALUE 0x000
+#define VIRTIO_MMIO_VERSION 0x004
+#define VIRTIO_MMIO_DEVICE_ID 0x008
+#define VIRTIO_MMIO_VENDOR_ID 0x00c
+#define VIRTIO_MMIO_DEVICE_FEATURES 0x010
+#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
+#define VIRTIO_MMIO_DRIVER_FEATURES 0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
+#define VIRTIO_MMIO_QUEUE_SEL 0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX 0x034
+#define VIRTIO_MMIO_QUEUE_NUM 0x038
+#define VIRTIO_MMIO_QUEUE_READY 0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS 0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK 0x064
+#define VIRTIO_MMIO_STATUS 0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW 0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH 0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW 0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH 0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
+#define VIRTIO_MMIO_SHM_SEL 0x0ac
+#define VIRTIO_MMIO_SHM_LEN_LOW 0x0b0
+#define VIRTIO_MMIO_SHM_LEN_HIGH 0x0b4
+#define VIRTIO_MMIO_SHM_BASE_LOW 0x0b8
+#define VIRTIO_MMIO_SHM_BASE_HIGH 0x0bc
+#define VIRTIO_MMIO_CONFIG_GENERATION 0x0fc
+#define VIRTIO_MMIO_CONFIG 0x100
+
+#define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
+#define VIRTIO_MMIO_VENDOR 0x4c4f4d53u /* "SMOL" */
+
+/* Split virtqueue layout (section 2.7). */
+#define VIRTQ_DESC_F_NEXT 1u
+#define VIRTQ_DESC_F_WRITE 2u
+#define VIRTQ_DESC_F_INDIRECT 4u
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
+#define VIRTQ_USED_F_NO_NOTIFY 1u
+
+/* Largest queue size the library serves (a power of 2, the split ring's maximum). */
+#define VIRTQ_MAX_SIZE 1024u
+/* Most queues per device. */
+#define VIRTIO_MAX_QUEUES 8u
+
+/* One guest buffer of a descriptor chain: guest-physical, not yet checked against RAM. */
+struct virtio_seg {
+	uint64_t gpa;
+	uint32_t len;
+	uint32_t write; /* 1: device-writable */
+};
+
+/*
+ * A descriptor chain as virtq_pop() returns it: the device-readable segments first
+ * (seg[0..nread)), then the device-writable ones. At most the queue size segments, indirect
+ * tables flattened, sums checked not to overflow 32 bits.
+ */
+struct virtio_chain {
+	uint16_t head; /* descriptor index to pass to virtq_push() */
+	uint16_t nseg;
+	uint16_t nread;
+	uint32_t read_len; /* bytes in the readable segments */
+	uint32_t write_len; /* bytes in the writable segments */
+	struct virtio_seg seg[VIRTQ_MAX_SIZE];
+};
+
+struct virtio_mmio;
+
+/* One split virtqueue. Fields are the library's; devices read them for diagnostics only. */
+struct virtq {
+	struct virtio_mmio *vm;
+	uint16_t index;
+	uint16_t num_max; /* QueueNumMax */
+	uint16_t num; /* QueueNum: a power of 2, <= num_max */
+	bool ready; /* QueueReady */
+	bool broken; /* malformed ring seen: not served until reset */
+	uint64_t desc, avail, used; /* guest-physical ring addresses */
+	uint16_t last_avail; /* next avail ring entry to consume */
+	uint16_t used_idx; /* the used index the device published */
+	uint16_t signalled_used; /* used index at the last interrupt decision */
+	uint32_t pushed; /* entries pushed since the last virtq_notify() */
+};
+
+/* What the device model gives the transport. Callbacks run under the device's lock. */
+struct virtio_mmio_ops {
+	/* Required: checked guest memory (smol_host::gpa_ptr): NULL unless all of it is RAM. */
+	void *(*gpa_ptr)(void *opaque, uint64_t gpa, uint64_t len);
+	/* Required: interrupt line. level 1 on every new interrupt (an edge-triggered line
+	 * pulses), 0 when InterruptStatus became 0 (a level-triggered line drops). */
+	void (*irq)(void *opaque, int level);
+	/* Required: the driver notified queue @index (ready, DRIVER_OK, not broken). */
+	void (*queue_notify)(void *opaque, unsigned index);
+	/* Optional: the device was reset (Status written 0, or virtio_mmio_reset()). */
+	void (*reset)(void *opaque);
+	/* Optional: config space accesses, already bounds-checked against config_size. Reads
+	 * fill @buf (zeroed beforehand); writes are ignored without config_write. */
+	void (*config_read)(void *opaque, uint32_t off, void *buf, unsigned len);
+	void (*config_write)(void *opaque, uint32_t off, const void *buf, unsigned len);
+	/* Optional: diagnostics about the guest's mistakes (level: 0 error, 1 warning). */
+	void (*log)(void *opaque, int level, const char *msg);
+};
+
+/* Transport state. Embed it in the device's state; initialise with virtio_mmio_init(). */
+struct virtio_mmio {
+	const struct virtio_mmio_ops *ops;
+	void *opaque;
+	uint32_t device_id;
+	uint64_t device_features; /* offered (VIRTIO_F_VERSION_1 always included) */
+	uint64_t driver_features; /* accepted by the driver */
+	uint32_t device_features_sel, driver_features_sel;
+	uint32_t queue_sel;
+	uint32_t status;
+	uint32_t isr; /* InterruptStatus */
+	uint32_t config_generation;
+	uint32_t config_size;
+	unsigned n_queues;
+	struct virtq queues[VIRTIO_MAX_QUEUES];
+};
+
+/*
+ * Initialises @vm for a device with @n_queues queues of at most @queue_max entries (a power
+ * of 2, <= VIRTQ_MAX_SIZE), offering @features and a config space of @config_size bytes
+ * (<= 0x100 in a 0x200 window). 0 or -EINVAL.
+ */
+int virtio_mmio_init(struct virtio_mmio *vm, const struct virtio_mmio_ops *ops, void *opaque,
+                     uint32_t device_id, uint64_t features, unsigned n_queues, uint16_t queue_max,
+                     uint32_t config_size);
+
+/* The device's MMIO handlers: offsets relative to the window's base. */
+uint64_t virtio_mmio_read(struct virtio_mmio *vm, uint64_t off, unsigned size);
+void virtio_mmio_write(struct virtio_mmio *vm, uint64_t off, unsigned size, uint64_t value);
+
+/* A QueueNotify for queue @index, from an MMIO write or (later) an ioeventfd. Ignored unless
+ * the device is DRIVER_OK without NEEDS_RESET and the queue is ready and not broken. */
+void virtio_mmio_queue_notify(struct virtio_mmio *vm, uint32_t index);
+
+/* Device reset (machine reset): as if the driver wrote 0 to Status. */
+void virtio_mmio_reset(struct virtio_mmio *vm);
+
+/* The device changed its config space: bump ConfigGeneration, raise a config interrupt. */
+void virtio_mmio_config_changed(struct virtio_mmio *vm);
+
+/* The device cannot go on: set NEEDS_RESET and (after DRIVER_OK) raise a config interrupt. */
+void virtio_mmio_set_needs_reset(struct virtio_mmio *vm, const char *why);
+
+/* Was feature @bit negotiated (offered, accepted and FEATURES_OK)? */
+bool virtio_mmio_has_feature(const struct virtio_mmio *vm, unsigned bit);
+
+/* Queue @index, or NULL past n_queues. */
+struct virtq *virtio_mmio_queue(struct virtio_mmio *vm, unsigned index);
+
+/*
+ * Takes the next available chain into @c. 1: a chain to serve (complete it with
+ * virtq_push()); 0: none available; -EIO: the queue is broken (NEEDS_RESET was set).
+ * Malformed chains are completed with used length 0 and skipped.
+ */
+int virtq_pop(struct virtq *q, struct virtio_chain *c);
+
+/* Returns chain @head to the driver with @len bytes written. 0, or -EIO (queue broken). */
+int virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+
+/* Raises the used-buffer interrupt for what was pushed since the last call, unless the
+ * driver suppressed it (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */
+void virtq_notify(struct virtq *q);
+
+/*
+ * Copies @len bytes at byte offset @off of the chain's readable part into @buf, or @buf into
+ * its writable part. 0, -ERANGE when the part is shorter than off + len, -EFAULT when a
+ * segment is not in guest RAM (nothing is copied past the fault).
+ */
+int virtq_read(struct virtq *q, const struct virtio_chain *c, uint32_t off, void *buf,
+               uint32_t len);
+int virtq_write(struct virtq *q, const struct virtio_chain *c, uint32_t off, const void *buf,
+                uint32_t len);
+
+/*
+ * Host iovecs for bytes [off, off+len) of the chain's readable (@writable false) or writable
+ * part, for preadv/pwritev straight into guest memory. The number of iovecs (<= @max), or
+ * -ERANGE, -EFAULT (a segment not in RAM), -E2BIG (more than @max needed).
+ */
+int virtq_iov(struct virtq *q, const struct virtio_chain *c, bool writable, uint32_t off,
+              uint32_t len, struct iovec *iov, unsigned max);
+
+#endif

@@ -1,0 +1,702 @@
+/*
+ * Unit tests of virtio-blk.so, driven through the fake host (no core, no KVM) by a small
+ * virtio-mmio driver written here: the handshake, requests on a 16-entry queue in the fake
+ * guest RAM, and the image file checked on disk.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fake-host.h"
+#include "virtio.h"
+
+#define BASE FAKE_MMIO_AUTO_BASE
+#define IRQ 5
+#define QSIZE 16
+#define DESC 0x1000
+#define AVAIL 0x2000
+#define USED 0x3000
+#define HDR 0x10000
+#define DATA 0x100000
+#define STATUS 0x20000
+#define DISK_SIZE (1u << 20)
+
+#define F_SEG_MAX 2
+#define F_RO 5
+#define F_BLK_SIZE 6
+#define F_FLUSH 9
+#define F_DISCARD 13
+#define F_WRITE_ZEROES 14
+#define T_IN 0
+#define T_OUT 1
+#define T_FLUSH 4
+#define T_GET_ID 8
+#define T_DISCARD 11
+#define T_WRITE_ZEROES 13
+#define S_OK 0
+#define S_IOERR 1
+#define S_UNSUPP 2
+
+static const struct smol_plugin_desc *plugin;
+static struct smol_dev *dev;
+static char tmpdir[64];
+static uint16_t avail_idx;
+static uint64_t base = BASE;
+static uint8_t *ram;
+
+static const char *so_path(void)
+{
+	const char *p = getenv("VIRTIO_BLK_SO");
+
+	return p ? p : VIRTIO_BLK_SO;
+}
+
+static void setup(void)
+{
+	fake_host_init();
+	plugin = fake_plugin_open(so_path());
+	cr_assert(plugin, "cannot load %s: %s", so_path(), fake_log());
+	strcpy(tmpdir, "/tmp/blk-test-XXXXXX");
+	cr_assert(mkdtemp(tmpdir));
+	fake_cfg_dir(tmpdir);
+	ram = fake_ram();
+	avail_idx = 0;
+	base = BASE;
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	fake_host_fini();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+TestSuite(blk, .init = setup, .fini = teardown);
+
+static char *tmp_path(const char *name)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s/%s", tmpdir, name);
+	return buf;
+}
+
+/* An image of DISK_SIZE bytes: byte i is (i / 512 + i) & 0xff, fully allocated. */
+static void make_image(const char *name)
+{
+	uint8_t *buf = malloc(DISK_SIZE);
+	int fd = open(tmp_path(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	cr_assert(buf && fd >= 0);
+	for (unsigned i = 0; i < DISK_SIZE; i++)
+		buf[i] = (uint8_t)(i / 512 + i);
+	cr_assert_eq(write(fd, buf, DISK_SIZE), DISK_SIZE);
+	close(fd);
+	free(buf);
+}
+
+static void read_image(const char *name, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(tmp_path(name), O_RDONLY);
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+/* Creates a disk from key/value pairs ending in NULL. */
+static int create_dev(const char *name, ...)
+{
+	const char *k;
+	va_list ap;
+
+	dev = fake_dev_new(name);
+	va_start(ap, name);
+	while ((k = va_arg(ap, const char *)))
+		fake_cfg_set(dev, k, va_arg(ap, const char *));
+	va_end(ap);
+	return fake_dev_create(dev, plugin, 0);
+}
+
+static uint32_t rd(uint64_t off)
+{
+	return (uint32_t)fake_mmio_read(base + off, 4);
+}
+
+static void wr(uint64_t off, uint32_t v)
+{
+	fake_mmio_write(base + off, 4, v);
+}
+
+static uint64_t device_features(void)
+{
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	uint64_t f = (uint64_t)rd(VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	return f | rd(VIRTIO_MMIO_DEVICE_FEATURES);
+}
+
+/* What Linux's virtio_mmio + virtio_blk do, accepting every feature offered. */
+static void driver_up(void)
+{
+	uint64_t f;
+
+	cr_assert_eq(rd(VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+	cr_assert_eq(rd(VIRTIO_MMIO_VERSION), 2);
+	cr_assert_eq(rd(VIRTIO_MMIO_DEVICE_ID), 2);
+	wr(VIRTIO_MMIO_STATUS, 0);
+	wr(VIRTIO_MMIO_STATUS, 1);
+	wr(VIRTIO_MMIO_STATUS, 3);
+	f = device_features();
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
+	wr(VIRTIO_MMIO_STATUS, 0xb);
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0xb);
+	wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 256);
+	wr(VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	wr(VIRTIO_MMIO_QUEUE_DESC_LOW, DESC);
+	wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, AVAIL);
+	wr(VIRTIO_MMIO_QUEUE_DRIVER_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, USED);
+	wr(VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 0);
+	wr(VIRTIO_MMIO_QUEUE_READY, 1);
+	wr(VIRTIO_MMIO_STATUS, 0xf);
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0xf, "%s", fake_log());
+}
+
+static void create_up(const char *image, ...)
+{
+	const char *k;
+	va_list ap;
+
+	dev = fake_dev_new("vda");
+	fake_cfg_set(dev, "path", image);
+	va_start(ap, image);
+	while ((k = va_arg(ap, const char *)))
+		fake_cfg_set(dev, k, va_arg(ap, const char *));
+	va_end(ap);
+	cr_assert_eq(fake_dev_create(dev, plugin, 0), 0, "%s", fake_log());
+	driver_up();
+}
+
+static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *p = ram + DESC + 16 * i;
+	uint64_t a = htole64(addr);
+	uint32_t l = htole32(len);
+
+	flags = htole16(flags);
+	next = htole16(next);
+	memcpy(p, &a, 8);
+	memcpy(p + 8, &l, 4);
+	memcpy(p + 12, &flags, 2);
+	memcpy(p + 14, &next, 2);
+}
+
+static uint16_t get16(uint64_t gpa)
+{
+	uint16_t v;
+
+	memcpy(&v, ram + gpa, 2);
+	return le16toh(v);
+}
+
+static uint32_t last_used_len;
+
+/* Makes chain @head available, kicks the queue, expects it completed; returns the status. */
+static uint8_t kick(uint16_t head)
+{
+	uint16_t used_before = get16(USED + 2), v;
+	uint32_t len;
+
+	v = htole16(head);
+	memcpy(ram + AVAIL + 4 + 2 * (avail_idx % QSIZE), &v, 2);
+	avail_idx++;
+	v = htole16(avail_idx);
+	memcpy(ram + AVAIL + 2, &v, 2);
+	v = htole16(used_before); /* used_event: interrupt on the next completion */
+	memcpy(ram + AVAIL + 4 + 2 * QSIZE, &v, 2);
+	ram[STATUS] = 0xee;
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	cr_assert_eq(get16(USED + 2), (uint16_t)(used_before + 1), "request not completed: %s",
+	             fake_log());
+	memcpy(&len, ram + USED + 8 + 8 * (used_before % QSIZE), 4);
+	last_used_len = le32toh(len);
+	return ram[STATUS];
+}
+
+/* A request: header, @len data bytes at DATA (device-writable when @in), status. */
+static uint8_t request(uint32_t type, uint64_t sector, uint32_t len, bool in)
+{
+	uint32_t t = htole32(type);
+	uint64_t s = htole64(sector);
+
+	memcpy(ram + HDR, &t, 4);
+	memset(ram + HDR + 4, 0, 4);
+	memcpy(ram + HDR + 8, &s, 8);
+	desc(0, HDR, 16, VIRTQ_DESC_F_NEXT, len ? 1 : 2);
+	desc(1, DATA, len, VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0), 2);
+	desc(2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	return kick(0);
+}
+
+static void fill(uint8_t *p, size_t len, uint8_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+/* ---- configuration -------------------------------------------------------------------- */
+
+Test(blk, descriptor)
+{
+	cr_assert_str_eq(plugin->name, "virtio-blk");
+	cr_assert_eq(plugin->kind, SMOL_KIND_DEVICE);
+	const struct smol_device_ops *ops = plugin->ops;
+	cr_assert(ops->create && ops->destroy && ops->reset && ops->describe);
+}
+
+Test(blk, defaults_map_a_window_and_claim_irq5)
+{
+	make_image("disk.img");
+	cr_assert_eq(create_dev("vda", "path", "disk.img", NULL), 0, "%s", fake_log());
+	cr_assert(fake_mmio_mapped(BASE) && fake_mmio_mapped(BASE + 0x1ff));
+	cr_assert_not(fake_mmio_mapped(BASE + 0x200));
+	cr_assert(fake_irq_claimed(IRQ));
+	cr_assert_eq(fake_cfg_errors(), 0);
+}
+
+Test(blk, every_key_is_read)
+{
+	make_image("disk.img");
+	cr_assert_eq(create_dev("vda", "path", "disk.img", "readonly", "on", "serial", "abc",
+	                        "cache", "writeback", "base", "0xd0001000", "irq", "9", NULL),
+	             0, "%s", fake_log());
+	cr_assert_null(fake_cfg_unread(dev));
+	cr_assert(fake_mmio_mapped(0xd0001000));
+	cr_assert(fake_irq_claimed(9));
+}
+
+Test(blk, path_is_required)
+{
+	cr_assert_eq(create_dev("vda", NULL), -EINVAL);
+	cr_assert(fake_cfg_error_about("path"));
+}
+
+Test(blk, unopenable_images_are_config_errors)
+{
+	cr_assert_eq(create_dev("vda", "path", "missing.img", NULL), -EINVAL);
+	cr_assert(fake_cfg_error_about("path"));
+	cr_assert_eq(create_dev("vdb", "path", ".", "readonly", "on", NULL), -EINVAL);
+	cr_assert(strstr(fake_cfg_error_msg(1), "regular file"), "%s", fake_cfg_error_msg(1));
+	cr_assert_eq(create_dev("vdc", "path", ".", NULL), -EINVAL);
+	cr_assert_eq(fake_cfg_errors(), 3);
+}
+
+Test(blk, read_only_file_needs_readonly)
+{
+	make_image("ro.img");
+	cr_assert_eq(chmod(tmp_path("ro.img"), 0444), 0);
+	if (access(tmp_path("ro.img"), W_OK) == 0)
+		cr_skip_test("running as root: a 0444 file is writable");
+	cr_assert_eq(create_dev("vda", "path", "ro.img", NULL), -EINVAL);
+	cr_assert(fake_cfg_error_about("path"));
+	cr_assert_eq(create_dev("vdb", "path", "ro.img", "readonly", "on", NULL), 0);
+}
+
+Test(blk, bad_values_are_config_errors)
+{
+	make_image("disk.img");
+	cr_assert_eq(create_dev("a", "path", "disk.img", "serial", "123456789012345678901", NULL),
+	             -EINVAL);
+	cr_assert(fake_cfg_error_about("serial"));
+	cr_assert_eq(create_dev("b", "path", "disk.img", "cache", "writethrough", NULL), -EINVAL);
+	cr_assert(fake_cfg_error_about("cache"));
+	cr_assert_eq(create_dev("c", "path", "disk.img", "base", "0xd0000100", NULL), -EINVAL);
+	cr_assert(fake_cfg_error_about("base"));
+	cr_assert_eq(create_dev("d", "path", "disk.img", "readonly", "maybe", NULL), -EINVAL);
+	cr_assert(fake_cfg_error_about("readonly"));
+}
+
+Test(blk, two_disks_get_their_own_window_and_line)
+{
+	make_image("a.img");
+	make_image("b.img");
+	cr_assert_eq(create_dev("vda", "path", "a.img", NULL), 0, "%s", fake_log());
+	cr_assert_eq(create_dev("vdb", "path", "b.img", "readonly", "on", NULL), 0, "%s",
+	             fake_log());
+	cr_assert(fake_irq_claimed(5) && fake_irq_claimed(6));
+	cr_assert(fake_mmio_mapped(BASE) && fake_mmio_mapped(BASE + 0x1000));
+	/* each answers with its own features */
+	base = BASE;
+	cr_assert_eq((device_features() >> F_RO) & 1, 0);
+	base = BASE + 0x1000;
+	cr_assert_eq((device_features() >> F_RO) & 1, 1);
+}
+
+Test(blk, describe_as_lnro0005_with_cmdline)
+{
+	make_image("a.img");
+	cr_assert_eq(create_dev("vda", "path", "a.img", NULL), 0);
+	cr_assert_eq(create_dev("vdb", "path", "a.img", "readonly", "on", "base", "0xd0004000",
+	                        "irq", "11", NULL),
+	             0);
+	cr_assert_str_eq(fake_dev_describe(dev), "device LNRO0005\n"
+	                                         "mmio 0xd0004000 0x200\n"
+	                                         "irq 11 0\n"
+	                                         "cmdline virtio_mmio.device=512@0xd0004000:11\n");
+}
+
+Test(blk, irq_conflict_reported)
+{
+	make_image("a.img");
+	cr_assert_eq(create_dev("vda", "path", "a.img", "irq", "7", NULL), 0);
+	cr_assert_eq(create_dev("vdb", "path", "a.img", "irq", "7", "base", "0xd0002000", NULL),
+	             -EINVAL);
+	cr_assert(fake_cfg_error_about("irq"));
+}
+
+/* ---- guest-visible layout ------------------------------------------------------------- */
+
+Test(blk, features_and_config_space)
+{
+	uint64_t f;
+
+	make_image("disk.img");
+	cr_assert_eq(create_dev("vda", "path", "disk.img", NULL), 0);
+	f = device_features();
+	cr_assert((f >> VIRTIO_F_VERSION_1) & 1);
+	cr_assert((f >> VIRTIO_F_EVENT_IDX) & 1);
+	cr_assert((f >> VIRTIO_F_INDIRECT_DESC) & 1);
+	cr_assert((f >> F_SEG_MAX) & (f >> F_BLK_SIZE) & (f >> F_FLUSH) & 1);
+	cr_assert((f >> F_DISCARD) & (f >> F_WRITE_ZEROES) & 1);
+	cr_assert_eq((f >> F_RO) & 1, 0);
+	cr_assert_eq(rd(0x100), DISK_SIZE / 512, "capacity low");
+	cr_assert_eq(rd(0x104), 0, "capacity high");
+	cr_assert_eq(fake_mmio_read(BASE + 0x100, 8), DISK_SIZE / 512);
+	cr_assert_eq(rd(0x10c), 254, "seg_max");
+	cr_assert_eq(rd(0x114), 512, "blk_size");
+	cr_assert_neq(rd(0x124), 0, "max_discard_sectors");
+	cr_assert_neq(rd(0x130), 0, "max_write_zeroes_sectors");
+}
+
+Test(blk, readonly_features)
+{
+	uint64_t f;
+
+	make_image("disk.img");
+	cr_assert_eq(create_dev("vda", "path", "disk.img", "readonly", "yes", NULL), 0);
+	f = device_features();
+	cr_assert((f >> F_RO) & 1);
+	cr_assert_eq((f >> F_DISCARD) & 1, 0);
+	cr_assert_eq((f >> F_WRITE_ZEROES) & 1, 0);
+}
+
+/* ---- requests ------------------------------------------------------------------------- */
+
+Test(blk, write_then_read_back)
+{
+	uint8_t pattern[4096], file[4096];
+
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	fill(pattern, sizeof(pattern), 0x31);
+	memcpy(ram + DATA, pattern, sizeof(pattern));
+	cr_assert_eq(request(T_OUT, 8, sizeof(pattern), false), S_OK);
+	cr_assert_eq(last_used_len, 1, "only the status byte written");
+	read_image("disk.img", 8 * 512, file, sizeof(file));
+	cr_assert_arr_eq(file, pattern, sizeof(pattern));
+	memset(ram + DATA, 0, sizeof(pattern));
+	cr_assert_eq(request(T_IN, 8, sizeof(pattern), true), S_OK);
+	cr_assert_eq(last_used_len, sizeof(pattern) + 1);
+	cr_assert_arr_eq(ram + DATA, pattern, sizeof(pattern));
+	cr_assert_geq(fake_irq_rises(IRQ), 2);
+	cr_assert_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & 1, 1);
+}
+
+Test(blk, read_of_the_last_sector_and_past_the_end)
+{
+	uint8_t file[512];
+
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	cr_assert_eq(request(T_IN, DISK_SIZE / 512 - 1, 512, true), S_OK);
+	read_image("disk.img", DISK_SIZE - 512, file, 512);
+	cr_assert_arr_eq(ram + DATA, file, 512);
+	cr_assert_eq(request(T_IN, DISK_SIZE / 512 - 1, 1024, true), S_IOERR);
+	cr_assert_eq(request(T_IN, DISK_SIZE / 512, 512, true), S_IOERR);
+	cr_assert_eq(request(T_OUT, DISK_SIZE / 512, 512, false), S_IOERR);
+	cr_assert_eq(request(T_IN, UINT64_MAX, 512, true), S_IOERR, "sector + len overflows");
+	cr_assert_eq(request(T_OUT, UINT64_MAX / 256, 1024, false), S_IOERR);
+	cr_assert_eq(request(T_IN, 0, 100, true), S_IOERR, "not whole sectors");
+	struct stat st;
+	cr_assert_eq(stat(tmp_path("disk.img"), &st), 0);
+	cr_assert_eq(st.st_size, DISK_SIZE, "the image did not grow");
+}
+
+Test(blk, scattered_buffers)
+{
+	uint8_t pattern[1536], file[1536];
+
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	fill(pattern, sizeof(pattern), 9);
+	/* header and first 100 data bytes in one buffer, the rest in two more */
+	uint32_t t = htole32(T_OUT);
+	uint64_t s = htole64(3);
+	memcpy(ram + HDR, &t, 4);
+	memset(ram + HDR + 4, 0, 4);
+	memcpy(ram + HDR + 8, &s, 8);
+	memcpy(ram + HDR + 16, pattern, 100);
+	memcpy(ram + DATA, pattern + 100, 1000);
+	memcpy(ram + DATA + 0x1000, pattern + 1100, 436);
+	desc(4, HDR, 116, VIRTQ_DESC_F_NEXT, 5);
+	desc(5, DATA, 1000, VIRTQ_DESC_F_NEXT, 6);
+	desc(6, DATA + 0x1000, 436, VIRTQ_DESC_F_NEXT, 7);
+	desc(7, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	cr_assert_eq(kick(4), S_OK);
+	read_image("disk.img", 3 * 512, file, sizeof(file));
+	cr_assert_arr_eq(file, pattern, sizeof(pattern));
+}
+
+Test(blk, flush)
+{
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	cr_assert_eq(request(T_FLUSH, 0, 0, false), S_OK);
+	cr_assert_eq(last_used_len, 1);
+}
+
+Test(blk, get_id_default_and_explicit)
+{
+	make_image("a-rather-long-image-name.img");
+	create_up("a-rather-long-image-name.img", NULL);
+	cr_assert_eq(request(T_GET_ID, 0, 20, true), S_OK);
+	cr_assert_eq(last_used_len, 21);
+	cr_assert_arr_eq(ram + DATA, "a-rather-long-image-", 20);
+}
+
+Test(blk, get_id_explicit_is_nul_padded)
+{
+	make_image("disk.img");
+	create_up("disk.img", "serial", "SN42", NULL);
+	memset(ram + DATA, 0xff, 20);
+	cr_assert_eq(request(T_GET_ID, 0, 20, true), S_OK);
+	cr_assert_arr_eq(ram + DATA, "SN42\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+}
+
+Test(blk, readonly_refuses_writes_and_leaves_the_file)
+{
+	uint8_t before[DISK_SIZE / 16], after[DISK_SIZE / 16];
+
+	make_image("disk.img");
+	read_image("disk.img", 0, before, sizeof(before));
+	create_up("disk.img", "readonly", "on", NULL);
+	memset(ram + DATA, 0x55, 4096);
+	cr_assert_eq(request(T_OUT, 0, 4096, false), S_IOERR);
+	cr_assert_eq(request(T_IN, 0, 4096, true), S_OK, "reads still work");
+	cr_assert_eq(request(T_FLUSH, 0, 0, false), S_OK);
+	/* discard and write zeroes were not offered */
+	uint8_t seg[16] = { 0 };
+	seg[8] = 8;
+	memcpy(ram + DATA, seg, 16);
+	cr_assert_eq(request(T_DISCARD, 0, 16, false), S_UNSUPP);
+	cr_assert_eq(request(T_WRITE_ZEROES, 0, 16, false), S_UNSUPP);
+	read_image("disk.img", 0, after, sizeof(after));
+	cr_assert_arr_eq(after, before, sizeof(before));
+}
+
+Test(blk, unsupported_types)
+{
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	cr_assert_eq(request(10 /* GET_LIFETIME */, 0, 0, false), S_UNSUPP);
+	cr_assert_eq(request(0x1234, 0, 0, false), S_UNSUPP);
+}
+
+static void segment(unsigned i, uint64_t sector, uint32_t num, uint32_t flags)
+{
+	sector = htole64(sector);
+	num = htole32(num);
+	flags = htole32(flags);
+	memcpy(ram + DATA + 16 * i, &sector, 8);
+	memcpy(ram + DATA + 16 * i + 8, &num, 4);
+	memcpy(ram + DATA + 16 * i + 12, &flags, 4);
+}
+
+static blkcnt_t blocks(const char *name)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(tmp_path(name), &st), 0);
+	return st.st_blocks;
+}
+
+static bool all_zero(const char *name, uint64_t off, size_t len)
+{
+	uint8_t *b = malloc(len);
+	bool z = true;
+
+	read_image(name, off, b, len);
+	for (size_t i = 0; i < len; i++)
+		z &= b[i] == 0;
+	free(b);
+	return z;
+}
+
+Test(blk, discard_punches_a_hole)
+{
+	blkcnt_t before;
+
+	make_image("disk.img");
+	before = blocks("disk.img");
+	create_up("disk.img", NULL);
+	segment(0, 256, 512, 0); /* 256 KiB at 128 KiB */
+	cr_assert_eq(request(T_DISCARD, 0, 16, false), S_OK);
+	cr_assert_lt(blocks("disk.img"), before, "no blocks freed");
+	int fd = open(tmp_path("disk.img"), O_RDONLY);
+	cr_assert_eq(lseek(fd, 0, SEEK_HOLE), 128 * 1024);
+	close(fd);
+	cr_assert(all_zero("disk.img", 128 * 1024, 256 * 1024));
+	struct stat st;
+	cr_assert_eq(stat(tmp_path("disk.img"), &st), 0);
+	cr_assert_eq(st.st_size, DISK_SIZE);
+}
+
+Test(blk, discard_checks_every_segment_first)
+{
+	uint8_t before[4096], after[4096];
+
+	make_image("disk.img");
+	read_image("disk.img", 0, before, sizeof(before));
+	create_up("disk.img", NULL);
+	segment(0, 0, 8, 0);
+	segment(1, DISK_SIZE / 512 - 4, 8, 0); /* past the end */
+	cr_assert_eq(request(T_DISCARD, 0, 32, false), S_IOERR);
+	segment(1, 16, 8, 1); /* unmap is not for discard */
+	cr_assert_eq(request(T_DISCARD, 0, 32, false), S_UNSUPP);
+	cr_assert_eq(request(T_DISCARD, 0, 20, false), S_IOERR, "not whole segments");
+	read_image("disk.img", 0, after, sizeof(after));
+	cr_assert_arr_eq(after, before, sizeof(before), "nothing discarded");
+}
+
+Test(blk, write_zeroes_with_and_without_unmap)
+{
+	uint8_t b[512];
+
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	segment(0, 10, 4, 0);
+	cr_assert_eq(request(T_WRITE_ZEROES, 0, 16, false), S_OK);
+	cr_assert(all_zero("disk.img", 10 * 512, 4 * 512));
+	read_image("disk.img", 14 * 512, b, 512);
+	cr_assert_eq(b[1], (uint8_t)(14 + 1), "the next sector is untouched");
+	segment(0, 512, 512, 1 /* unmap */);
+	cr_assert_eq(request(T_WRITE_ZEROES, 0, 16, false), S_OK);
+	cr_assert(all_zero("disk.img", 256 * 1024, 256 * 1024));
+	segment(0, 0, 1, 2); /* unknown flag */
+	cr_assert_eq(request(T_WRITE_ZEROES, 0, 16, false), S_UNSUPP);
+}
+
+Test(blk, cache_none_reads_and_writes)
+{
+	uint8_t pattern[8192], file[8192];
+
+	make_image("disk.img");
+	create_up("disk.img", "cache", "none", NULL);
+	fill(pattern, sizeof(pattern), 0x77);
+	memcpy(ram + DATA + 3, pattern, sizeof(pattern)); /* a misaligned guest buffer */
+	desc(1, DATA + 3, sizeof(pattern), VIRTQ_DESC_F_NEXT, 2);
+	uint32_t t = htole32(T_OUT);
+	uint64_t s = htole64(16);
+	memcpy(ram + HDR, &t, 4);
+	memcpy(ram + HDR + 8, &s, 8);
+	desc(0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	cr_assert_eq(kick(0), S_OK);
+	read_image("disk.img", 16 * 512, file, sizeof(file));
+	cr_assert_arr_eq(file, pattern, sizeof(pattern));
+	memset(ram + DATA, 0, sizeof(pattern));
+	cr_assert_eq(request(T_IN, 16, sizeof(pattern), true), S_OK);
+	cr_assert_arr_eq(ram + DATA, pattern, sizeof(pattern));
+	cr_assert_eq(request(T_FLUSH, 0, 0, false), S_OK);
+}
+
+/* ---- hostile guests ------------------------------------------------------------------- */
+
+Test(blk, hostile_chain_fails_alone)
+{
+	uint8_t pattern[512], file[512];
+
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	/* data pointing outside guest RAM: the chain is returned unused */
+	desc(0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(1, FAKE_RAM_SIZE - 256, 512, VIRTQ_DESC_F_NEXT, 2);
+	desc(2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	memset(ram + HDR, 0, 16);
+	ram[HDR] = T_OUT;
+	kick(0);
+	cr_assert_eq(last_used_len, 0);
+	cr_assert_eq(ram[STATUS], 0xee, "no status for a chain that was not served");
+	/* a loop */
+	desc(0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	desc(1, DATA, 512, VIRTQ_DESC_F_NEXT, 0);
+	kick(0);
+	cr_assert_eq(last_used_len, 0);
+	/* no status byte at all */
+	desc(0, HDR, 16, 0, 0);
+	kick(0);
+	cr_assert_eq(last_used_len, 0);
+	/* a header too short: IOERR */
+	desc(0, HDR, 8, VIRTQ_DESC_F_NEXT, 2);
+	cr_assert_eq(kick(0), S_IOERR);
+	/* and the next valid request succeeds */
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0xf);
+	fill(pattern, sizeof(pattern), 3);
+	memcpy(ram + DATA, pattern, sizeof(pattern));
+	cr_assert_eq(request(T_OUT, 1, 512, false), S_OK);
+	read_image("disk.img", 512, file, sizeof(file));
+	cr_assert_arr_eq(file, pattern, sizeof(pattern));
+}
+
+Test(blk, avail_index_far_ahead_needs_reset)
+{
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	uint16_t v = htole16(QSIZE + 5);
+	memcpy(ram + AVAIL + 2, &v, 2);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	cr_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	cr_assert(rd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+	/* the driver resets and starts over */
+	memset(ram + AVAIL, 0, 0x100);
+	memset(ram + USED, 0, 0x1000);
+	avail_idx = 0;
+	driver_up();
+	cr_assert_eq(request(T_FLUSH, 0, 0, false), S_OK);
+}
+
+Test(blk, machine_reset_resets_the_transport)
+{
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	fake_dev_reset(dev);
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+}
