@@ -1,7 +1,8 @@
 /*
  * TSC frequency for timeouts and benchmarks: the hypervisor timing leaf
  * (CPUID 0x40000010, EAX = TSC kHz), else CPUID 0x15 (TSC/crystal ratio),
- * else a 10 ms count of PIT channel 2 (gate via port 0x61, OUT2 polled).
+ * else a 10 ms count of PIT channel 2 (gate via port 0x61, OUT2 polled),
+ * else 10 ms of PIT channel 0 counted down through latched reads.
  */
 #include "virtio.h"
 
@@ -66,6 +67,37 @@ static uint64_t from_pit(void)
 	return (t1 - t0) / PIT_CAL_MS;
 }
 
+static uint16_t pit0_read(void)
+{
+	outb(0x43, 0x00); /* latch channel 0 */
+	uint8_t lo = inb(0x40);
+	uint8_t hi = inb(0x40);
+	return (uint16_t)(hi << 8 | lo);
+}
+
+/* Without port 0x61 (QEMU microvm has no speaker port): count channel 0 down. */
+static uint64_t from_pit0(void)
+{
+	const uint32_t want = PIT_HZ * PIT_CAL_MS / 1000;
+	outb(0x43, 0x34); /* channel 0, lobyte/hibyte, mode 2 (rate generator) */
+	outb(0x40, 0x00);
+	outb(0x40, 0x00); /* count 65536: wraps every 55 ms */
+	uint16_t prev = pit0_read();
+	uint32_t elapsed = 0;
+	uint64_t t0 = rdtsc(), t1 = t0;
+	for (unsigned i = 0; i < 2000000u && t1 - t0 < 4000000000ull; i++) {
+		uint16_t cur = pit0_read();
+		elapsed += (uint16_t)(prev - cur);
+		prev = cur;
+		t1 = rdtsc();
+		if (elapsed >= want)
+			break;
+	}
+	if (elapsed < want || t1 <= t0)
+		return 0;
+	return (t1 - t0) * PIT_HZ / elapsed / 1000;
+}
+
 uint64_t tsc_khz(const char **source)
 {
 	static uint64_t khz;
@@ -80,6 +112,10 @@ uint64_t tsc_khz(const char **source)
 		if (!khz) {
 			src = "pit";
 			khz = from_pit();
+		}
+		if (!khz) {
+			src = "pit channel 0";
+			khz = from_pit0();
 		}
 		if (!khz)
 			src = "unknown";
