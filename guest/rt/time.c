@@ -1,13 +1,13 @@
 /*
  * TSC frequency for timeouts and benchmarks: the hypervisor timing leaf
  * (CPUID 0x40000010, EAX = TSC kHz), else CPUID 0x15 (TSC/crystal ratio),
- * else a 10 ms count of PIT channel 2 (gate via port 0x61, OUT2 polled),
- * else 10 ms of PIT channel 0 counted down through latched reads.
+ * else a 50 ms count of PIT channel 2 (gate via port 0x61, OUT2 polled),
+ * else 50 ms of PIT channel 0 counted down through latched reads.
  */
 #include "virtio.h"
 
 #define PIT_HZ 1193182u
-#define PIT_CAL_MS 10u
+#define PIT_CAL_MS 50u
 
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
