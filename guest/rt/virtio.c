@@ -403,7 +403,7 @@ int virtq_wait(struct virtio_dev *d, uint64_t timeout_us, uint32_t *id, uint32_t
 			q->used_idx++;
 			return 0;
 		}
-		if ((spins & 255) == 0) {
+		if ((spins & 1023) == 1023) { /* Status is an MMIO exit: not on every poll */
 			if (virtio_get_status(d) & VIRTIO_STATUS_NEEDS_RESET) {
 				set_err(d, "device set NEEDS_RESET (status 0x%02x)",
 				        virtio_get_status(d));
