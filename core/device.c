@@ -194,6 +194,18 @@ static int host_irq_claim(struct smol_dev *dev, uint32_t line)
 	struct machine *m = dev->m;
 	if (refuse_when_running(dev, "claim IRQ lines"))
 		return -EBUSY;
+	if (line == SMOL_IRQ_AUTO) { /* ABI 1.2: the first free line from 5 up */
+		for (uint32_t l = 5; l < MACHINE_IRQS; l++) {
+			if (m->irq_reserved[l] || m->irq_owner[l] || dev->n_irqs >= DEV_MAX_IRQS)
+				continue;
+			dev->irqs[dev->n_irqs++] = l;
+			m->irq_owner[l] = dev;
+			return (int)l;
+		}
+		dev_error(dev, cfg_get(dev->sec, "irq"), "no free IRQ line (5-%d): set one",
+		          MACHINE_IRQS - 1);
+		return -EBUSY;
+	}
 	if (line >= MACHINE_IRQS) {
 		dev_error(dev, cfg_get(dev->sec, "irq"), "IRQ %u does not exist (lines 0-%d)", line,
 		          MACHINE_IRQS - 1);

@@ -28,9 +28,6 @@
 
 #include "blk.h"
 
-#define IRQ_AUTO_FIRST 5
-#define IRQ_AUTO_LAST 23 /* the I/O APIC's last pin */
-
 /* ---- virtio transport glue ------------------------------------------------------------ */
 
 static void *blk_gpa(void *opaque, uint64_t gpa, uint64_t len)
@@ -203,18 +200,11 @@ static int blk_claim_irq(struct blk *b, uint64_t irq)
 		b->irq = (uint32_t)irq;
 		return 0;
 	}
-	for (uint32_t line = IRQ_AUTO_FIRST; line <= IRQ_AUTO_LAST; line++) {
-		r = h->irq_claim(b->dev, line);
-		if (r == 0) {
-			b->irq = line;
-			return 0;
-		}
-		if (r != -EBUSY)
-			break;
-	}
-	h->cfg_error(b->dev, "irq", "no free interrupt line from %u to %u: set irq", IRQ_AUTO_FIRST,
-	             IRQ_AUTO_LAST);
-	return -EINVAL;
+	r = h->irq_claim(b->dev, SMOL_IRQ_AUTO); /* the core reports when none is free */
+	if (r < 0)
+		return -EINVAL;
+	b->irq = (uint32_t)r;
+	return 0;
 }
 
 static void blk_destroy(void *state)

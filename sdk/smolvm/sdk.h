@@ -34,7 +34,8 @@
  *    description helpers desc_device/desc_io/desc_mmio/desc_irq/desc_cmdline (the core
  *    turns descriptions into ACPI DSDT devices, or kernel command-line words without ACPI).
  *  - 1.2 (smolvm 0.3): host table ioeventfd() and irqfd() (queue notifications and interrupts
- *    without a vCPU exit or a core round-trip); backend ops ioeventfd and irqfd.
+ *    without a vCPU exit or a core round-trip), irq_claim(SMOL_IRQ_AUTO); backend ops
+ *    ioeventfd and irqfd.
  */
 #ifndef SMOLVM_SDK_H
 #define SMOLVM_SDK_H
@@ -135,6 +136,9 @@ struct smol_io_ops {
 	void (*write)(void *opaque, uint64_t offset, unsigned size, uint64_t value);
 };
 
+/** Pass to smol_host::irq_claim to have the core choose a free line (ABI 1.2). */
+#define SMOL_IRQ_AUTO UINT32_MAX
+
 /** Pass as the base of smol_host::map_mmio to have the core choose a free window. */
 #define SMOL_ADDR_AUTO UINT64_MAX
 
@@ -213,7 +217,8 @@ struct smol_host {
 
 	/**
 	 * Claims interrupt line @p line (a GSI on x86), only from create(). -EBUSY if another
-	 * device holds it; the core reports the conflict with file and line.
+	 * device holds it; the core reports the conflict with file and line. ABI 1.2: with
+	 * SMOL_IRQ_AUTO the core picks the first free line from 5 up and returns it (>= 0).
 	 */
 	SMOL_MUST_CHECK int (*irq_claim)(struct smol_dev *dev, uint32_t line);
 	/** Sets a claimed line's level (1 asserted, 0 deasserted). */

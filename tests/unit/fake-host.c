@@ -650,6 +650,14 @@ unsigned fake_maps(void)
 
 static int fake_irq_claim(struct smol_dev *dev, uint32_t line)
 {
+	if (line == SMOL_IRQ_AUTO) { /* as the core: the first free line from 5 up */
+		for (uint32_t l = 5; l < FAKE_IRQ_LINES; l++)
+			if (!fh.irq_owner[l]) {
+				fh.irq_owner[l] = dev;
+				return (int)l;
+			}
+		return -EBUSY;
+	}
 	if (line >= FAKE_IRQ_LINES)
 		return -EINVAL;
 	if (fh.irq_owner[line] && fh.irq_owner[line] != dev)
