@@ -53,6 +53,8 @@ struct blk {
 	uint64_t sectors; /* capacity in 512-byte sectors */
 	uint64_t base;
 	uint32_t irq;
+	int kick_fd; /* ioeventfd on QueueNotify (ABI 1.2), -1 without */
+	int irq_fd; /* irqfd on the interrupt line (ABI 1.2), -1 without */
 	char serial[BLK_ID_BYTES]; /* NUL-padded, not NUL-terminated when 20 bytes long */
 	uint8_t config[BLK_CONFIG_SIZE];
 	uint8_t *bounce; /* BLK_BOUNCE bytes, 4 KiB aligned (cache = none) */
