@@ -11,8 +11,9 @@
  *   base      MMIO base of the 0x200-byte window (default: chosen by the core)
  *   irq       interrupt line (default: the first free line from 5 up), edge-triggered
  *
- * Queue notifications are served in the MMIO write (the vCPU thread) for now;
- * virtio_mmio_queue_notify() is what an ioeventfd watch will call once the SDK has them.
+ * Queue notifications arrive through an ioeventfd and are served on the core's event loop,
+ * interrupts leave through an irqfd (ABI 1.2); without them, both go through the MMIO
+ * handler (a vCPU thread) and irq_pulse.
  */
 #define _GNU_SOURCE
 #include <endian.h>
