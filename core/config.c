@@ -401,7 +401,9 @@ int cfg_override(struct cfg *c, const char *assignment)
 	memcpy(sec, assignment, sl);
 	sec[sl] = 0;
 	const char *k = dot + 1;
+	bool explicit_device = false;
 	if (strcmp(sec, "device") == 0) {
+		explicit_device = true;
 		/* device.NAME.key=value: the key is after the last dot before '=' */
 		const char *kd = NULL;
 		for (const char *p = k; p < eq; p++)
@@ -441,9 +443,12 @@ int cfg_override(struct cfg *c, const char *assignment)
 
 	struct cfg_section *s = cfg_section(c, kind, kind == CFG_DEVICE ? sec : NULL);
 	if (!s) {
-		if (kind == CFG_DEVICE) {
-			fprintf(stderr, "--set %s: %s has no [device %s]\n", assignment, c->path,
-			        sec);
+		/* device.NAME.type=PLUGIN adds a device; any other key needs one to exist */
+		if (kind == CFG_DEVICE && !(explicit_device && strcmp(key, "type") == 0)) {
+			fprintf(stderr,
+			        "--set %s: %s has no [device %s] (add one with "
+			        "--set device.%s.type=PLUGIN first)\n",
+			        assignment, c->path, sec, sec);
 			return -EINVAL;
 		}
 		s = add_section(c, kind, sec, 0);

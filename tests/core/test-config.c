@@ -141,6 +141,21 @@ Test(config, overrides)
 	cfg_free(c);
 }
 
+Test(config, override_adds_a_device_only_by_its_type)
+{
+	struct cfg *c = parse_ok("[machine]\nmemory = 64M\n");
+	cr_assert_eq(cfg_override(c, "device.disk0.path=a.img"), -EINVAL, "no device yet");
+	cr_assert_eq(cfg_override(c, "disk0.type=virtio-blk"), -EINVAL, "only device.NAME.type adds");
+	cr_assert_null(cfg_section(c, CFG_DEVICE, "disk0"));
+	cr_assert_eq(cfg_override(c, "device.disk0.type=virtio-blk"), 0);
+	cr_assert_eq(cfg_override(c, "device.disk0.path=a.img"), 0);
+	struct cfg_section *d = cfg_section(c, CFG_DEVICE, "disk0");
+	cr_assert_not_null(d);
+	cr_assert_str_eq(cfg_get(d, "type")->value, "virtio-blk");
+	cr_assert_str_eq(cfg_get(d, "path")->value, "a.img");
+	cfg_free(c);
+}
+
 Test(config, override_paths_are_relative_to_cwd)
 {
 	struct cfg *c = parse_ok("[boot]\nkernel = k\n");
