@@ -35,7 +35,7 @@ demo: build nest-kit
 # JSON: build/bench.json.
 bench: build nest-kit linux-guest
 	@bench() { tests/nest/run $(BUILD)/bench/smolvm-bench $(BUILD) --runs $(or $(RUNS),20) \
-	    --boot-runs $(or $(BOOT_RUNS),5) --json $(BUILD)/bench.json; }; \
+	    --boot-runs $(or $(BOOT_RUNS),5) --blk-runs $(or $(BLK_RUNS),3) --json $(BUILD)/bench.json; }; \
 	bench; rc=$$?; if [ $$rc = 125 ]; then \
 	    echo "bench: the nest itself failed (status 125, above); retrying once"; bench; rc=$$?; fi; \
 	exit $$rc

@@ -8,9 +8,10 @@
  * (median of ru_maxrss), and ratios to the floor. Then a boot table: Debian's kernel and the
  * Linux test guest (build/linux-guest) under smolvm and under QEMU microvm with ACPI, the time
  * from fork to the init's first line ("smolvm-guest: init started") and peak RSS, ratios to
- * QEMU. Prints the tables, writes JSON.
+ * QEMU. Then the virtio-blk table (bench/blk.c): guest/blk-bench under smolvm and QEMU microvm
+ * and raw pread/pwrite on the same image. Prints the tables, writes JSON.
  *
- * usage: smolvm-bench BUILD_DIR [--runs N] [--boot-runs N] [--json FILE]
+ * usage: smolvm-bench BUILD_DIR [--runs N] [--boot-runs N] [--blk-runs N] [--json FILE]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +25,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "blk.h"
 
 #define MAX_RUNS 200
 #define EXPECT_LINE "oneline: hello from the guest"
@@ -196,22 +199,25 @@ static char *b64(const char *in)
 int main(int argc, char **argv)
 {
 	const char *build = NULL, *json = NULL;
-	int runs = 10, boot_runs = 5;
+	int runs = 10, boot_runs = 5, blk_runs = 3;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
 			runs = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--boot-runs") == 0 && i + 1 < argc)
 			boot_runs = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--blk-runs") == 0 && i + 1 < argc)
+			blk_runs = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			json = argv[++i];
 		else
 			build = argv[i];
 	}
-	if (!build || runs < 1 || runs > MAX_RUNS || boot_runs < 0 || boot_runs > MAX_RUNS) {
+	if (!build || runs < 1 || runs > MAX_RUNS || boot_runs < 0 || boot_runs > MAX_RUNS ||
+	    blk_runs < 0 || blk_runs > MAX_RUNS) {
 		fprintf(stderr,
 		        "usage: smolvm-bench BUILD_DIR [--runs 1-%d] [--boot-runs 0-%d] "
-		        "[--json FILE]\n",
-		        MAX_RUNS, MAX_RUNS);
+		        "[--blk-runs 0-%d] [--json FILE]\n",
+		        MAX_RUNS, MAX_RUNS, MAX_RUNS);
 		return 2;
 	}
 	char smolvm[4096], floor_bin[4096], payload[4096], ini[] = "/tmp/smolvm-bench-XXXXXX.ini";
@@ -283,9 +289,11 @@ int main(int argc, char **argv)
 		        "{\n  \"where\": \"%s\",\n  \"runs\": %d,\n  \"boot_runs\": %d,\n"
 		        "  \"tables\": {\n",
 		        getenv("NEST_INSIDE") ? "nest" : "host", runs, boot_runs);
+	/* JSON: no comma after the last table */
+	bool boot_last = blk_runs == 0;
 	printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in %s\n",
 	       runs, where);
-	int bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j, boot_runs == 0);
+	int bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j, boot_runs == 0 && boot_last);
 	if (!have_qemu)
 		printf("qemu-microvm   not run: " QEMU " is missing\n");
 
@@ -299,7 +307,7 @@ int main(int argc, char **argv)
 		bad = 1;
 		boot_runs = 0;
 		if (j)
-			fprintf(j, "    \"linux_boot\": []\n");
+			fprintf(j, "    \"linux_boot\": []%s\n", boot_last ? "" : ",");
 	}
 	if (boot_runs > 0) {
 		char *script = b64("true");
@@ -360,8 +368,10 @@ int main(int argc, char **argv)
 		       "in %s\n",
 		       boot_runs, where);
 		bad |= report("linux_boot", ls + first, 2 - first, 0, "fork to init's first line",
-		              j, true);
+		              j, boot_last);
 	}
+	if (blk_runs > 0)
+		bad |= blk_bench(build, blk_runs, where, j, true);
 	if (j) {
 		fprintf(j, "  }\n}\n");
 		fclose(j);
