@@ -328,6 +328,7 @@ static void dev_forget(struct machine *m, struct smol_dev *d)
 			evloop_unwatch(&m->loop, w->fd, d);
 		w = next;
 	}
+	notify_forget(m, d);
 }
 
 static void dev_fail(struct machine *m, struct smol_dev *d)

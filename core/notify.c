@@ -122,6 +122,20 @@ int notify_attach(struct machine *m)
 	return 0;
 }
 
+void notify_forget(struct machine *m, struct smol_dev *dev)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < m->n_ioevents; i++)
+		if (m->ioevents[i].dev != dev)
+			m->ioevents[k++] = m->ioevents[i];
+	m->n_ioevents = k;
+	k = 0;
+	for (size_t i = 0; i < m->n_irqfds; i++)
+		if (m->irqfds[i].dev != dev)
+			m->irqfds[k++] = m->irqfds[i];
+	m->n_irqfds = k;
+}
+
 void notify_free(struct machine *m)
 {
 	for (size_t i = 0; i < m->n_irqfds; i++)

@@ -19,6 +19,8 @@ int notify_irqfd(struct smol_dev *dev, uint32_t line, int fd);
 /** Registers every ioeventfd and irqfd with the VM (or the fallback watch). 0 or -errno,
  * reported. */
 int notify_attach(struct machine *m);
+/** Forgets what @p dev registered (its create() failed: its fds are gone). */
+void notify_forget(struct machine *m, struct smol_dev *dev);
 /** Drops the fallback watches and forgets everything (before the devices close their fds). */
 void notify_free(struct machine *m);
 

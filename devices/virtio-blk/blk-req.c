@@ -158,7 +158,8 @@ static uint8_t blk_discard(struct blk *b, struct virtq *q, const struct virtio_c
 					return VIRTIO_BLK_S_IOERR;
 				continue;
 			}
-			if (zero_range(b, sector * BLK_SECTOR, (uint64_t)num * BLK_SECTOR,
+			if (num != 0 && /* an empty segment is done already */
+			    zero_range(b, sector * BLK_SECTOR, (uint64_t)num * BLK_SECTOR,
 			               !wz || (flags & VIRTIO_BLK_WZ_UNMAP)))
 				return VIRTIO_BLK_S_IOERR;
 		}
@@ -226,11 +227,18 @@ void blk_serve(struct blk *b, unsigned index)
 
 	if (!q)
 		return;
-	while (virtq_pop(q, &b->chain) > 0) {
+	/* At most a queue's worth per call: a guest that keeps refilling the ring must not hold
+	 * the device (and the event loop) forever. The rest is served after a self-kick, once
+	 * the event loop has had its turn. */
+	for (unsigned served = 0; served < q->num; served++) {
+		if (virtq_pop(q, &b->chain) <= 0)
+			break;
 		uint32_t len = blk_request(b, q, &b->chain);
 
 		if (virtq_push(q, b->chain.head, len))
 			break;
 	}
 	virtq_notify(q);
+	if (virtq_pending(q))
+		blk_kick_self(b);
 }

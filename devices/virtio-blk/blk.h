@@ -63,7 +63,10 @@ struct blk {
 	struct virtio_chain chain;
 };
 
-/* Serves every available request of the queue, then interrupts once if the driver wants. */
+/* Serves up to a queue's worth of available requests, interrupts once if the driver wants,
+ * and kicks itself when more are waiting. */
 void blk_serve(struct blk *b, unsigned index);
+/* Has the event loop call blk_serve again soon (through kick_fd). */
+void blk_kick_self(struct blk *b);
 
 #endif

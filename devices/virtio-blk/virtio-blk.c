@@ -214,8 +214,9 @@ static int blk_claim_irq(struct blk *b, uint64_t irq)
 	return 0;
 }
 
-/* A guest write of 0 to QueueNotify, signalled by the backend instead of a vCPU exit: the
- * queue is served here, on the event loop's thread, under the device's lock. */
+/* A guest write of 0 to QueueNotify signalled by the backend instead of a vCPU exit, or the
+ * device's own self-kick: the queue is served here, on the event loop's thread, under the
+ * device's lock. */
 static void blk_kicked(void *opaque, int fd, uint32_t events)
 {
 	struct blk *b = opaque;
@@ -226,37 +227,45 @@ static void blk_kicked(void *opaque, int fd, uint32_t events)
 		virtio_mmio_queue_notify(&b->vm, 0);
 }
 
-/* ABI 1.2: queue notifications through an ioeventfd and interrupts through an irqfd, when the
- * core and the backend offer them; otherwise both stay on the MMIO handler and irq_pulse. */
+void blk_kick_self(struct blk *b)
+{
+	uint64_t one = 1;
+
+	if (b->kick_fd >= 0 && write(b->kick_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		b->host->log(b->dev, SMOL_LOG_WARN, "cannot kick the queue: %s", strerror(errno));
+}
+
+/* The kick eventfd is watched on the event loop whatever happens next: it carries the
+ * device's own self-kicks, and (ABI 1.2) the guest's QueueNotify writes when the backend
+ * takes an ioeventfd for them; otherwise those reach blk_mmio_write. Interrupts go out
+ * through an irqfd when there is one, else through irq_pulse. */
 static int blk_attach_eventfds(struct blk *b)
 {
 	const struct smol_host *h = b->host;
 	int r;
 
-	if (h->abi_minor < 2)
-		return 0;
-	b->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->irq_fd < 0 || h->irqfd(b->dev, b->irq, b->irq_fd) < 0) {
-		if (b->irq_fd >= 0)
-			close(b->irq_fd);
-		b->irq_fd = -1;
-	}
 	b->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->kick_fd < 0)
-		return 0;
-	r = h->ioeventfd(b->dev, b->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, SMOL_IOEVENT_DATAMATCH, 0,
-	                 b->kick_fd);
-	if (r == 0)
-		r = h->fd_watch(b->dev, b->kick_fd, SMOL_FD_IN, blk_kicked, b);
-	if (r < 0) { /* -ENOTSUP: the QueueNotify writes reach blk_mmio_write as before */
-		close(b->kick_fd);
-		b->kick_fd = -1;
-		if (r != -ENOTSUP)
+	if (b->kick_fd < 0 || h->fd_watch(b->dev, b->kick_fd, SMOL_FD_IN, blk_kicked, b) < 0) {
+		h->log(b->dev, SMOL_LOG_ERROR, "cannot set up the queue's eventfd: %s",
+		       strerror(errno));
+		return -EINVAL;
+	}
+	bool ioevent = false;
+	if (h->abi_minor >= 2) {
+		r = h->ioeventfd(b->dev, b->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4,
+		                 SMOL_IOEVENT_DATAMATCH, 0, b->kick_fd);
+		ioevent = r == 0;
+		if (r < 0 && r != -ENOTSUP)
 			h->log(b->dev, SMOL_LOG_WARN, "no ioeventfd (%s): queue notifications exit",
 			       strerror(-r));
+		b->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (b->irq_fd >= 0 && h->irqfd(b->dev, b->irq, b->irq_fd) < 0) {
+			close(b->irq_fd);
+			b->irq_fd = -1;
+		}
 	}
 	h->log(b->dev, SMOL_LOG_DEBUG, "queue notifications: %s; interrupts: %s",
-	       b->kick_fd >= 0 ? "ioeventfd" : "MMIO exits", b->irq_fd >= 0 ? "irqfd" : "irq_pulse");
+	       ioevent ? "ioeventfd" : "MMIO exits", b->irq_fd >= 0 ? "irqfd" : "irq_pulse");
 	return 0;
 }
 

@@ -92,9 +92,9 @@ void virtio_mmio_config_changed(struct virtio_mmio *vm)
 
 void virtio_mmio_set_needs_reset(struct virtio_mmio *vm, const char *why)
 {
-	virtio_log(vm, 0, "device needs a reset: %s", why);
 	if (vm->status & VIRTIO_STATUS_NEEDS_RESET)
-		return;
+		return; /* said once: a guest must not be able to flood the host's log */
+	virtio_log(vm, 0, "device needs a reset: %s", why);
 	vm->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vm->status & VIRTIO_STATUS_DRIVER_OK)
 		virtio_mmio_interrupt(vm, VIRTIO_INT_CONFIG);

@@ -71,7 +71,10 @@ void virtq_clear(struct virtq *q)
 void virtq_start(struct virtq *q)
 {
 	q->ready = true;
-	q->broken = false;
+	/* a device that needs a reset serves no queue until it gets one */
+	q->broken = (q->vm->status & VIRTIO_STATUS_NEEDS_RESET) != 0;
+	if (q->broken)
+		return;
 	q->last_avail = q->used_idx = q->signalled_used = 0;
 	q->pushed = 0;
 	if ((q->desc & 15) || (q->avail & 1) || (q->used & 3)) {
@@ -200,7 +203,9 @@ int virtq_pop(struct virtq *q, struct virtio_chain *c)
 		return -EIO;
 	if (!q->ready)
 		return 0;
-	for (;;) {
+	/* A guest that keeps moving avail->idx must not keep the device here: at most a
+	 * queue's worth of entries per call (virtq_pending() tells the caller to come back). */
+	for (unsigned turns = 0; turns <= q->num; turns++) {
 		if (load16(q, q->avail + 2, &avail_idx))
 			return queue_broken(q, "avail ring outside guest RAM");
 		pending = (uint16_t)(avail_idx - q->last_avail);
@@ -232,6 +237,16 @@ int virtq_pop(struct virtq *q, struct virtio_chain *c)
 		if (virtq_push(q, head, 0))
 			return -EIO;
 	}
+	return 0;
+}
+
+bool virtq_pending(struct virtq *q)
+{
+	uint16_t avail_idx;
+
+	if (!q->ready || q->broken || load16(q, q->avail + 2, &avail_idx))
+		return false;
+	return avail_idx != q->last_avail;
 }
 
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
