@@ -52,7 +52,10 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 		              STATUS_ERROR);
 		return false;
 	case SMOL_EXIT_SHUTDOWN:
-		dump_and_exit(v, "the guest shut down the CPU (triple fault)", STATUS_ERROR);
+		dump_and_exit(v,
+		              "the guest shut down the CPU (triple fault; on AMD, KVM resets the "
+		              "vCPU before reporting it, so the registers may be its reset state)",
+		              STATUS_ERROR);
 		return false;
 	case SMOL_EXIT_SYSTEM_EVENT:
 		switch (e->u.system_event.type) {
