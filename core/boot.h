@@ -89,6 +89,9 @@ extern const struct boot_loader boot_loader_bzimage;
  */
 int boot_prepare(struct machine *m, struct smol_x86_boot *regs);
 
+/** Reports "FILE: message" about a kernel file a loader refuses; returns -EINVAL. */
+int boot_fail(const struct boot_file *f, const char *fmt, ...) SMOL_PRINTF(2, 3);
+
 /** Reads a whole file (up to 2 GiB). 0 or -errno; reports nothing. */
 int boot_read_file(const char *path, struct boot_file *f);
 void boot_file_free(struct boot_file *f);

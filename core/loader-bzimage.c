@@ -60,19 +60,6 @@ static int bz_probe(const struct boot_file *f)
 	       get32(f->data + HDR_HEADER) == HDR_MAGIC;
 }
 
-static int bz_fail(const struct boot_file *f, const char *fmt, ...) SMOL_PRINTF(2, 3);
-
-static int bz_fail(const struct boot_file *f, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s: %s\n", f->path, msg);
-	return -EINVAL;
-}
-
 /* Does [addr, addr + need) lie in low RAM at or above 1 MiB (clear of the boot area)? */
 static int bz_fits(uint64_t addr, uint64_t need, uint64_t top)
 {
@@ -82,41 +69,42 @@ static int bz_fits(uint64_t addr, uint64_t need, uint64_t top)
 static int bz_load(struct machine *m, const struct boot_file *f, struct boot_result *out)
 {
 	if (!bz_probe(f) || f->size < HDR_VERSION + 2)
-		return bz_fail(f, "not a kernel (no bzImage setup header)");
+		return boot_fail(f, "not a kernel (no bzImage setup header)");
 	const uint8_t *d = f->data;
 	uint16_t version = get16(d + HDR_VERSION);
 	if (version < MIN_VERSION)
-		return bz_fail(f, "boot protocol %u.%02u is too old (need 2.10)", version >> 8,
-		               version & 0xff);
+		return boot_fail(f, "boot protocol %u.%02u is too old (need 2.10)", version >> 8,
+		                 version & 0xff);
 
 	/* the protected-mode kernel follows the boot sector and the setup sectors */
 	unsigned sects = d[HDR_SETUP_SECTS] ? d[HDR_SETUP_SECTS] : 4;
 	uint64_t setup_size = (uint64_t)(sects + 1) * 512;
 	if (setup_size >= f->size)
-		return bz_fail(f,
-		               "setup_sects %u puts the protected-mode kernel at 0x%llx, past the "
-		               "end of the file (%zu bytes)",
-		               d[HDR_SETUP_SECTS], U(setup_size), f->size);
+		return boot_fail(
+		        f,
+		        "setup_sects %u puts the protected-mode kernel at 0x%llx, past the "
+		        "end of the file (%zu bytes)",
+		        d[HDR_SETUP_SECTS], U(setup_size), f->size);
 	/* from here the whole header (< 0x290 <= setup_size) lies inside the file */
 	uint64_t hdr_end = 0x202 + (uint64_t)d[HDR_JUMP_LEN];
 	if (hdr_end < HDR_END_2_10)
-		return bz_fail(f,
-		               "setup header ends at 0x%llx (byte 0x201), before init_size: too "
-		               "short for boot protocol %u.%02u",
-		               U(hdr_end), version >> 8, version & 0xff);
+		return boot_fail(f,
+		                 "setup header ends at 0x%llx (byte 0x201), before init_size: too "
+		                 "short for boot protocol %u.%02u",
+		                 U(hdr_end), version >> 8, version & 0xff);
 	if (hdr_end > BOOT_SETUP_HDR + BOOT_SETUP_HDR_MAX)
 		hdr_end = BOOT_SETUP_HDR + BOOT_SETUP_HDR_MAX;
 
 	uint8_t loadflags = d[HDR_LOADFLAGS];
 	if (!(loadflags & LOADED_HIGH))
-		return bz_fail(f,
-		               "loadflags 0x%02x lacks LOADED_HIGH: a zImage loaded at 0x10000 "
-		               "is not supported",
-		               loadflags);
+		return boot_fail(f,
+		                 "loadflags 0x%02x lacks LOADED_HIGH: a zImage loaded at 0x10000 "
+		                 "is not supported",
+		                 loadflags);
 	uint16_t xloadflags = get16(d + HDR_XLOADFLAGS);
 	if (!(xloadflags & XLF_KERNEL_64))
-		return bz_fail(f, "not a 64-bit kernel (xloadflags 0x%04x lacks XLF_KERNEL_64)",
-		               xloadflags);
+		return boot_fail(f, "not a 64-bit kernel (xloadflags 0x%04x lacks XLF_KERNEL_64)",
+		                 xloadflags);
 
 	int relocatable = d[HDR_RELOCATABLE] != 0;
 	uint32_t align = get32(d + HDR_KERNEL_ALIGNMENT);
@@ -127,7 +115,7 @@ static int bz_load(struct machine *m, const struct boot_file *f, struct boot_res
 	uint64_t top = mem_low_top(&m->mem);
 
 	if (relocatable && (align == 0 || (align & (align - 1))))
-		return bz_fail(f, "kernel_alignment 0x%x is not a power of two", align);
+		return boot_fail(f, "kernel_alignment 0x%x is not a power of two", align);
 	uint64_t mask = relocatable ? (uint64_t)align - 1 : 0;
 
 	/* pref_address when it fits (a relocatable kernel also wants it aligned), else the first
@@ -136,27 +124,28 @@ static int bz_load(struct machine *m, const struct boot_file *f, struct boot_res
 	const char *why = "pref_address";
 	if (!bz_fits(pref, need, top) || (pref & mask)) {
 		if (!relocatable && pref < BOOT_PAYLOAD_MIN)
-			return bz_fail(f,
-			               "pref_address 0x%llx lies in the boot area below 1 MiB and "
-			               "the kernel is not relocatable",
-			               U(pref));
+			return boot_fail(
+			        f,
+			        "pref_address 0x%llx lies in the boot area below 1 MiB and "
+			        "the kernel is not relocatable",
+			        U(pref));
 		if (relocatable) {
 			load = (RELOC_BASE + mask) & ~mask;
 			why = "relocated";
 		}
 		if (!relocatable || !bz_fits(load, need, top))
-			return bz_fail(f,
-			               "kernel needs init_size 0x%llx bytes at 0x%llx (%s%s): does "
-			               "not fit in %llu MiB of RAM (low RAM ends at 0x%llx)",
-			               U(need), U(load), why,
-			               relocatable ? "" : ", not relocatable", U(m->ram_size >> 20),
-			               U(top));
+			return boot_fail(
+			        f,
+			        "kernel needs init_size 0x%llx bytes at 0x%llx (%s%s): does "
+			        "not fit in %llu MiB of RAM (low RAM ends at 0x%llx)",
+			        U(need), U(load), why, relocatable ? "" : ", not relocatable",
+			        U(m->ram_size >> 20), U(top));
 	}
 
 	uint8_t *dst = mem_gpa_ptr(&m->mem, load, need);
 	if (!dst)
-		return bz_fail(f, "kernel at 0x%llx-0x%llx is outside guest RAM", U(load),
-		               U(load + need - 1));
+		return boot_fail(f, "kernel at 0x%llx-0x%llx is outside guest RAM", U(load),
+		                 U(load + need - 1));
 	memcpy(dst, d + setup_size, kernel_size);
 	memset(dst + kernel_size, 0, need - kernel_size);
 

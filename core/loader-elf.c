@@ -16,19 +16,6 @@ static int elf_probe(const struct boot_file *f)
 	return f->size >= sizeof(Elf64_Ehdr) && memcmp(f->data, ELFMAG, SELFMAG) == 0;
 }
 
-static int elf_fail(const struct boot_file *f, const char *fmt, ...) SMOL_PRINTF(2, 3);
-
-static int elf_fail(const struct boot_file *f, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "%s: %s\n", f->path, msg);
-	return -EINVAL;
-}
-
 #define U(x) ((unsigned long long)(x))
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
@@ -39,21 +26,21 @@ static int elf_note_segment(const struct boot_file *f, unsigned i, const Elf64_P
                             uint64_t *entry)
 {
 	if (ph->p_offset > f->size || ph->p_filesz > f->size - ph->p_offset)
-		return elf_fail(f, "note segment %u: bytes at 0x%llx run past the file", i,
-		                U(ph->p_offset));
+		return boot_fail(f, "note segment %u: bytes at 0x%llx run past the file", i,
+		                 U(ph->p_offset));
 	const uint8_t *p = f->data + ph->p_offset;
 	uint64_t end = ph->p_filesz, off = 0, align = ph->p_align == 8 ? 8 : 4;
 	while (off < end) {
 		Elf64_Nhdr nh;
 		if (end - off < sizeof(nh))
-			return elf_fail(f, "note segment %u: truncated note header at 0x%llx", i,
-			                U(ph->p_offset + off));
+			return boot_fail(f, "note segment %u: truncated note header at 0x%llx", i,
+			                 U(ph->p_offset + off));
 		memcpy(&nh, p + off, sizeof(nh));
 		/* the gABI layout: name after the header, descriptor and next note aligned */
 		uint64_t name = off + sizeof(nh);
 		uint64_t desc = ALIGN_UP(name + nh.n_namesz, align);
 		if (desc > end || nh.n_descsz > end - desc)
-			return elf_fail(
+			return boot_fail(
 			        f,
 			        "note segment %u: note at 0x%llx (n_namesz %u, n_descsz %u) "
 			        "runs past the segment",
@@ -62,14 +49,14 @@ static int elf_note_segment(const struct boot_file *f, unsigned i, const Elf64_P
 		    nh.n_type == XEN_ELFNOTE_PHYS32_ENTRY) {
 			uint64_t v = 0;
 			if (nh.n_descsz != 4 && nh.n_descsz != 8)
-				return elf_fail(
+				return boot_fail(
 				        f,
 				        "PVH note (Xen XEN_ELFNOTE_PHYS32_ENTRY) has n_descsz "
 				        "%u, expected 4 or 8",
 				        nh.n_descsz);
 			memcpy(&v, p + desc, nh.n_descsz); /* little-endian */
 			if (v >= (4ull << 30))
-				return elf_fail(
+				return boot_fail(
 				        f,
 				        "PVH entry 0x%llx (XEN_ELFNOTE_PHYS32_ENTRY) is not a "
 				        "32-bit address",
@@ -103,23 +90,23 @@ static int elf_load(struct machine *m, const struct boot_file *f, struct boot_re
 	memcpy(&eh, f->data, sizeof(eh));
 
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64)
-		return elf_fail(f, "not a 64-bit ELF (EI_CLASS %llu)", U(eh.e_ident[EI_CLASS]));
+		return boot_fail(f, "not a 64-bit ELF (EI_CLASS %llu)", U(eh.e_ident[EI_CLASS]));
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return elf_fail(f, "not a little-endian ELF (EI_DATA %llu)",
-		                U(eh.e_ident[EI_DATA]));
+		return boot_fail(f, "not a little-endian ELF (EI_DATA %llu)",
+		                 U(eh.e_ident[EI_DATA]));
 	if (eh.e_machine != EM_X86_64)
-		return elf_fail(f, "ELF e_machine %llu is not x86-64 (%d)", U(eh.e_machine),
-		                EM_X86_64);
+		return boot_fail(f, "ELF e_machine %llu is not x86-64 (%d)", U(eh.e_machine),
+		                 EM_X86_64);
 	if (eh.e_type != ET_EXEC)
-		return elf_fail(f,
-		                "ELF e_type %llu is not ET_EXEC (%d): link it statically, non-PIE",
-		                U(eh.e_type), ET_EXEC);
+		return boot_fail(f,
+		                 "ELF e_type %llu is not ET_EXEC (%d): link it statically, non-PIE",
+		                 U(eh.e_type), ET_EXEC);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr))
-		return elf_fail(f, "ELF e_phentsize %llu, expected %zu", U(eh.e_phentsize),
-		                sizeof(Elf64_Phdr));
+		return boot_fail(f, "ELF e_phentsize %llu, expected %zu", U(eh.e_phentsize),
+		                 sizeof(Elf64_Phdr));
 	if (eh.e_phoff > f->size ||
 	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > f->size - eh.e_phoff)
-		return elf_fail(
+		return boot_fail(
 		        f, "ELF program headers (e_phoff 0x%llx, e_phnum %llu) run past the file",
 		        U(eh.e_phoff), U(eh.e_phnum));
 
@@ -136,24 +123,24 @@ static int elf_load(struct machine *m, const struct boot_file *f, struct boot_re
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
 		if (ph.p_filesz > ph.p_memsz)
-			return elf_fail(f, "segment %u: p_filesz larger than p_memsz (0x%llx)", i,
-			                U(ph.p_memsz));
+			return boot_fail(f, "segment %u: p_filesz larger than p_memsz (0x%llx)", i,
+			                 U(ph.p_memsz));
 		if (ph.p_offset > f->size || ph.p_filesz > f->size - ph.p_offset)
-			return elf_fail(f, "segment %u: file bytes at 0x%llx run past the file", i,
-			                U(ph.p_offset));
+			return boot_fail(f, "segment %u: file bytes at 0x%llx run past the file", i,
+			                 U(ph.p_offset));
 		if (ph.p_paddr + ph.p_memsz < ph.p_paddr)
-			return elf_fail(f, "segment %u: p_paddr 0x%llx + p_memsz overflows", i,
-			                U(ph.p_paddr));
+			return boot_fail(f, "segment %u: p_paddr 0x%llx + p_memsz overflows", i,
+			                 U(ph.p_paddr));
 		if (ph.p_paddr + ph.p_memsz > (4ull << 30))
-			return elf_fail(
+			return boot_fail(
 			        f,
 			        "segment %u at 0x%llx ends above 4 GiB, outside the identity "
 			        "map the entry state provides",
 			        i, U(ph.p_paddr));
 		if (ph.p_paddr < BOOT_PAYLOAD_MIN)
-			return elf_fail(f,
-			                "segment %u at 0x%llx overlaps the boot area below 1 MiB",
-			                i, U(ph.p_paddr));
+			return boot_fail(f,
+			                 "segment %u at 0x%llx overlaps the boot area below 1 MiB",
+			                 i, U(ph.p_paddr));
 		uint8_t *dst = mem_gpa_ptr(&m->mem, ph.p_paddr, ph.p_memsz);
 		if (!dst) {
 			fprintf(stderr,
@@ -179,15 +166,15 @@ static int elf_load(struct machine *m, const struct boot_file *f, struct boot_re
 		loads++;
 	}
 	if (!loads)
-		return elf_fail(f, "no loadable (PT_LOAD) segments");
+		return boot_fail(f, "no loadable (PT_LOAD) segments");
 	if (pvh && !pvh_inside)
-		return elf_fail(f,
-		                "PVH entry 0x%llx (XEN_ELFNOTE_PHYS32_ENTRY) is not inside any "
-		                "loadable segment",
-		                U(pvh_entry));
+		return boot_fail(f,
+		                 "PVH entry 0x%llx (XEN_ELFNOTE_PHYS32_ENTRY) is not inside any "
+		                 "loadable segment",
+		                 U(pvh_entry));
 	if (!pvh && entry == UINT64_MAX)
-		return elf_fail(f, "entry point 0x%llx is not inside any loadable segment",
-		                U(eh.e_entry));
+		return boot_fail(f, "entry point 0x%llx is not inside any loadable segment",
+		                 U(eh.e_entry));
 	out->entry = pvh ? pvh_entry : entry;
 	out->entry_kind = pvh ? BOOT_ENTRY_PVH : BOOT_ENTRY_64;
 	out->image_lo = lo;
