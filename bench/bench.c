@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "blk.h"
+#include "run.h"
 
 #define MAX_RUNS 200
 #define EXPECT_LINE "oneline: hello from the guest"
@@ -55,27 +56,17 @@ static double now_ms(void)
  * exit), then the exit status and peak RSS. */
 static void run_once(struct runner *r)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	int out;
+	double t0 = now_ms(), t_line = -1;
+	pid_t pid = bench_spawn(r->argv, r->time_to_line ? 180 : 60, &out);
+	if (pid < 0) {
 		r->failures++;
 		return;
 	}
-	double t0 = now_ms(), t_line = -1;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		alarm(r->time_to_line ? 180 : 60); /* survives exec: a hung runner fails */
-		execv(r->argv[0], r->argv);
-		_exit(127);
-	}
-	close(p[1]);
 	static char buf[1 << 16];
 	size_t len = 0;
 	for (;;) {
-		ssize_t n = read(p[0], buf + len, sizeof(buf) - 1 - len);
+		ssize_t n = read(out, buf + len, sizeof(buf) - 1 - len);
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -87,7 +78,7 @@ static void run_once(struct runner *r)
 			len = 4096;
 		}
 	}
-	close(p[0]);
+	close(out);
 	int status;
 	struct rusage ru;
 	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0) {
@@ -107,21 +98,10 @@ static void run_once(struct runner *r)
 	r->n++;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 static int cmp_l(const void *a, const void *b)
 {
 	long x = *(const long *)a, y = *(const long *)b;
 	return x < y ? -1 : x > y;
-}
-
-static double median_d(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static long median_l(long *v, int n)
@@ -135,7 +115,7 @@ static long median_l(long *v, int n)
 static int report(const char *what, struct runner *rs, int nr, int base, const char *unit, FILE *j,
                   bool last)
 {
-	double base_ms = rs[base].n ? median_d(rs[base].ms, rs[base].n) : 0;
+	double base_ms = rs[base].n ? bench_median(rs[base].ms, rs[base].n) : 0;
 	long base_rss = rs[base].n ? median_l(rs[base].rss_kib, rs[base].n) : 0;
 	int bad = 0;
 	printf("%-14s %10s %10s %10s %9s %9s %s\n", "runner", "median ms", "min ms", "peak RSS",
@@ -151,7 +131,7 @@ static int report(const char *what, struct runner *rs, int nr, int base, const c
 			bad = 1;
 			continue;
 		}
-		double med = median_d(r->ms, r->n), min = r->ms[0];
+		double med = bench_median(r->ms, r->n), min = r->ms[0];
 		long rss = median_l(r->rss_kib, r->n);
 		printf("%-14s %10.1f %10.1f %7.2f MiB %8.2fx %8.2fx %d\n", r->name, med, min,
 		       rss / 1024.0, base_ms ? med / base_ms : 0,

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "blk.h"
+#include "run.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -74,26 +75,16 @@ static void fail(struct blk_runner *r, int code, const char *why, const char *ou
 /* One guest run: output on a pipe, the rows parsed from it. */
 static void run_guest(struct blk_runner *r)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	int fd;
+	pid_t pid = bench_spawn(r->argv, 600, &fd);
+	if (pid < 0) {
 		r->failures++;
 		return;
 	}
-	pid_t pid = fork();
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(p[1], 1);
-		dup2(p[1], 2);
-		alarm(600); /* survives exec: a hung runner fails */
-		execv(r->argv[0], r->argv);
-		_exit(127);
-	}
-	close(p[1]);
 	static char out[1 << 16];
 	size_t len = 0;
 	for (;;) {
-		ssize_t n = read(p[0], out + len, sizeof(out) - 1 - len);
+		ssize_t n = read(fd, out + len, sizeof(out) - 1 - len);
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -103,7 +94,7 @@ static void run_guest(struct blk_runner *r)
 		}
 	}
 	out[len] = 0;
-	close(p[0]);
+	close(fd);
 	int status;
 	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
 		r->failures++;
@@ -203,20 +194,6 @@ static void run_raw(struct blk_runner *r, const char *img)
 		r->rps[k][r->n] = rps[k];
 	}
 	r->n++;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	if (!n)
-		return 0;
-	qsort(v, (size_t)n, sizeof(*v), cmp_d);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* A 256 MiB image on a tmpfs, every byte written (non-zero) so reads hit real pages. */
@@ -333,8 +310,8 @@ int blk_bench(const char *build, int runs, const char *where, FILE *j, bool last
 	double mb[3][NROWS], rq[3][NROWS];
 	for (int k = 0; k < NROWS; k++)
 		for (int x = 0; x < 3; x++) {
-			mb[x][k] = median(rs[x].mbps[k], rs[x].n);
-			rq[x][k] = median(rs[x].rps[k], rs[x].n);
+			mb[x][k] = bench_median(rs[x].mbps[k], rs[x].n);
+			rq[x][k] = bench_median(rs[x].rps[k], rs[x].n);
 		}
 	for (int k = 0; k < NROWS; k++) {
 		char c[6][16], vq[16] = "-", vr[16] = "-";

@@ -2,7 +2,6 @@
  * entered at its 64-bit entry (load address + 0x200) with its setup header in the zero page.
  * Every header value is checked against the file and guest RAM before it is used. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
