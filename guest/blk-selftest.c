@@ -41,6 +41,14 @@
  *                  failing with an error status
  *   20  driver     the driver timed out or the device reported a protocol
  *                  error (used id/len) or NEEDS_RESET during a request
+ *   21  queued     disk 0 re-initialised with VIRTIO_F_EVENT_IDX when
+ *                  offered: QUEUED single-sector writes (sectors 200..215),
+ *                  all in flight at once behind one notification, then read
+ *                  back the same way into separate buffers: a status not
+ *                  S_OK, a slot completed twice or never, or data differing.
+ *                  With EVENT_IDX the second batch is only notified if the
+ *                  device asked for it (avail_event): a device that never
+ *                  updates avail_event times out here.
  */
 #include "virtio.h"
 
@@ -55,15 +63,20 @@
 #define EXIT_READONLY 18
 #define EXIT_PAST_END 19
 #define EXIT_DRIVER 20
+#define EXIT_QUEUED 21
 
 #define SECTOR VIRTIO_BLK_SECTOR
 #define MULTI_FIRST 64 /* sectors 64..71 are written as one 3-segment request */
 #define MULTI_COUNT 8
-#define MAX_PATTERN 16
+#define QUEUED_FIRST 200 /* sectors 200..215 are written as queued requests */
+#define QUEUED 16
+#define MAX_PATTERN 32
 
 static struct virtio_blk disks[VIRTIO_MAX_DEVICES];
 static uint8_t buf[4096] __attribute__((aligned(4096)));
 static uint8_t expect[4096] __attribute__((aligned(4096)));
+
+static uint8_t qbuf[QUEUED][SECTOR] __attribute__((aligned(4096)));
 
 static int first_fail;
 static uint64_t pattern[MAX_PATTERN];
@@ -164,6 +177,73 @@ static void check_read(struct virtio_blk *b, uint64_t s, const struct vblk_seg *
 		}
 	pass("%s sector %llu (%u sectors, %u segments) matches", how, (unsigned long long)s, nsect,
 	     nseg);
+}
+
+/*
+ * QUEUED requests of type at sectors QUEUED_FIRST.., all in flight at once: started, one
+ * kick, then reaped in whatever order the device completes them. Returns the number of
+ * notifications the kick sent (0 or 1), or -1 after a failure.
+ */
+static int queued_batch(struct virtio_blk *b, uint32_t type, const char *what)
+{
+	bool done[QUEUED] = { false };
+	for (unsigned i = 0; i < QUEUED; i++) {
+		struct vblk_seg seg = { qbuf[i], SECTOR };
+		if (!req_ok(b, vblk_queue_start(b, i, type, QUEUED_FIRST + i, &seg, 1), what))
+			return -1;
+	}
+	int kicked = virtq_kick(&b->dev) ? 1 : 0;
+	for (unsigned n = 0; n < QUEUED; n++) {
+		unsigned slot = 0;
+		uint8_t st = 0xff;
+		if (!req_ok(b, vblk_queue_reap(b, &slot, &st), what))
+			return -1;
+		if (done[slot]) {
+			fail(EXIT_QUEUED, "%s: slot %u completed twice", what, slot);
+			return -1;
+		}
+		done[slot] = true;
+		if (st != VIRTIO_BLK_S_OK) {
+			fail(EXIT_QUEUED, "%s of sector %u: status %u (%s)", what,
+			     QUEUED_FIRST + slot, st, status_name(st));
+			return -1;
+		}
+	}
+	return kicked;
+}
+
+static void check_queued(struct virtio_blk *b)
+{
+	int rc = vblk_init_features(b, b->dev.base, 1ull << VIRTIO_F_EVENT_IDX);
+	if (rc) {
+		fail(EXIT_QUEUED, "re-init with EVENT_IDX: %s (%s)", virtio_strerror(rc),
+		     b->dev.err);
+		return;
+	}
+	bool ev = virtio_has(&b->dev, VIRTIO_F_EVENT_IDX);
+	if (!req_ok(b, vblk_queue_setup(b, QUEUED), "queue setup"))
+		return;
+	for (unsigned i = 0; i < QUEUED; i++)
+		fill_sector(qbuf[i], QUEUED_FIRST + i);
+	int k1 = queued_batch(b, VIRTIO_BLK_T_OUT, "queued write");
+	if (k1 < 0)
+		return;
+	for (unsigned i = 0; i < QUEUED; i++)
+		note_pattern(QUEUED_FIRST + i);
+	memset(qbuf, 0xa5, sizeof(qbuf));
+	int k2 = queued_batch(b, VIRTIO_BLK_T_IN, "queued read");
+	if (k2 < 0)
+		return;
+	for (unsigned i = 0; i < QUEUED; i++) {
+		fill_sector(expect, QUEUED_FIRST + i);
+		if (memcmp(qbuf[i], expect, SECTOR) != 0) {
+			fail(EXIT_QUEUED, "queued read of sector %u: data differs from the pattern",
+			     QUEUED_FIRST + i);
+			return;
+		}
+	}
+	pass("%u queued writes and reads of sectors %u..%u, EVENT_IDX %s, notifications %d+%d",
+	     QUEUED, QUEUED_FIRST, QUEUED_FIRST + QUEUED - 1, ev ? "on" : "off", k1, k2);
 }
 
 /* Picks disk 0 and disk 1 among the initialised devices. */
@@ -368,6 +448,9 @@ int guest_main(const struct boot_info *bi)
 		else
 			pass("reads past the end fail (status %u, %u)", st_end, st_straddle);
 	}
+
+	/* several requests in flight (last: it re-initialises disk 0) */
+	check_queued(d0);
 
 	printf("blk-selftest: pattern sectors");
 	for (unsigned i = 0; i < npattern; i++)

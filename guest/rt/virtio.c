@@ -12,11 +12,14 @@
 #define RESET_TIMEOUT_US 1000000
 #define DEFAULT_TIMEOUT_US 5000000
 
-/* Driver-owned memory of one device: its rings and one request's header and status. */
+/* Driver-owned memory of one device: its rings, the header and status of the one-at-a-time
+ * request, and those of each queued-request slot. */
 struct dev_mem {
 	struct virtq_mem q;
 	struct virtio_blk_req_hdr hdr __attribute__((aligned(64)));
 	uint8_t status __attribute__((aligned(64)));
+	struct virtio_blk_req_hdr slot_hdr[VBLK_MAX_DEPTH] __attribute__((aligned(64)));
+	uint8_t slot_status[VBLK_MAX_DEPTH] __attribute__((aligned(64)));
 	uint64_t base; /* owner, 0 = free */
 };
 
@@ -316,9 +319,15 @@ int virtio_dev_init(struct virtio_dev *d, uint64_t want_features)
 	while (num > qmax)
 		num >>= 1; /* split rings: a power of 2 no larger than QueueNumMax */
 	memset(&m->q, 0, sizeof(m->q));
-	m->q.avail.flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	/* No interrupts wanted. With EVENT_IDX the flag must be 0 (2.7.7) and used_event,
+	 * kept half the index space ahead of the used index, does the suppressing. */
+	if (virtio_has(d, VIRTIO_F_EVENT_IDX))
+		m->q.avail.used_event = 0x8000;
+	else
+		m->q.avail.flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 	d->vq.num = num;
 	d->vq.avail_idx = 0;
+	d->vq.published_idx = 0;
 	d->vq.used_idx = 0;
 	d->vq.mem = &m->q;
 	virtio_write(d, VIRTIO_MMIO_QUEUE_NUM, num);
@@ -371,21 +380,52 @@ static inline void barrier(void)
 	__asm__ volatile("" ::: "memory");
 }
 
-void virtq_publish_idx(struct virtio_dev *d, uint16_t idx)
+static void store_avail_idx(struct virtio_dev *d, uint16_t idx)
 {
 	volatile uint16_t *p = &d->vq.mem->avail.idx;
 	barrier(); /* ring entries before the index (x86: stores stay ordered) */
 	*p = idx;
-	__asm__ volatile("mfence" ::: "memory"); /* index visible before the notify */
+	d->vq.published_idx = idx;
+	__asm__ volatile("mfence" ::
+	                         : "memory"); /* index visible before the notify (or the
+	                                         avail_event read that decides it) */
+}
+
+void virtq_publish_idx(struct virtio_dev *d, uint16_t idx)
+{
+	store_avail_idx(d, idx);
 	virtio_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
-void virtq_submit(struct virtio_dev *d, uint16_t head)
+void virtq_add(struct virtio_dev *d, uint16_t head)
 {
 	struct virtq *q = &d->vq;
 	q->mem->avail.ring[q->avail_idx % q->num] = head;
 	q->avail_idx++;
-	virtq_publish_idx(d, q->avail_idx);
+}
+
+void virtq_submit(struct virtio_dev *d, uint16_t head)
+{
+	virtq_add(d, head);
+	virtq_publish_idx(d, d->vq.avail_idx);
+}
+
+bool virtq_kick(struct virtio_dev *d)
+{
+	struct virtq *q = &d->vq;
+	uint16_t old = q->published_idx, now = q->avail_idx;
+	if (old == now)
+		return false;
+	store_avail_idx(d, now);
+	if (virtio_has(d, VIRTIO_F_EVENT_IDX)) {
+		/* 2.7.10: notify only when avail_event lies in [old, now): the device asked
+		 * to hear about one of the entries just published. */
+		uint16_t ev = *(volatile uint16_t *)&q->mem->used.avail_event;
+		if ((uint16_t)(now - ev - 1) >= (uint16_t)(now - old))
+			return false;
+	}
+	virtio_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	return true;
 }
 
 int virtq_wait(struct virtio_dev *d, uint64_t timeout_us, uint32_t *id, uint32_t *len)
@@ -401,6 +441,9 @@ int virtq_wait(struct virtio_dev *d, uint64_t timeout_us, uint32_t *id, uint32_t
 			*id = e->id;
 			*len = e->len;
 			q->used_idx++;
+			if (virtio_has(d, VIRTIO_F_EVENT_IDX)) /* still no interrupts, please */
+				*(volatile uint16_t *)&q->mem->avail.used_event =
+				        (uint16_t)(q->used_idx + 0x8000);
 			return 0;
 		}
 		if ((spins & 1023) == 1023) { /* Status is an MMIO exit: not on every poll */
@@ -447,6 +490,11 @@ static void vblk_read_config(struct virtio_blk *b)
 
 int vblk_init(struct virtio_blk *b, uint64_t base)
 {
+	return vblk_init_features(b, base, 0);
+}
+
+int vblk_init_features(struct virtio_blk *b, uint64_t base, uint64_t extra)
+{
 	memset(b, 0, sizeof(*b));
 	b->timeout_us = DEFAULT_TIMEOUT_US;
 	int rc = virtio_dev_probe(&b->dev, base);
@@ -456,7 +504,7 @@ int vblk_init(struct virtio_blk *b, uint64_t base)
 		set_err(&b->dev, "device id %u is not a block device", b->dev.device_id);
 		return -VIRTIO_ENODEV;
 	}
-	rc = virtio_dev_init(&b->dev, VBLK_FEATURES);
+	rc = virtio_dev_init(&b->dev, VBLK_FEATURES | extra);
 	if (rc)
 		return rc;
 	vblk_read_config(b);
@@ -465,6 +513,8 @@ int vblk_init(struct virtio_blk *b, uint64_t base)
 
 int vblk_reinit(struct virtio_blk *b)
 {
+	b->depth = 0; /* the reset dropped whatever was in flight */
+	memset(b->slot_max_len, 0, sizeof(b->slot_max_len));
 	int rc = virtio_dev_reset(&b->dev);
 	if (rc)
 		return rc;
@@ -472,6 +522,44 @@ int vblk_reinit(struct virtio_blk *b)
 	if (rc)
 		return rc;
 	vblk_read_config(b);
+	return 0;
+}
+
+/*
+ * Writes one request's chain into desc[first..first + nseg + 1]: header (device-readable),
+ * data segments (device-writable for IN and GET_ID), status byte. Returns the used.len the
+ * device may report at most.
+ */
+static uint32_t vblk_chain(struct virtq_desc *desc, uint16_t first, struct virtio_blk_req_hdr *hdr,
+                           uint8_t *status, uint32_t type, uint64_t sector,
+                           const struct vblk_seg *segs, unsigned nseg)
+{
+	bool dev_writes = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
+	hdr->type = type;
+	hdr->reserved = 0;
+	hdr->sector = sector;
+	*status = 0xff;
+	desc[first] = (struct virtq_desc){ (uintptr_t)hdr, sizeof(*hdr), VIRTQ_DESC_F_NEXT,
+		                           (uint16_t)(first + 1) };
+	uint32_t total = 0;
+	for (unsigned i = 0; i < nseg; i++) {
+		desc[first + 1 + i] = (struct virtq_desc){
+			(uintptr_t)segs[i].buf, segs[i].len,
+			(uint16_t)(VIRTQ_DESC_F_NEXT | (dev_writes ? VIRTQ_DESC_F_WRITE : 0)),
+			(uint16_t)(first + 2 + i)
+		};
+		total += segs[i].len;
+	}
+	desc[first + 1 + nseg] = (struct virtq_desc){ (uintptr_t)status, 1, VIRTQ_DESC_F_WRITE, 0 };
+	return (dev_writes ? total : 0) + 1;
+}
+
+static int check_used_len(struct virtio_dev *d, uint32_t len, uint32_t max_len)
+{
+	if (len > max_len) {
+		set_err(d, "used len %u exceeds the %u writable bytes", len, max_len);
+		return -VIRTIO_EPROTO;
+	}
 	return 0;
 }
 
@@ -485,25 +573,13 @@ int vblk_request(struct virtio_blk *b, uint32_t type, uint64_t sector, const str
 		        b->seg_max);
 		return -VIRTIO_EINVAL;
 	}
-	struct dev_mem *m = (struct dev_mem *)(void *)q->mem; /* q is the first member */
-	struct virtq_desc *desc = q->mem->desc;
-	bool dev_writes = type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID;
-
-	m->hdr.type = type;
-	m->hdr.reserved = 0;
-	m->hdr.sector = sector;
-	m->status = 0xff;
-	desc[0] = (struct virtq_desc){ (uintptr_t)&m->hdr, sizeof(m->hdr), VIRTQ_DESC_F_NEXT, 1 };
-	uint32_t total = 0;
-	for (unsigned i = 0; i < nseg; i++) {
-		desc[1 + i] = (struct virtq_desc){
-			(uintptr_t)segs[i].buf, segs[i].len,
-			(uint16_t)(VIRTQ_DESC_F_NEXT | (dev_writes ? VIRTQ_DESC_F_WRITE : 0)),
-			(uint16_t)(2 + i)
-		};
-		total += segs[i].len;
+	if (b->depth) {
+		set_err(d, "queued requests set up: use vblk_queue_*");
+		return -VIRTIO_EINVAL;
 	}
-	desc[1 + nseg] = (struct virtq_desc){ (uintptr_t)&m->status, 1, VIRTQ_DESC_F_WRITE, 0 };
+	struct dev_mem *m = (struct dev_mem *)(void *)q->mem; /* q is the first member */
+	uint32_t max_len =
+	        vblk_chain(q->mem->desc, 0, &m->hdr, &m->status, type, sector, segs, nseg);
 
 	virtq_submit(d, 0);
 	uint32_t id, len;
@@ -514,12 +590,74 @@ int vblk_request(struct virtio_blk *b, uint32_t type, uint64_t sector, const str
 		set_err(d, "used id %u, submitted head 0", id);
 		return -VIRTIO_EPROTO;
 	}
-	uint32_t max_len = (dev_writes ? total : 0) + 1;
-	if (len > max_len) {
-		set_err(d, "used len %u exceeds the %u writable bytes", len, max_len);
+	rc = check_used_len(d, len, max_len);
+	if (rc)
+		return rc;
+	*status = *(volatile uint8_t *)&m->status;
+	return 0;
+}
+
+int vblk_queue_setup(struct virtio_blk *b, unsigned depth)
+{
+	struct virtio_dev *d = &b->dev;
+	unsigned stride = depth ? d->vq.num / depth : 0;
+	if (!d->vq.mem || depth == 0 || depth > VBLK_MAX_DEPTH || stride < 3) {
+		set_err(d, "queue depth %u: 1 to %u, at least 3 descriptors each (queue %u)", depth,
+		        VBLK_MAX_DEPTH, d->vq.num);
+		return -VIRTIO_EINVAL;
+	}
+	for (unsigned i = 0; i < b->depth; i++)
+		if (b->slot_max_len[i]) {
+			set_err(d, "slot %u still in flight", i);
+			return -VIRTIO_EINVAL;
+		}
+	b->depth = depth;
+	b->stride = stride;
+	memset(b->slot_max_len, 0, sizeof(b->slot_max_len));
+	return 0;
+}
+
+int vblk_queue_start(struct virtio_blk *b, unsigned slot, uint32_t type, uint64_t sector,
+                     const struct vblk_seg *segs, unsigned nseg)
+{
+	struct virtio_dev *d = &b->dev;
+	struct virtq *q = &d->vq;
+	if (slot >= b->depth || b->slot_max_len[slot]) {
+		set_err(d, "slot %u is not a free slot (depth %u)", slot, b->depth);
+		return -VIRTIO_EINVAL;
+	}
+	if (nseg + 2 > b->stride || (b->seg_max && nseg > b->seg_max)) {
+		set_err(d, "%u segments do not fit (slot of %u descriptors, seg_max %u)", nseg,
+		        b->stride, b->seg_max);
+		return -VIRTIO_EINVAL;
+	}
+	struct dev_mem *m = (struct dev_mem *)(void *)q->mem;
+	uint16_t first = (uint16_t)(slot * b->stride);
+	b->slot_max_len[slot] = vblk_chain(q->mem->desc, first, &m->slot_hdr[slot],
+	                                   &m->slot_status[slot], type, sector, segs, nseg);
+	virtq_add(d, first);
+	return 0;
+}
+
+int vblk_queue_reap(struct virtio_blk *b, unsigned *slot, uint8_t *status)
+{
+	struct virtio_dev *d = &b->dev;
+	uint32_t id, len;
+	int rc = virtq_wait(d, b->timeout_us, &id, &len);
+	if (rc)
+		return rc;
+	unsigned s = b->stride ? id / b->stride : 0;
+	if (!b->stride || id % b->stride || s >= b->depth || !b->slot_max_len[s]) {
+		set_err(d, "used id %u is no request in flight", id);
 		return -VIRTIO_EPROTO;
 	}
-	*status = *(volatile uint8_t *)&m->status;
+	rc = check_used_len(d, len, b->slot_max_len[s]);
+	b->slot_max_len[s] = 0;
+	if (rc)
+		return rc;
+	struct dev_mem *m = (struct dev_mem *)(void *)d->vq.mem;
+	*slot = s;
+	*status = *(volatile uint8_t *)&m->slot_status[s];
 	return 0;
 }
 

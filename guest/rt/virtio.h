@@ -3,10 +3,12 @@
  * layout version 2 only: no legacy devices) with split virtqueues and
  * virtio-blk requests, plus TSC timing for timeouts and benchmarks.
  *
- * Everything is polled: the driver sets VIRTQ_AVAIL_F_NO_INTERRUPT and never
- * takes an interrupt (the kit has no IDT). Every wait is bounded by a TSC
- * timeout and reports instead of hanging. One request is in flight at a time
- * per device; descriptors 0.. are reused for each request.
+ * Everything is polled: the driver suppresses interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT,
+ * or with EVENT_IDX a used_event kept far ahead) and never takes one (the kit has no
+ * IDT). Every wait is bounded by a TSC timeout and reports instead of hanging.
+ * vblk_request() has one request in flight, in descriptors 0..; the queued API
+ * (vblk_queue_*) keeps up to VBLK_MAX_DEPTH in flight, each slot in its own run of
+ * descriptors, and with EVENT_IDX notifies only when the device asked for it.
  *
  * Guest-physical == virtual (the kit identity-maps the first 4 GiB), so
  * buffers are passed by pointer and must live below 4 GiB (static .bss is).
@@ -107,6 +109,7 @@ struct virtq_mem {
 struct virtq {
 	uint16_t num; /* queue size in use (power of 2, <= VIRTQ_MAX) */
 	uint16_t avail_idx; /* next avail->idx the driver publishes */
+	uint16_t published_idx; /* avail->idx as last written */
 	uint16_t used_idx; /* next used->idx the driver expects */
 	struct virtq_mem *mem;
 };
@@ -201,6 +204,15 @@ void virtq_submit(struct virtio_dev *d, uint16_t head);
 void virtq_publish_idx(struct virtio_dev *d, uint16_t idx);
 
 /*
+ * virtq_add puts head into the avail ring without publishing it; virtq_kick
+ * publishes everything added since the last publish and notifies queue 0,
+ * unless EVENT_IDX is negotiated and avail_event says the device is still
+ * working through the ring (2.7.10). Returns whether it notified.
+ */
+void virtq_add(struct virtio_dev *d, uint16_t head);
+bool virtq_kick(struct virtio_dev *d);
+
+/*
  * Waits up to timeout_us for the next used entry; returns 0 with *id, *len
  * filled, -VIRTIO_ENEEDS_RESET if the device set DEVICE_NEEDS_RESET, or
  * -VIRTIO_ETIMEDOUT.
@@ -243,6 +255,8 @@ struct virtio_blk_req_hdr {
 	uint64_t sector;
 };
 
+#define VBLK_MAX_DEPTH 32 /* queued requests in flight at most */
+
 struct virtio_blk {
 	struct virtio_dev dev;
 	uint64_t capacity; /* sectors */
@@ -252,6 +266,10 @@ struct virtio_blk {
 	bool ro;
 	bool flush;
 	uint64_t timeout_us; /* per request, default 5 s */
+	/* queued requests (vblk_queue_*) */
+	unsigned depth; /* slots; 0 until vblk_queue_setup */
+	unsigned stride; /* descriptors per slot */
+	uint32_t slot_max_len[VBLK_MAX_DEPTH]; /* used.len allowed, 0 = slot free */
 };
 
 struct vblk_seg {
@@ -261,6 +279,9 @@ struct vblk_seg {
 
 /* Probes + initialises a virtio-blk device at base and reads its config. */
 int vblk_init(struct virtio_blk *b, uint64_t base);
+/* The same, also accepting the device's offer of the extra feature bits (e.g.
+ * 1 << VIRTIO_F_EVENT_IDX). */
+int vblk_init_features(struct virtio_blk *b, uint64_t base, uint64_t extra);
 /* Re-initialises after a reset (e.g. NEEDS_RESET) and re-reads the config. */
 int vblk_reinit(struct virtio_blk *b);
 
@@ -276,6 +297,19 @@ int vblk_write(struct virtio_blk *b, uint64_t sector, const void *buf, uint32_t 
                uint8_t *status);
 int vblk_flush(struct virtio_blk *b, uint8_t *status);
 int vblk_get_id(struct virtio_blk *b, char id[VIRTIO_BLK_ID_BYTES], uint8_t *status);
+
+/*
+ * Queued requests, several in flight. vblk_queue_setup splits the queue into
+ * depth slots (1..VBLK_MAX_DEPTH) of queue size / depth descriptors each;
+ * -VIRTIO_EINVAL when a slot would hold fewer than 3. vblk_queue_start builds
+ * a request in a free slot and adds it to the avail ring (nothing published:
+ * call virtq_kick). vblk_queue_reap waits for the next completion and returns
+ * its slot and status byte; the slot is free again.
+ */
+int vblk_queue_setup(struct virtio_blk *b, unsigned depth);
+int vblk_queue_start(struct virtio_blk *b, unsigned slot, uint32_t type, uint64_t sector,
+                     const struct vblk_seg *segs, unsigned nseg);
+int vblk_queue_reap(struct virtio_blk *b, unsigned *slot, uint8_t *status);
 
 /* ---- time (rt/time.c) ---------------------------------------------------- */
 
