@@ -1,32 +1,40 @@
 /*
  * blk-bench: virtio-blk throughput through the guest kit's polled driver
- * (queue depth 1: one request in flight, completion polled, no interrupts).
+ * (completions polled, no interrupts), at queue depth 1 (one request in
+ * flight) and at a deeper queue (the next request added as soon as one
+ * completes; EVENT_IDX negotiated when offered, so the driver notifies only
+ * when the device has run out of requests and asked to hear of the next one).
  *
  * Disk 0 (the first virtio_mmio.device= word, else the first virtio-blk
  * device without VIRTIO_BLK_F_RO found by scanning QEMU microvm's window)
- * is used over its first `range` bytes. Rows, in this order:
+ * is used over its first `range` bytes. Rows, in this order, first all at
+ * queue depth 1 (suffix -qd1), then all at depth D (suffix -qdD):
  *   seqwrite-64k   64 KiB writes, sequential, wrapping inside the range
  *   seqread-64k    64 KiB reads, sequential
  *   randwrite-4k   4 KiB writes at 4 KiB-aligned pseudo-random offsets
  *   randread-4k    4 KiB reads at pseudo-random offsets (same generator)
+ * Each request in flight has its own 64 KiB buffer.
  *
  * Command line:
  *   blk-bench.requests=N   requests per 4 KiB row (default 2000); the 64 KiB
  *                          rows do N/4 (at least 1)
  *   blk-bench.range=MIB    bytes of the disk used, in MiB (default 64, capped
  *                          at the disk's capacity)
+ *   blk-bench.depth=D      the deeper queue, 2..32 (default 32); 1 runs the
+ *                          depth-1 rows only
  *
  * Output, one line per row, for a host program to parse:
- *   blk-bench: <row> <requests> req <seconds> s <req/s> req/s <MB/s> MB/s
+ *   blk-bench: <row>-qd<depth> <requests> req <seconds> s <req/s> req/s <MB/s> MB/s
  * with seconds to 6 decimals, req/s to 1, MB/s (10^6 bytes) to 2. Time is
  * TSC cycles converted with the TSC frequency, which is printed first as
  *   blk-bench: tsc <kHz> kHz (<source>)
  * When the frequency is unknown the rows read
- *   blk-bench: <row> <requests> req <cycles> cycles
+ *   blk-bench: <row>-qd<depth> <requests> req <cycles> cycles
  * The last line is "blk-bench: done".
  *
  * Exit codes: 0 done; 10 no read-write virtio-blk disk; 11 init failed;
- * 12 disk smaller than 1 MiB; 13 a request failed (driver error or status).
+ * 12 disk smaller than 1 MiB; 13 a request failed (driver error or status);
+ * 14 the queue cannot hold D requests of 64 KiB.
  */
 #include "virtio.h"
 
@@ -34,12 +42,13 @@
 #define EXIT_INIT 11
 #define EXIT_SMALL 12
 #define EXIT_REQUEST 13
+#define EXIT_DEPTH 14
 
 #define SECTOR VIRTIO_BLK_SECTOR
 #define MAX_SEGS 64
 
 static struct virtio_blk disk;
-static uint8_t buf[65536] __attribute__((aligned(4096)));
+static uint8_t bufs[VBLK_MAX_DEPTH][65536] __attribute__((aligned(4096)));
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static uint64_t next_rand(void)
@@ -71,10 +80,9 @@ static uint64_t cmdline_u64(const char *key, uint64_t dflt)
 	return parse_u64(val, dflt);
 }
 
-/* One request of len bytes at sector, split into segments of at most size_max. */
-static int io(uint32_t type, uint64_t sector, uint32_t len)
+/* Splits len bytes of buf into segments of at most size_max; returns the count. */
+static unsigned split(struct vblk_seg *segs, uint8_t *buf, uint32_t len)
 {
-	struct vblk_seg segs[MAX_SEGS];
 	unsigned n = 0;
 	uint32_t chunk = disk.size_max && disk.size_max < len ? disk.size_max : len;
 	for (uint32_t off = 0; off < len && n < MAX_SEGS; off += chunk) {
@@ -82,8 +90,11 @@ static int io(uint32_t type, uint64_t sector, uint32_t len)
 		segs[n].len = len - off < chunk ? len - off : chunk;
 		n++;
 	}
-	uint8_t st;
-	int rc = vblk_request(&disk, type, sector, segs, n, &st);
+	return n;
+}
+
+static int request_failed(int rc, uint32_t type, uint64_t sector, uint8_t st)
+{
 	if (rc) {
 		printf("blk-bench: request failed: %s (%s)\n", virtio_strerror(rc), disk.dev.err);
 		return -1;
@@ -94,6 +105,16 @@ static int io(uint32_t type, uint64_t sector, uint32_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* One request of len bytes at sector, the only one in flight. */
+static int io(uint32_t type, uint64_t sector, uint32_t len)
+{
+	struct vblk_seg segs[MAX_SEGS];
+	unsigned n = split(segs, bufs[0], len);
+	uint8_t st = 0;
+	int rc = vblk_request(&disk, type, sector, segs, n, &st);
+	return request_failed(rc, type, sector, st);
 }
 
 static void report(const char *row, uint64_t n, uint32_t size, uint64_t cycles, uint64_t khz)
@@ -115,6 +136,8 @@ static void report(const char *row, uint64_t n, uint32_t size, uint64_t cycles, 
 	       (unsigned long long)(mbps100 % 100));
 }
 
+static uint64_t slot_sector[VBLK_MAX_DEPTH];
+
 struct row {
 	const char *name;
 	uint32_t type;
@@ -129,6 +152,41 @@ static const struct row rows[] = {
 	{ "randread-4k", VIRTIO_BLK_T_IN, 4096, true },
 };
 
+static uint64_t row_sector(const struct row *row, uint64_t k, uint64_t slots)
+{
+	uint64_t slot = row->random ? next_rand() % slots : k % slots;
+	return slot * (row->size / SECTOR);
+}
+
+static int run_queued(const struct row *row, uint64_t count, unsigned depth, uint64_t slots)
+{
+	struct vblk_seg segs[MAX_SEGS];
+	uint64_t issued = 0, done = 0;
+	unsigned free_slots[VBLK_MAX_DEPTH], nfree = depth;
+	for (unsigned i = 0; i < depth; i++)
+		free_slots[i] = depth - 1 - i;
+	while (done < count) {
+		while (nfree && issued < count) {
+			unsigned s = free_slots[--nfree];
+			uint64_t sector = row_sector(row, issued++, slots);
+			unsigned n = split(segs, bufs[s], row->size);
+			slot_sector[s] = sector;
+			int rc = vblk_queue_start(&disk, s, row->type, sector, segs, n);
+			if (rc)
+				return request_failed(rc, row->type, sector, 0);
+		}
+		virtq_kick(&disk.dev);
+		unsigned s = 0;
+		uint8_t st = 0;
+		int rc = vblk_queue_reap(&disk, &s, &st);
+		if (request_failed(rc, row->type, rc ? 0 : slot_sector[s], st))
+			return -1;
+		free_slots[nfree++] = s;
+		done++;
+	}
+	return 0;
+}
+
 int guest_main(const struct boot_info *bi)
 {
 	(void)bi;
@@ -141,7 +199,7 @@ int guest_main(const struct boot_info *bi)
 	int n = virtio_mmio_find(locs, VIRTIO_MAX_DEVICES, &scanned);
 	bool found = false;
 	for (int i = 0; i < n && !found; i++) {
-		int rc = vblk_init(&disk, locs[i].base);
+		int rc = vblk_init_features(&disk, locs[i].base, 1ull << VIRTIO_F_EVENT_IDX);
 		if (rc) {
 			if (rc != -VIRTIO_ENODEV || !scanned) {
 				printf("blk-bench: disk at 0x%llx: %s (%s)\n",
@@ -170,25 +228,47 @@ int guest_main(const struct boot_info *bi)
 	if (!n4k)
 		n4k = 1;
 	uint64_t n64k = n4k / 4 ? n4k / 4 : 1;
-	printf("blk-bench: disk 0x%llx, range %llu MiB, queue depth 1, size_max %u, seg_max %u\n",
-	       (unsigned long long)disk.dev.base, (unsigned long long)(range >> 20), disk.size_max,
-	       disk.seg_max);
+	uint64_t depth = cmdline_u64("blk-bench.depth", VBLK_MAX_DEPTH);
+	if (depth < 1 || depth > VBLK_MAX_DEPTH)
+		depth = VBLK_MAX_DEPTH;
+	printf("blk-bench: disk 0x%llx, range %llu MiB, queue depths 1 and %llu, queue size %u, "
+	       "size_max %u, seg_max %u, event_idx %s\n",
+	       (unsigned long long)disk.dev.base, (unsigned long long)(range >> 20),
+	       (unsigned long long)depth, disk.dev.vq.num, disk.size_max, disk.seg_max,
+	       virtio_has(&disk.dev, VIRTIO_F_EVENT_IDX) ? "on" : "off");
 
-	for (unsigned i = 0; i < sizeof(buf); i++)
-		buf[i] = (uint8_t)(i * 31 + 7);
+	for (unsigned b = 0; b < VBLK_MAX_DEPTH; b++)
+		for (unsigned i = 0; i < sizeof(bufs[b]); i++)
+			bufs[b][i] = (uint8_t)(i * 31 + 7 + b);
 
-	for (unsigned r = 0; r < ARRAY_SIZE(rows); r++) {
-		const struct row *row = &rows[r];
-		uint64_t count = row->size == 4096 ? n4k : n64k;
-		uint64_t slots = range / row->size;
-		rng = 0x9e3779b97f4a7c15ull; /* same offsets for the write and read rows */
-		uint64_t t0 = rdtsc();
-		for (uint64_t k = 0; k < count; k++) {
-			uint64_t slot = row->random ? next_rand() % slots : k % slots;
-			if (io(row->type, slot * (row->size / SECTOR), row->size))
-				return EXIT_REQUEST;
+	for (unsigned pass = 0; pass < 2; pass++) {
+		unsigned qd = pass == 0 ? 1 : (unsigned)depth;
+		if (pass == 1) {
+			if (qd == 1)
+				break;
+			int rc = vblk_queue_setup(&disk, qd);
+			if (rc) {
+				printf("blk-bench: %s\n", disk.dev.err);
+				return EXIT_DEPTH;
+			}
 		}
-		report(row->name, count, row->size, rdtsc() - t0, khz);
+		for (unsigned r = 0; r < ARRAY_SIZE(rows); r++) {
+			const struct row *row = &rows[r];
+			uint64_t count = row->size == 4096 ? n4k : n64k;
+			uint64_t slots = range / row->size;
+			char name[40];
+			snprintf(name, sizeof(name), "%s-qd%u", row->name, qd);
+			rng = 0x9e3779b97f4a7c15ull; /* same offsets for the write and read rows */
+			uint64_t t0 = rdtsc();
+			if (qd == 1) {
+				for (uint64_t k = 0; k < count; k++)
+					if (io(row->type, row_sector(row, k, slots), row->size))
+						return EXIT_REQUEST;
+			} else if (run_queued(row, count, qd, slots)) {
+				return EXIT_REQUEST;
+			}
+			report(name, count, row->size, rdtsc() - t0, khz);
+		}
 	}
 	printf("blk-bench: done\n");
 	return 0;
