@@ -224,9 +224,11 @@ static uint32_t blk_request(struct blk *b, struct virtq *q, const struct virtio_
 void blk_serve(struct blk *b, unsigned index)
 {
 	struct virtq *q = virtio_mmio_queue(&b->vm, index);
+	uint64_t before = b->n_requests;
 
 	if (!q)
 		return;
+	b->n_serves++;
 	/* At most a queue's worth per call: a guest that keeps refilling the ring must not hold
 	 * the device (and the event loop) forever. The rest is served after a self-kick, once
 	 * the event loop has had its turn. */
@@ -235,10 +237,15 @@ void blk_serve(struct blk *b, unsigned index)
 			break;
 		uint32_t len = blk_request(b, q, &b->chain);
 
+		b->n_requests++;
 		if (virtq_push(q, b->chain.head, len))
 			break;
 	}
+	if (b->n_requests == before)
+		b->n_empty_serves++;
 	virtq_notify(q);
-	if (virtq_pending(q))
+	if (virtq_pending(q)) {
+		b->n_self_kicks++;
 		blk_kick_self(b);
+	}
 }

@@ -61,6 +61,8 @@ struct blk {
 	uint8_t *zeros; /* BLK_BOUNCE zero bytes, 4 KiB aligned (write zeroes) */
 	struct iovec iov[BLK_QUEUE_SIZE];
 	struct virtio_chain chain;
+	/* statistics, logged with -v when the device goes */
+	uint64_t n_requests, n_serves, n_empty_serves, n_self_kicks;
 };
 
 /* Serves up to a queue's worth of available requests, interrupts once if the driver wants,

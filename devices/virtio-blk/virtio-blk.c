@@ -273,6 +273,12 @@ static void blk_destroy(void *state)
 {
 	struct blk *b = state;
 
+	/* how well notifications were batched: a wake-up per request means none were */
+	b->host->log(b->dev, SMOL_LOG_DEBUG,
+	             "served %llu requests in %llu wake-ups (%llu found nothing, %llu "
+	             "self-kicks)",
+	             (unsigned long long)b->n_requests, (unsigned long long)b->n_serves,
+	             (unsigned long long)b->n_empty_serves, (unsigned long long)b->n_self_kicks);
 	if (b->kick_fd >= 0) {
 		(void)b->host->fd_unwatch(b->dev, b->kick_fd);
 		close(b->kick_fd);
