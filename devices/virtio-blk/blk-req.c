@@ -7,8 +7,11 @@
  * Every length and sector comes from the guest: data lengths must be whole sectors, ranges
  * must end inside the disk (overflow included), a read-only disk refuses every write-like
  * request with IOERR before touching the file. cache = writeback reads and writes straight
- * between the image and guest memory (preadv/pwritev on iovecs from the checked accessor);
- * cache = none goes through a 4 KiB-aligned bounce buffer, as O_DIRECT needs.
+ * between the image and guest memory (preadv/pwritev on iovecs from the checked accessor).
+ * cache = none (O_DIRECT) moves whole, aligned blocks of b->align bytes through the aligned
+ * bounce buffer: a request that starts or ends inside a block reads that block first and
+ * writes it back whole (read-modify-write), so a guest using 512-byte sectors works on an
+ * image whose direct I/O wants 4 KiB.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -60,51 +63,89 @@ static bool in_disk(const struct blk *b, uint64_t sector, uint64_t bytes)
 	       bytes / BLK_SECTOR <= b->sectors - sector;
 }
 
+static uint64_t align_down(uint64_t v, uint32_t a)
+{
+	return v & ~(uint64_t)(a - 1);
+}
+
+/* cache = none, IN: aligned spans of the image into the bounce buffer, then into the chain's
+ * writable part from @done on. */
+static int direct_read(struct blk *b, struct virtq *q, const struct virtio_chain *c, uint64_t off,
+                       uint32_t len, uint32_t *written)
+{
+	for (uint32_t done = 0, n; done < len; done += n) {
+		uint64_t pos = off + done, start = align_down(pos, b->align);
+		uint32_t head = (uint32_t)(pos - start);
+
+		n = len - done < BLK_BOUNCE - head ? len - done : BLK_BOUNCE - head;
+		uint32_t span = (uint32_t)align_down(head + n + b->align - 1, b->align);
+		if (buf_full(b->fd, b->bounce, span, start, false) ||
+		    virtq_write(q, c, done, b->bounce + head, n))
+			return -EIO;
+		*written = done + n;
+	}
+	return 0;
+}
+
+/* cache = none, OUT and zeroing: @len bytes at @off from the chain's readable part at @from
+ * on, or zeros when @c is NULL. A partly covered block is read first. */
+static int direct_write(struct blk *b, struct virtq *q, const struct virtio_chain *c, uint32_t from,
+                        uint64_t off, uint64_t len)
+{
+	for (uint64_t done = 0, n; done < len; done += n) {
+		uint64_t pos = off + done, start = align_down(pos, b->align);
+		uint32_t head = (uint32_t)(pos - start);
+
+		n = len - done < BLK_BOUNCE - head ? len - done : BLK_BOUNCE - head;
+		uint32_t end = head + (uint32_t)n;
+		uint32_t span = (uint32_t)align_down(end + b->align - 1, b->align);
+		if (head && buf_full(b->fd, b->bounce, b->align, start, false))
+			return -EIO;
+		if (end != span && (span > b->align || !head) &&
+		    buf_full(b->fd, b->bounce + span - b->align, b->align, start + span - b->align,
+		             false))
+			return -EIO;
+		if (c ? virtq_read(q, c, from + (uint32_t)done, b->bounce + head, (uint32_t)n)
+		      : (memset(b->bounce + head, 0, n), 0))
+			return -EIO;
+		if (buf_full(b->fd, b->bounce, span, start, true))
+			return -EIO;
+	}
+	return 0;
+}
+
 static uint8_t blk_in(struct blk *b, struct virtq *q, const struct virtio_chain *c, uint64_t sector,
                       uint32_t *written)
 {
-	uint32_t len = c->write_len - 1, done = 0, k;
-	int n, r;
+	uint32_t len = c->write_len - 1;
+	int n;
 
 	if (!in_disk(b, sector, len))
 		return VIRTIO_BLK_S_IOERR;
-	if (!b->direct) {
-		n = virtq_iov(q, c, true, 0, len, b->iov, BLK_QUEUE_SIZE);
-		if (n < 0 || io_full(b->fd, b->iov, n, sector * BLK_SECTOR, false))
-			return VIRTIO_BLK_S_IOERR;
-		*written = len;
-		return VIRTIO_BLK_S_OK;
-	}
-	for (; done < len; done += k) {
-		k = len - done < BLK_BOUNCE ? len - done : BLK_BOUNCE;
-		r = buf_full(b->fd, b->bounce, k, sector * BLK_SECTOR + done, false);
-		if (r || virtq_write(q, c, done, b->bounce, k))
-			return VIRTIO_BLK_S_IOERR;
-		*written = done + k;
-	}
+	if (b->direct)
+		return direct_read(b, q, c, sector * BLK_SECTOR, len, written) ? VIRTIO_BLK_S_IOERR
+		                                                               : VIRTIO_BLK_S_OK;
+	n = virtq_iov(q, c, true, 0, len, b->iov, BLK_QUEUE_SIZE);
+	if (n < 0 || io_full(b->fd, b->iov, n, sector * BLK_SECTOR, false))
+		return VIRTIO_BLK_S_IOERR;
+	*written = len;
 	return VIRTIO_BLK_S_OK;
 }
 
 static uint8_t blk_out(struct blk *b, struct virtq *q, const struct virtio_chain *c,
                        uint64_t sector)
 {
-	uint32_t len = c->read_len - 16, done = 0, k;
+	uint32_t len = c->read_len - 16;
 	int n;
 
 	if (b->readonly || !in_disk(b, sector, len))
 		return VIRTIO_BLK_S_IOERR;
-	if (!b->direct) {
-		n = virtq_iov(q, c, false, 16, len, b->iov, BLK_QUEUE_SIZE);
-		if (n < 0 || io_full(b->fd, b->iov, n, sector * BLK_SECTOR, true))
-			return VIRTIO_BLK_S_IOERR;
-		return VIRTIO_BLK_S_OK;
-	}
-	for (; done < len; done += k) {
-		k = len - done < BLK_BOUNCE ? len - done : BLK_BOUNCE;
-		if (virtq_read(q, c, 16 + done, b->bounce, k) ||
-		    buf_full(b->fd, b->bounce, k, sector * BLK_SECTOR + done, true))
-			return VIRTIO_BLK_S_IOERR;
-	}
+	if (b->direct)
+		return direct_write(b, q, c, 16, sector * BLK_SECTOR, len) ? VIRTIO_BLK_S_IOERR
+		                                                           : VIRTIO_BLK_S_OK;
+	n = virtq_iov(q, c, false, 16, len, b->iov, BLK_QUEUE_SIZE);
+	if (n < 0 || io_full(b->fd, b->iov, n, sector * BLK_SECTOR, true))
+		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;
 }
 
@@ -120,6 +161,8 @@ static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool unmap)
 		if (errno != EOPNOTSUPP)
 			return -errno;
 	}
+	if (b->direct)
+		return direct_write(b, NULL, NULL, 0, off, len);
 	for (; len; off += k, len -= k) {
 		k = len < BLK_BOUNCE ? len : BLK_BOUNCE;
 		r = buf_full(b->fd, b->zeros, k, off, true);

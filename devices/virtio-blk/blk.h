@@ -19,6 +19,7 @@
 #define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
 #define BLK_MAX_DISCARD_SEG 16
 #define BLK_BOUNCE (1u << 20) /* cache = none: aligned bounce buffer */
+#define BLK_MAX_BLOCK 65536 /* block_size and direct-I/O alignment at most */
 
 /* Feature bits (virtio 1.2, 5.2.3). */
 #define VIRTIO_BLK_F_SEG_MAX 2
@@ -50,6 +51,8 @@ struct blk {
 	int fd;
 	bool readonly;
 	bool direct; /* cache = none: O_DIRECT through the bounce buffer */
+	uint32_t block_size; /* blk_size told to the guest: 512..64 KiB, a power of 2 */
+	uint32_t align; /* cache = none: the image is accessed in aligned blocks of this size */
 	uint64_t sectors; /* capacity in 512-byte sectors */
 	uint64_t base;
 	uint32_t irq;

@@ -8,6 +8,10 @@
  *   readonly  bool, default off: VIRTIO_BLK_F_RO, every write refused with IOERR
  *   serial    GET_ID string, up to 20 bytes (default: the image's file name, truncated)
  *   cache     writeback (default: FLUSH is fdatasync) or none (O_DIRECT, bounce buffers)
+ *   block_size  the logical block size told to the guest (VIRTIO_BLK_F_BLK_SIZE), 512 to
+ *             64 KiB, a power of 2; default 512, or with cache = none the image's direct-I/O
+ *             alignment. With cache = none the image is read and written in aligned blocks
+ *             of the larger of the two (partial blocks read-modify-write).
  *   base      MMIO base of the 0x200-byte window (default: chosen by the core)
  *   irq       interrupt line (default: the first free line from 5 up), edge-triggered
  *
@@ -114,10 +118,11 @@ static void blk_fill_config(struct blk *b)
 	memset(b->config, 0, sizeof(b->config));
 	memcpy(b->config, &cap, 8); /* capacity */
 	put32(b->config + 12, BLK_SEG_MAX); /* seg_max */
-	put32(b->config + 20, BLK_SECTOR); /* blk_size */
+	put32(b->config + 20, b->block_size); /* blk_size */
 	put32(b->config + 36, BLK_MAX_DISCARD_SECTORS); /* max_discard_sectors */
 	put32(b->config + 40, BLK_MAX_DISCARD_SEG); /* max_discard_seg */
-	put32(b->config + 44, 8); /* discard_sector_alignment: 4 KiB */
+	/* discard_sector_alignment: 4 KiB, or the block when larger */
+	put32(b->config + 44, b->block_size > 4096 ? b->block_size / BLK_SECTOR : 8);
 	put32(b->config + 48, BLK_MAX_DISCARD_SECTORS); /* max_write_zeroes_sectors */
 	put32(b->config + 52, BLK_MAX_DISCARD_SEG); /* max_write_zeroes_seg */
 	b->config[56] = 1; /* write_zeroes_may_unmap */
@@ -136,8 +141,54 @@ static uint64_t blk_features(const struct blk *b)
 	return f;
 }
 
-/* Opens the image: a regular file or a block device, its size in whole sectors. */
-static int blk_open(struct blk *b, const char *key, const char *path)
+/* The file offset alignment O_DIRECT needs on @fd (statx STATX_DIOALIGN, Linux 6.1; for a
+ * block device, else its logical block size), 0 when the system does not say. */
+static uint32_t dio_alignment(int fd, const struct stat *st, uint32_t *mem_align)
+{
+	*mem_align = 0;
+#ifdef STATX_DIOALIGN
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
+		*mem_align = sx.stx_dio_mem_align;
+		return sx.stx_dio_offset_align;
+	}
+#endif
+	int lbs = 0;
+
+	if (S_ISBLK(st->st_mode) && ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
+		return (uint32_t)lbs;
+	return 0;
+}
+
+/* cache = none: block size and I/O alignment from the image, checked against what the bounce
+ * buffer can do. */
+static int blk_direct_align(struct blk *b, const char *path, const struct stat *st,
+                            bool block_size_set)
+{
+	uint32_t mem_align, a = dio_alignment(b->fd, st, &mem_align);
+	const struct smol_host *h = b->host;
+
+	if (a && (a & (a - 1) || a > BLK_MAX_BLOCK || mem_align > 4096)) {
+		h->cfg_error(b->dev, "cache",
+		             "%s: direct I/O wants %u-byte offsets and %u-byte buffers; smolvm "
+		             "handles powers of 2 up to %u and 4096: use cache = writeback",
+		             path, a, mem_align, BLK_MAX_BLOCK);
+		return -EINVAL;
+	}
+	if (!block_size_set && a > b->block_size)
+		b->block_size = a;
+	/* unknown: 4 KiB blocks work on every file system (partial ones cost a read) */
+	b->align = a ? a : 4096;
+	if (b->align < b->block_size)
+		b->align = b->block_size;
+	return 0;
+}
+
+/* Opens the image: a regular file or a block device, its size in whole sectors (whole
+ * aligned blocks with cache = none). */
+static int blk_open(struct blk *b, const char *key, const char *path, bool block_size_set)
 {
 	const struct smol_host *h = b->host;
 	int flags = (b->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (b->direct ? O_DIRECT : 0);
@@ -169,11 +220,14 @@ static int blk_open(struct blk *b, const char *key, const char *path)
 		h->cfg_error(b->dev, key, "%s is neither a regular file nor a block device", path);
 		return -EINVAL;
 	}
-	if (size % BLK_SECTOR)
-		h->log(b->dev, SMOL_LOG_WARN,
-		       "%s: the last %llu bytes are not a whole sector: unused", path,
-		       (unsigned long long)(size % BLK_SECTOR));
-	b->sectors = size / BLK_SECTOR;
+	if (b->direct && blk_direct_align(b, path, &st, block_size_set))
+		return -EINVAL;
+	uint32_t unit = b->direct ? b->align : BLK_SECTOR;
+	if (size % unit)
+		h->log(b->dev, SMOL_LOG_WARN, "%s: the last %llu bytes are not a whole %s: unused",
+		       path, (unsigned long long)(size % unit),
+		       b->direct ? "aligned block (cache = none)" : "sector");
+	b->sectors = size / unit * (unit / BLK_SECTOR);
 	return 0;
 }
 
@@ -296,7 +350,7 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
                       void **state)
 {
 	const char *path_cfg, *serial, *cache;
-	uint64_t base, irq;
+	uint64_t base, irq, block_size;
 	char *path = NULL;
 	struct blk *b;
 	int ro, ret = -EINVAL;
@@ -318,6 +372,7 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 	bad |= host->cfg_bool(dev, "readonly", 0, &ro) != 0;
 	bad |= host->cfg_str(dev, "serial", NULL, &serial) != 0;
 	bad |= host->cfg_str(dev, "cache", "writeback", &cache) != 0;
+	bad |= host->cfg_u64(dev, "block_size", 0, &block_size) != 0;
 	bad |= host->cfg_u64(dev, "base", SMOL_ADDR_AUTO, &base) != 0;
 	bad |= host->cfg_u64(dev, "irq", UINT64_MAX, &irq) != 0;
 	if (!bad && !path_cfg) {
@@ -333,6 +388,12 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 		host->cfg_error(dev, "cache", "'%s' is neither writeback nor none", cache);
 		bad = true;
 	}
+	if (block_size && (block_size < BLK_SECTOR || block_size > BLK_MAX_BLOCK ||
+	                   (block_size & (block_size - 1)))) {
+		host->cfg_error(dev, "block_size", "%llu: a power of 2 from 512 to 65536",
+		                (unsigned long long)block_size);
+		bad = true;
+	}
 	if (base != SMOL_ADDR_AUTO && (base % BLK_WINDOW || base > (1ull << 32) - BLK_WINDOW)) {
 		host->cfg_error(dev, "base",
 		                "0x%llx: the 0x200-byte window must be 0x200-aligned, below 4 GiB",
@@ -343,13 +404,14 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 		return -EINVAL;
 	b->readonly = ro;
 	b->direct = !strcmp(cache, "none");
+	b->block_size = block_size ? (uint32_t)block_size : BLK_SECTOR;
 
 	path = host->cfg_path(dev, path_cfg);
 	if (!path) {
 		host->log(dev, SMOL_LOG_ERROR, "cannot resolve the path %s", path_cfg);
 		return -ENOMEM;
 	}
-	if (blk_open(b, "path", path))
+	if (blk_open(b, "path", path, block_size != 0))
 		goto out;
 	blk_set_serial(b, serial, path);
 	if ((b->direct && posix_memalign((void **)&b->bounce, 4096, BLK_BOUNCE)) ||

@@ -637,6 +637,121 @@ Test(blk, cache_none_reads_and_writes)
 	cr_assert_eq(request(T_FLUSH, 0, 0, false), S_OK);
 }
 
+/* The blk_size the device's config space says. */
+static uint32_t config_blk_size(void)
+{
+	return (uint32_t)fake_mmio_read(base + VIRTIO_MMIO_CONFIG + 20, 4);
+}
+
+Test(blk, block_size_key)
+{
+	make_image("disk.img");
+	create_up("disk.img", "block_size", "4096", NULL);
+	cr_assert(device_features() & (1ull << F_BLK_SIZE));
+	cr_assert_eq(config_blk_size(), 4096);
+	static const char *const bad[] = { "256", "1000", "131072", "0x3000" };
+	static const char *const names[] = { "b0", "b1", "b2", "b3" };
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(create_dev(names[i], "path", "disk.img", "block_size", bad[i], NULL),
+		             -EINVAL, "block_size = %s", bad[i]);
+		cr_assert(fake_cfg_error_about("block_size"), "block_size = %s", bad[i]);
+	}
+}
+
+/* With cache = none and no block_size, the guest is told the image's direct-I/O alignment. */
+Test(blk, cache_none_block_size_follows_the_image)
+{
+	uint32_t want = 512;
+	struct statx sx;
+
+	make_image("disk.img");
+	if (statx(AT_FDCWD, tmp_path("disk.img"), 0, STATX_DIOALIGN, &sx) == 0 &&
+	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align > 512)
+		want = sx.stx_dio_offset_align;
+	create_up("disk.img", "cache", "none", NULL);
+	cr_assert_eq(config_blk_size(), want);
+}
+
+/*
+ * Random requests of random sizes at random sectors (512-byte units, most of them not on
+ * block boundaries), checked against a model of the image after each: what a guest that
+ * ignores blk_size does. With cache = none and 4 KiB or 64 KiB blocks, every partial block
+ * is read, modified and written whole; nothing around a request may change.
+ */
+#define MODEL_SIZE (3u << 20) /* three bounce buffers' worth: requests cross them */
+
+static uint8_t model[MODEL_SIZE], image[MODEL_SIZE];
+
+static void model_image(const char *name)
+{
+	int fd = open(tmp_path(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	cr_assert(fd >= 0);
+	for (unsigned i = 0; i < MODEL_SIZE; i++)
+		model[i] = (uint8_t)(i / 512 * 13 + i);
+	cr_assert_eq(write(fd, model, MODEL_SIZE), MODEL_SIZE);
+	close(fd);
+}
+
+static uint64_t rnd_state = 88172645463325252ull;
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (uint32_t)(rnd_state % n);
+}
+
+static void random_requests_match_the_model(const char *cache, const char *block_size)
+{
+	model_image("disk.img");
+	create_up("disk.img", "cache", cache, "block_size", block_size, NULL);
+	cr_assert_eq(config_blk_size(), (uint32_t)strtoul(block_size, NULL, 0));
+	for (unsigned round = 0; round < 300; round++) {
+		/* mostly short requests, some up to 2.5 MiB */
+		uint32_t max = round % 10 == 9 ? MODEL_SIZE / 512 - 1 : 40;
+		uint32_t n = 1 + rnd(max), sector = rnd(MODEL_SIZE / 512 - n + 1);
+		uint64_t off = (uint64_t)sector * 512;
+		unsigned kind = rnd(3);
+
+		if (kind == 0) { /* write */
+			fill(ram + DATA, n * 512, (uint8_t)round);
+			cr_assert_eq(request(T_OUT, sector, n * 512, false), S_OK, "%s",
+			             fake_log());
+			memcpy(model + off, ram + DATA, n * 512);
+		} else if (kind == 1) { /* read */
+			memset(ram + DATA, 0xcc, n * 512);
+			cr_assert_eq(request(T_IN, sector, n * 512, true), S_OK, "%s", fake_log());
+			cr_assert_eq(last_used_len, n * 512 + 1);
+			cr_assert_arr_eq(ram + DATA, model + off, n * 512,
+			                 "round %u: read of %u sectors at %u", round, n, sector);
+		} else { /* write zeroes, no unmap */
+			segment(0, sector, n, 0);
+			cr_assert_eq(request(T_WRITE_ZEROES, 0, 16, false), S_OK, "%s", fake_log());
+			memset(model + off, 0, n * 512);
+		}
+	}
+	read_image("disk.img", 0, image, MODEL_SIZE);
+	for (unsigned i = 0; i < MODEL_SIZE; i++)
+		cr_assert_eq(image[i], model[i], "image byte %u is 0x%02x, the model says 0x%02x",
+		             i, image[i], model[i]);
+}
+
+Test(blk, cache_none_4k_blocks_random_requests)
+{
+	random_requests_match_the_model("none", "4096");
+}
+
+Test(blk, cache_none_64k_blocks_random_requests)
+{
+	random_requests_match_the_model("none", "65536");
+}
+
+Test(blk, cache_writeback_random_requests)
+{
+	random_requests_match_the_model("writeback", "512");
+}
+
 /* ---- hostile guests ------------------------------------------------------------------- */
 
 Test(blk, hostile_chain_fails_alone)
