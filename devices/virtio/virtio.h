@@ -215,9 +215,15 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *vm, unsigned index);
  */
 int virtq_pop(struct virtq *q, struct virtio_chain *c);
 
-/* Returns chain @head to the driver with @len bytes written. 0, or -EIO (queue broken). */
-/** True when the driver has made entries available that virtq_pop() has not taken yet. */
+/*
+ * For a caller about to stop taking chains: true when the driver has made entries available
+ * that virtq_pop() has not taken yet (come back for them: the driver may not notify again).
+ * With EVENT_IDX it first asks the driver for a notification at the next entry, so false
+ * means one will come.
+ */
 bool virtq_pending(struct virtq *q);
+
+/* Returns chain @head to the driver with @len bytes written. 0, or -EIO (queue broken). */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 
 /* Raises the used-buffer interrupt for what was pushed since the last call, unless the

@@ -244,8 +244,22 @@ bool virtq_pending(struct virtq *q)
 {
 	uint16_t avail_idx;
 
-	if (!q->ready || q->broken || load16(q, q->avail + 2, &avail_idx))
+	if (!q->ready || q->broken)
 		return false;
+	/* A caller that stops before seeing an empty ring (its budget ran out) left avail_event
+	 * where it was the last time the ring was empty: the driver would not notify for what
+	 * it adds next. Ask for a kick at the next entry first, then look. */
+	if (event_idx(q)) {
+		if (store16(q, q->used + 4 + 8 * (uint64_t)q->num, q->last_avail)) {
+			queue_broken(q, "used ring outside guest RAM");
+			return false;
+		}
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+	if (load16(q, q->avail + 2, &avail_idx)) {
+		queue_broken(q, "avail ring outside guest RAM");
+		return false;
+	}
 	return avail_idx != q->last_avail;
 }
 
