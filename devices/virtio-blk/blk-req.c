@@ -229,11 +229,11 @@ static uint8_t blk_dispatch(struct blk *b, struct virtq *q, const struct virtio_
 		*written = n;
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_DISCARD:
-		if (!virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_DISCARD))
+		if (!b->f_discard)
 			return VIRTIO_BLK_S_UNSUPP;
 		return blk_discard(b, q, c, false);
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (!virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_WRITE_ZEROES))
+		if (!b->f_write_zeroes)
 			return VIRTIO_BLK_S_UNSUPP;
 		return blk_discard(b, q, c, true);
 	default: return VIRTIO_BLK_S_UNSUPP;
@@ -264,22 +264,36 @@ static uint32_t blk_request(struct blk *b, struct virtq *q, const struct virtio_
 	return written + 1;
 }
 
-void blk_serve(struct blk *b, unsigned index)
+bool blk_serve(struct blk *b, unsigned index)
 {
 	struct virtq *q = virtio_mmio_queue(&b->vm, index);
 	uint64_t before = b->n_requests;
+	bool more;
 
 	if (!q)
-		return;
+		return false;
 	b->n_serves++;
 	/* At most a queue's worth per call: a guest that keeps refilling the ring must not hold
-	 * the device (and the event loop) forever. The rest is served after a self-kick, once
-	 * the event loop has had its turn. */
+	 * the device (and, without the thread, the event loop) forever. */
 	for (unsigned served = 0; served < q->num; served++) {
 		if (virtq_pop(q, &b->chain) <= 0)
 			break;
+		b->f_discard = virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_DISCARD);
+		b->f_write_zeroes = virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_WRITE_ZEROES);
+		/* The chain is a copy and the I/O touches only guest RAM and the image: the
+		 * transport is free meanwhile. A reset waits for busy to clear, so the queue is
+		 * still the one the chain came from when it is pushed below. */
+		if (b->threaded) {
+			b->busy = true;
+			pthread_mutex_unlock(&b->qlock);
+		}
 		uint32_t len = blk_request(b, q, &b->chain);
 
+		if (b->threaded) {
+			pthread_mutex_lock(&b->qlock);
+			b->busy = false;
+			pthread_cond_broadcast(&b->idle);
+		}
 		b->n_requests++;
 		if (virtq_push(q, b->chain.head, len))
 			break;
@@ -287,8 +301,10 @@ void blk_serve(struct blk *b, unsigned index)
 	if (b->n_requests == before)
 		b->n_empty_serves++;
 	virtq_notify(q);
-	if (virtq_pending(q)) {
+	more = virtq_pending(q);
+	if (more && !b->threaded) {
 		b->n_self_kicks++;
-		blk_kick_self(b);
+		blk_kick_self(b); /* the rest after the event loop has had its turn */
 	}
+	return more;
 }

@@ -2,6 +2,7 @@
 #ifndef SMOLVM_VIRTIO_BLK_H
 #define SMOLVM_VIRTIO_BLK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -64,13 +65,28 @@ struct blk {
 	uint8_t *zeros; /* BLK_BOUNCE zero bytes, 4 KiB aligned (write zeroes) */
 	struct iovec iov[BLK_QUEUE_SIZE];
 	struct virtio_chain chain;
+	/* The I/O thread (when the backend takes an ioeventfd for QueueNotify): it serves the
+	 * queue outside the core's device lock and drops qlock during each request's I/O, so
+	 * register accesses from vCPUs wait for at most one request, never a whole batch.
+	 * qlock guards the transport and queue state (b->vm) between it and the handlers;
+	 * busy says it is inside a request with qlock released, and a reset waits on idle
+	 * until it is not. Without the thread, requests are served in the handlers. */
+	bool threaded;
+	bool thread_started;
+	pthread_t io_thread;
+	int stop_fd;
+	pthread_mutex_t qlock;
+	pthread_cond_t idle;
+	bool busy;
+	bool f_discard, f_write_zeroes; /* negotiated, as read when the request was taken */
 	/* statistics, logged with -v when the device goes */
 	uint64_t n_requests, n_serves, n_empty_serves, n_self_kicks;
 };
 
-/* Serves up to a queue's worth of available requests, interrupts once if the driver wants,
- * and kicks itself when more are waiting. */
-void blk_serve(struct blk *b, unsigned index);
+/* Serves up to a queue's worth of available requests (with b->threaded: called with qlock
+ * held, released during each request's I/O), interrupts once if the driver wants, and
+ * returns whether more are waiting (without the thread it has kicked itself for them). */
+bool blk_serve(struct blk *b, unsigned index);
 /* Has the event loop call blk_serve again soon (through kick_fd). */
 void blk_kick_self(struct blk *b);
 

@@ -15,15 +15,17 @@
  *   base      MMIO base of the 0x200-byte window (default: chosen by the core)
  *   irq       interrupt line (default: the first free line from 5 up), edge-triggered
  *
- * Queue notifications arrive through an ioeventfd and are served on the core's event loop,
- * interrupts leave through an irqfd (ABI 1.2); without them, both go through the MMIO
- * handler (a vCPU thread) and irq_pulse.
+ * Queue notifications arrive through an ioeventfd (ABI 1.2) and are served by the disk's own
+ * I/O thread, outside the core's device lock (see struct blk); interrupts leave through an
+ * irqfd. Without an ioeventfd, requests are served in the MMIO handler (a vCPU thread) and
+ * self-kicks go through the event loop; without an irqfd, interrupts through irq_pulse.
  */
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +61,12 @@ static void blk_irq(void *opaque, int level)
 
 static void blk_notify(void *opaque, unsigned index)
 {
-	blk_serve(opaque, index);
+	struct blk *b = opaque;
+
+	if (b->threaded)
+		blk_kick_self(b); /* a QueueNotify the ioeventfd did not take: wake the thread */
+	else
+		blk_serve(b, index);
 }
 
 static void blk_config_read(void *opaque, uint32_t off, void *buf, unsigned len)
@@ -84,18 +91,45 @@ static const struct virtio_mmio_ops blk_virtio_ops = {
 	.log = blk_vlog,
 };
 
+static void blk_lock(struct blk *b)
+{
+	if (b->threaded)
+		pthread_mutex_lock(&b->qlock);
+}
+
+static void blk_unlock(struct blk *b)
+{
+	if (b->threaded)
+		pthread_mutex_unlock(&b->qlock);
+}
+
+/* With qlock held: until the I/O thread is out of the request it took, whose queue a reset
+ * (or a queue switched off) is about to take away. */
+static void blk_wait_idle(struct blk *b)
+{
+	while (b->threaded && b->busy)
+		pthread_cond_wait(&b->idle, &b->qlock);
+}
+
 static uint64_t blk_mmio_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct blk *b = opaque;
 
-	return virtio_mmio_read(&b->vm, off, size);
+	blk_lock(b);
+	uint64_t v = virtio_mmio_read(&b->vm, off, size);
+	blk_unlock(b);
+	return v;
 }
 
 static void blk_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
 {
 	struct blk *b = opaque;
 
+	blk_lock(b);
+	if (off == VIRTIO_MMIO_STATUS || off == VIRTIO_MMIO_QUEUE_READY)
+		blk_wait_idle(b);
 	virtio_mmio_write(&b->vm, off, size, value);
+	blk_unlock(b);
 }
 
 static const struct smol_io_ops blk_mmio_ops = {
@@ -293,14 +327,55 @@ void blk_kick_self(struct blk *b)
  * device's own self-kicks, and (ABI 1.2) the guest's QueueNotify writes when the backend
  * takes an ioeventfd for them; otherwise those reach blk_mmio_write. Interrupts go out
  * through an irqfd when there is one, else through irq_pulse. */
+/* The I/O thread: waits for a kick (the guest's, through the ioeventfd, or its own), serves
+ * while requests are waiting, until destroy() writes stop_fd. */
+static void *blk_io_thread(void *opaque)
+{
+	struct blk *b = opaque;
+	struct pollfd p[2] = { { .fd = b->kick_fd, .events = POLLIN },
+		               { .fd = b->stop_fd, .events = POLLIN } };
+	uint64_t n;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			b->host->log(b->dev, SMOL_LOG_ERROR, "I/O thread: poll: %s; stopped",
+			             strerror(errno));
+			return NULL;
+		}
+		if (p[1].revents)
+			return NULL;
+		if (read(b->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			continue;
+		pthread_mutex_lock(&b->qlock);
+		for (bool more = true; more;) {
+			more = false;
+			if ((b->vm.status & (VIRTIO_STATUS_DRIVER_OK |
+			                     VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK)
+				more = blk_serve(b, 0);
+			if (more) { /* a batch done: let waiting vCPUs have the transport */
+				b->n_self_kicks++;
+				pthread_mutex_unlock(&b->qlock);
+				pthread_mutex_lock(&b->qlock);
+			}
+		}
+		pthread_mutex_unlock(&b->qlock);
+	}
+}
+
+/* Queue notifications: through an ioeventfd served by the I/O thread when the backend takes
+ * one (ABI 1.2); else the MMIO handler serves them and the kick eventfd, watched on the event
+ * loop, carries the device's self-kicks. Interrupts through an irqfd when there is one, else
+ * irq_pulse. */
 static int blk_attach_eventfds(struct blk *b)
 {
 	const struct smol_host *h = b->host;
 	int r;
 
 	b->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->kick_fd < 0 || h->fd_watch(b->dev, b->kick_fd, SMOL_FD_IN, blk_kicked, b) < 0) {
-		h->log(b->dev, SMOL_LOG_ERROR, "cannot set up the queue's eventfd: %s",
+	if (b->kick_fd < 0) {
+		h->log(b->dev, SMOL_LOG_ERROR, "cannot create the queue's eventfd: %s",
 		       strerror(errno));
 		return -EINVAL;
 	}
@@ -318,8 +393,26 @@ static int blk_attach_eventfds(struct blk *b)
 			b->irq_fd = -1;
 		}
 	}
+	if (ioevent) {
+		/* signals stay blocked in the thread: it inherits the core's mask */
+		b->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		b->threaded = true;
+		r = b->stop_fd < 0 ? errno : pthread_create(&b->io_thread, NULL, blk_io_thread, b);
+		if (r) {
+			b->threaded = false;
+			h->log(b->dev, SMOL_LOG_ERROR, "cannot start the I/O thread: %s",
+			       strerror(r));
+			return -EINVAL;
+		}
+		b->thread_started = true;
+	} else if (h->fd_watch(b->dev, b->kick_fd, SMOL_FD_IN, blk_kicked, b) < 0) {
+		h->log(b->dev, SMOL_LOG_ERROR, "cannot watch the queue's eventfd: %s",
+		       strerror(errno));
+		return -EINVAL;
+	}
 	h->log(b->dev, SMOL_LOG_DEBUG, "queue notifications: %s; interrupts: %s",
-	       ioevent ? "ioeventfd" : "MMIO exits", b->irq_fd >= 0 ? "irqfd" : "irq_pulse");
+	       ioevent ? "ioeventfd, served by the disk's I/O thread" : "MMIO exits",
+	       b->irq_fd >= 0 ? "irqfd" : "irq_pulse");
 	return 0;
 }
 
@@ -333,8 +426,20 @@ static void blk_destroy(void *state)
 	             "self-kicks)",
 	             (unsigned long long)b->n_requests, (unsigned long long)b->n_serves,
 	             (unsigned long long)b->n_empty_serves, (unsigned long long)b->n_self_kicks);
+	if (b->thread_started) {
+		uint64_t one = 1;
+
+		if (write(b->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			b->host->log(b->dev, SMOL_LOG_WARN, "cannot stop the I/O thread: %s",
+			             strerror(errno));
+		else
+			pthread_join(b->io_thread, NULL);
+	}
+	if (b->stop_fd >= 0)
+		close(b->stop_fd);
 	if (b->kick_fd >= 0) {
-		(void)b->host->fd_unwatch(b->dev, b->kick_fd);
+		if (!b->threaded)
+			(void)b->host->fd_unwatch(b->dev, b->kick_fd);
 		close(b->kick_fd);
 	}
 	if (b->irq_fd >= 0)
@@ -343,6 +448,8 @@ static void blk_destroy(void *state)
 		close(b->fd);
 	free(b->bounce);
 	free(b->zeros);
+	pthread_cond_destroy(&b->idle);
+	pthread_mutex_destroy(&b->qlock);
 	free(b);
 }
 
@@ -364,7 +471,9 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 	b->host = host;
 	b->dev = dev;
 	b->fd = -1;
-	b->kick_fd = b->irq_fd = -1;
+	b->kick_fd = b->irq_fd = b->stop_fd = -1;
+	pthread_mutex_init(&b->qlock, NULL);
+	pthread_cond_init(&b->idle, NULL);
 	*state = b;
 
 	/* Read every key before failing: all are known, all errors reported. */
@@ -449,7 +558,10 @@ static void blk_reset(void *state)
 {
 	struct blk *b = state;
 
+	blk_lock(b);
+	blk_wait_idle(b);
 	virtio_mmio_reset(&b->vm);
+	blk_unlock(b);
 }
 
 /* A virtio-mmio device to ACPI (LNRO0005, as Linux's virtio_mmio matches it), or to the
