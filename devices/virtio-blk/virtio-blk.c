@@ -104,11 +104,17 @@ static void blk_unlock(struct blk *b)
 }
 
 /* With qlock held: until the I/O thread is out of the request it took, whose queue a reset
- * (or a queue switched off) is about to take away. */
+ * (or a queue switched off) is about to take away. want_idle keeps it from taking the next
+ * one meanwhile (it would: it holds qlock from one request's end to the next one's start). */
 static void blk_wait_idle(struct blk *b)
 {
-	while (b->threaded && b->busy)
+	if (!b->threaded)
+		return;
+	b->want_idle++;
+	while (b->busy)
 		pthread_cond_wait(&b->idle, &b->qlock);
+	if (--b->want_idle == 0)
+		pthread_cond_broadcast(&b->idle); /* the thread goes on once we release qlock */
 }
 
 static uint64_t blk_mmio_read(void *opaque, uint64_t off, unsigned size)
@@ -346,6 +352,9 @@ static void *blk_io_thread(void *opaque)
 			continue;
 		pthread_mutex_lock(&b->qlock);
 		for (bool more = true; more && !b->stopping;) {
+			/* a vCPU about to reset the queue goes first */
+			while (b->want_idle && !b->stopping)
+				pthread_cond_wait(&b->idle, &b->qlock);
 			more = false;
 			if (!b->stopping &&
 			    (b->vm.status & (VIRTIO_STATUS_DRIVER_OK |
@@ -423,6 +432,7 @@ static void blk_destroy(void *state)
 		/* it finishes the request in hand (if any), takes no other, and leaves */
 		pthread_mutex_lock(&b->qlock);
 		b->stopping = true;
+		pthread_cond_broadcast(&b->idle);
 		pthread_mutex_unlock(&b->qlock);
 		if (write(b->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
 			/* a thread still polling would use what we free: keep it all */
