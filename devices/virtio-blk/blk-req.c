@@ -276,6 +276,9 @@ bool blk_serve(struct blk *b, unsigned index)
 	/* At most a queue's worth per call: a guest that keeps refilling the ring must not hold
 	 * the device (and, without the thread, the event loop) forever. */
 	for (unsigned served = 0; served < q->num; served++) {
+		/* a vCPU waits to reset the queue, or the device goes: no new request */
+		if (b->threaded && (b->want_idle || b->stopping))
+			break;
 		if (virtq_pop(q, &b->chain) <= 0)
 			break;
 		b->f_discard = virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_DISCARD);

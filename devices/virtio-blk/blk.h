@@ -70,7 +70,10 @@ struct blk {
 	 * register accesses from vCPUs wait for at most one request, never a whole batch.
 	 * qlock guards the transport and queue state (b->vm) between it and the handlers;
 	 * busy says it is inside a request with qlock released, and a reset waits on idle
-	 * until it is not. Without the thread, requests are served in the handlers. */
+	 * until it is not. want_idle counts such waiters: while it is not 0 the thread takes
+	 * no new request and waits on idle too, so a reset waits for one request, not for
+	 * the ring to drain. stopping (destroy) makes it finish the request it has and
+	 * leave. Without the thread, requests are served in the handlers. */
 	bool threaded;
 	bool thread_started;
 	pthread_t io_thread;
@@ -78,6 +81,8 @@ struct blk {
 	pthread_mutex_t qlock;
 	pthread_cond_t idle;
 	bool busy;
+	unsigned want_idle;
+	bool stopping;
 	bool f_discard, f_write_zeroes; /* negotiated, as read when the request was taken */
 	/* statistics, logged with -v when the device goes */
 	uint64_t n_requests, n_serves, n_empty_serves, n_self_kicks;

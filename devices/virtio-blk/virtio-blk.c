@@ -104,11 +104,17 @@ static void blk_unlock(struct blk *b)
 }
 
 /* With qlock held: until the I/O thread is out of the request it took, whose queue a reset
- * (or a queue switched off) is about to take away. */
+ * (or a queue switched off) is about to take away. want_idle keeps it from taking the next
+ * one meanwhile (it would: it holds qlock from one request's end to the next one's start). */
 static void blk_wait_idle(struct blk *b)
 {
-	while (b->threaded && b->busy)
+	if (!b->threaded)
+		return;
+	b->want_idle++;
+	while (b->busy)
 		pthread_cond_wait(&b->idle, &b->qlock);
+	if (--b->want_idle == 0)
+		pthread_cond_broadcast(&b->idle); /* the thread goes on once we release qlock */
 }
 
 static uint64_t blk_mmio_read(void *opaque, uint64_t off, unsigned size)
@@ -323,10 +329,6 @@ void blk_kick_self(struct blk *b)
 		b->host->log(b->dev, SMOL_LOG_WARN, "cannot kick the queue: %s", strerror(errno));
 }
 
-/* The kick eventfd is watched on the event loop whatever happens next: it carries the
- * device's own self-kicks, and (ABI 1.2) the guest's QueueNotify writes when the backend
- * takes an ioeventfd for them; otherwise those reach blk_mmio_write. Interrupts go out
- * through an irqfd when there is one, else through irq_pulse. */
 /* The I/O thread: waits for a kick (the guest's, through the ioeventfd, or its own), serves
  * while requests are waiting, until destroy() writes stop_fd. */
 static void *blk_io_thread(void *opaque)
@@ -349,9 +351,13 @@ static void *blk_io_thread(void *opaque)
 		if (read(b->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 			continue;
 		pthread_mutex_lock(&b->qlock);
-		for (bool more = true; more;) {
+		for (bool more = true; more && !b->stopping;) {
+			/* a vCPU about to reset the queue goes first */
+			while (b->want_idle && !b->stopping)
+				pthread_cond_wait(&b->idle, &b->qlock);
 			more = false;
-			if ((b->vm.status & (VIRTIO_STATUS_DRIVER_OK |
+			if (!b->stopping &&
+			    (b->vm.status & (VIRTIO_STATUS_DRIVER_OK |
 			                     VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK)
 				more = blk_serve(b, 0);
 			if (more) { /* a batch done: let waiting vCPUs have the transport */
@@ -420,21 +426,30 @@ static void blk_destroy(void *state)
 {
 	struct blk *b = state;
 
-	/* how well notifications were batched: a wake-up per request means none were */
+	if (b->thread_started) {
+		uint64_t one = 1;
+
+		/* it finishes the request in hand (if any), takes no other, and leaves */
+		pthread_mutex_lock(&b->qlock);
+		b->stopping = true;
+		pthread_cond_broadcast(&b->idle);
+		pthread_mutex_unlock(&b->qlock);
+		if (write(b->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+			/* a thread still polling would use what we free: keep it all */
+			b->host->log(b->dev, SMOL_LOG_ERROR,
+			             "cannot stop the I/O thread: %s; its state is leaked",
+			             strerror(errno));
+			return;
+		}
+		pthread_join(b->io_thread, NULL);
+	}
+	/* how well notifications were batched: a wake-up per request means none were (read
+	 * once the thread is gone: it updates them) */
 	b->host->log(b->dev, SMOL_LOG_DEBUG,
 	             "served %llu requests in %llu wake-ups (%llu found nothing, %llu "
 	             "self-kicks)",
 	             (unsigned long long)b->n_requests, (unsigned long long)b->n_serves,
 	             (unsigned long long)b->n_empty_serves, (unsigned long long)b->n_self_kicks);
-	if (b->thread_started) {
-		uint64_t one = 1;
-
-		if (write(b->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-			b->host->log(b->dev, SMOL_LOG_WARN, "cannot stop the I/O thread: %s",
-			             strerror(errno));
-		else
-			pthread_join(b->io_thread, NULL);
-	}
 	if (b->stop_fd >= 0)
 		close(b->stop_fd);
 	if (b->kick_fd >= 0) {

@@ -11,10 +11,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_DEVS 8
@@ -23,6 +25,7 @@
 #define MAX_WATCHES 16
 #define MAX_ERRORS 32
 #define MAX_PLUGINS 8
+#define MAX_IOEVENTS 16
 
 struct smol_dev {
 	char name[32];
@@ -35,6 +38,7 @@ struct smol_dev {
 	void *state;
 	bool created;
 	unsigned leaked_watches;
+	pthread_mutex_t lock; /* the core's per-device lock: handlers, reset and destroy */
 };
 
 struct map {
@@ -53,6 +57,13 @@ struct watch {
 	void *opaque;
 };
 
+struct ioevent {
+	struct smol_dev *dev;
+	uint64_t addr, datamatch;
+	uint32_t len, flags;
+	int fd;
+};
+
 static struct {
 	struct smol_dev devs[MAX_DEVS];
 	unsigned n_devs;
@@ -60,6 +71,9 @@ static struct {
 	unsigned n_maps;
 	struct watch watches[MAX_WATCHES];
 	unsigned n_watches;
+	bool ioeventfd_accept;
+	struct ioevent ioevents[MAX_IOEVENTS];
+	unsigned n_ioevents;
 	struct smol_dev *irq_owner[FAKE_IRQ_LINES];
 	int irq_level[FAKE_IRQ_LINES];
 	unsigned irq_rises[FAKE_IRQ_LINES];
@@ -76,8 +90,23 @@ static struct {
 	int exit_status;
 	char *log;
 	size_t log_len;
+	char *log_copy; /* what fake_log() last returned */
 	FILE *log_file;
+	/* fake_gpa_hold() */
+	bool hold;
+	uint64_t hold_gpa, hold_len;
+	unsigned held;
 } fh;
+
+/*
+ * Devices may call the host table from threads of their own (an I/O thread: log, gpa_ptr,
+ * irq_set, irq_pulse, request_exit), as they may in the core: what those calls record, and
+ * what the test reads of it, is under fake_lock. Recursive: irq_owned() logs. The rest of
+ * the fake (config, maps, watches) is for create(), destroy() and the test's own thread.
+ */
+static pthread_mutex_t fake_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
 
 /* ---- log: kept in memory and in a per-test file the runner prints on failure ---------- */
 
@@ -96,6 +125,7 @@ static void log_append(const char *fmt, ...)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
+	pthread_mutex_lock(&fake_lock);
 	char *grown = realloc(fh.log, fh.log_len + (size_t)n + 1);
 	if (grown) {
 		fh.log = grown;
@@ -106,6 +136,7 @@ static void log_append(const char *fmt, ...)
 		fputs(line, fh.log_file);
 		fflush(fh.log_file);
 	}
+	pthread_mutex_unlock(&fake_lock);
 }
 
 static void log_file_path(char *buf, size_t len, const struct criterion_test *t)
@@ -188,6 +219,7 @@ void fake_host_fini(void)
 		dlclose(fh.plugins[i]);
 	free(fh.ram);
 	free(fh.log);
+	free(fh.log_copy);
 	if (fh.log_file)
 		fclose(fh.log_file);
 	memset(&fh, 0, sizeof(fh));
@@ -224,6 +256,7 @@ struct smol_dev *fake_dev_new(const char *name)
 	cr_assert(fh.n_devs < MAX_DEVS, "too many fake devices");
 	d = &fh.devs[fh.n_devs++];
 	snprintf(d->name, sizeof(d->name), "%s", name);
+	pthread_mutex_init(&d->lock, NULL);
 	return d;
 }
 
@@ -251,14 +284,20 @@ void fake_dev_destroy(struct smol_dev *dev)
 
 	if (!dev->created)
 		return;
+	pthread_mutex_lock(&dev->lock); /* as the core: under the device's lock */
 	if (dev->state)
 		dev->ops->destroy(dev->state);
 	dev->state = NULL;
 	dev->created = false;
+	pthread_mutex_unlock(&dev->lock);
 	for (i = j = 0; i < fh.n_maps; i++)
 		if (fh.maps[i].dev != dev)
 			fh.maps[j++] = fh.maps[i];
 	fh.n_maps = j;
+	for (i = j = 0; i < fh.n_ioevents; i++)
+		if (fh.ioevents[i].dev != dev)
+			fh.ioevents[j++] = fh.ioevents[i];
+	fh.n_ioevents = j;
 	for (i = j = 0; i < fh.n_watches; i++)
 		if (fh.watches[i].dev != dev)
 			fh.watches[j++] = fh.watches[i];
@@ -272,8 +311,10 @@ void fake_dev_destroy(struct smol_dev *dev)
 
 void fake_dev_reset(struct smol_dev *dev)
 {
+	pthread_mutex_lock(&dev->lock);
 	if (dev->state && dev->ops->reset)
 		dev->ops->reset(dev->state);
+	pthread_mutex_unlock(&dev->lock);
 }
 
 void *fake_dev_state(struct smol_dev *dev)
@@ -513,12 +554,27 @@ static void fake_log_fn(struct smol_dev *dev, enum smol_log_level level, const c
 
 const char *fake_log(void)
 {
-	return fh.log ? fh.log : "";
+	char *copy;
+
+	/* a copy: a device thread may be growing the log meanwhile */
+	pthread_mutex_lock(&fake_lock);
+	copy = strdup(fh.log ? fh.log : "");
+	if (copy) {
+		free(fh.log_copy);
+		fh.log_copy = copy;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	return fh.log_copy ? fh.log_copy : "";
 }
 
 bool fake_log_contains(const char *needle)
 {
-	return strstr(fake_log(), needle) != NULL;
+	bool found;
+
+	pthread_mutex_lock(&fake_lock);
+	found = fh.log && strstr(fh.log, needle) != NULL;
+	pthread_mutex_unlock(&fake_lock);
+	return found;
 }
 
 /* ---- MMIO / PIO ---------------------------------------------------------------------- */
@@ -594,21 +650,50 @@ static uint64_t size_mask(unsigned size)
 	return size >= 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
 }
 
+/* Handlers run under the device's lock, as in the core (bus_access). */
 static uint64_t bus_read(bool pio, uint64_t addr, unsigned size)
 {
 	const struct map *m = find_map(pio, addr);
+	uint64_t v;
 
 	if (!m || !m->ops->read)
 		return size_mask(size);
-	return m->ops->read(m->opaque, addr - m->base, size) & size_mask(size);
+	pthread_mutex_lock(&m->dev->lock);
+	v = m->ops->read(m->opaque, addr - m->base, size);
+	pthread_mutex_unlock(&m->dev->lock);
+	return v & size_mask(size);
+}
+
+/* An accepted ioeventfd takes a matching write instead of the handler, as KVM's does. */
+static bool ioevent_write(uint64_t addr, unsigned size, uint64_t value)
+{
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < fh.n_ioevents; i++) {
+		const struct ioevent *e = &fh.ioevents[i];
+
+		if (e->addr != addr || e->len != size ||
+		    ((e->flags & SMOL_IOEVENT_DATAMATCH) && e->datamatch != value))
+			continue;
+		if (write(e->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			log_append("fake: ioeventfd %d: write: %s\n", e->fd, strerror(errno));
+		return true;
+	}
+	return false;
 }
 
 static void bus_write(bool pio, uint64_t addr, unsigned size, uint64_t value)
 {
 	const struct map *m = find_map(pio, addr);
 
-	if (m && m->ops->write)
-		m->ops->write(m->opaque, addr - m->base, size, value & size_mask(size));
+	value &= size_mask(size);
+	if (!pio && ioevent_write(addr, size, value))
+		return;
+	if (m && m->ops->write) {
+		pthread_mutex_lock(&m->dev->lock);
+		m->ops->write(m->opaque, addr - m->base, size, value);
+		pthread_mutex_unlock(&m->dev->lock);
+	}
 }
 
 uint64_t fake_pio_read(uint16_t port, unsigned size)
@@ -648,13 +733,37 @@ unsigned fake_maps(void)
 
 /* ---- IRQ lines ----------------------------------------------------------------------- */
 
-/* ABI 1.2: the fake host has no backend to hand eventfds to; devices fall back to the MMIO
- * handler and irq_pulse, which is what these tests observe. */
+/* ABI 1.2: by default the fake host has no backend to hand eventfds to (-ENOTSUP): devices
+ * fall back to the MMIO handler and irq_pulse, which is what most tests observe. After
+ * fake_ioeventfd_accept(true) it takes them, and matching MMIO writes signal the fd. */
 static int fake_ioeventfd(struct smol_dev *dev, uint64_t addr, uint32_t len, uint32_t flags,
                           uint64_t datamatch, int fd)
 {
-	(void)dev, (void)addr, (void)len, (void)flags, (void)datamatch, (void)fd;
-	return -ENOTSUP;
+	if (!fh.ioeventfd_accept)
+		return -ENOTSUP;
+	const struct map *m = find_map(false, addr);
+
+	if ((len != 1 && len != 2 && len != 4 && len != 8) || fd < 0 ||
+	    (flags & ~(uint32_t)SMOL_IOEVENT_DATAMATCH) || !m || m->dev != dev ||
+	    len > m->len - (addr - m->base))
+		return -EINVAL;
+	if (fh.n_ioevents == MAX_IOEVENTS)
+		return -ENOSPC;
+	fh.ioevents[fh.n_ioevents++] = (struct ioevent){ dev, addr, datamatch, len, flags, fd };
+	return 0;
+}
+
+void fake_ioeventfd_accept(bool on)
+{
+	fh.ioeventfd_accept = on;
+}
+
+int fake_ioeventfd_fd(uint64_t addr)
+{
+	for (unsigned i = 0; i < fh.n_ioevents; i++)
+		if (fh.ioevents[i].addr == addr)
+			return fh.ioevents[i].fd;
+	return -1;
 }
 
 static int fake_irqfd(struct smol_dev *dev, uint32_t line, int fd)
@@ -692,23 +801,33 @@ static bool irq_owned(struct smol_dev *dev, uint32_t line)
 
 static int fake_irq_set(struct smol_dev *dev, uint32_t line, int level)
 {
-	if (!irq_owned(dev, line))
-		return -EINVAL;
-	level = !!level;
-	if (level && !fh.irq_level[line])
-		fh.irq_rises[line]++;
-	fh.irq_level[line] = level;
-	return 0;
+	int r = -EINVAL;
+
+	pthread_mutex_lock(&fake_lock);
+	if (irq_owned(dev, line)) {
+		level = !!level;
+		if (level && !fh.irq_level[line])
+			fh.irq_rises[line]++;
+		fh.irq_level[line] = level;
+		r = 0;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	return r;
 }
 
 static int fake_irq_pulse(struct smol_dev *dev, uint32_t line)
 {
-	if (!irq_owned(dev, line))
-		return -EINVAL;
-	if (!fh.irq_level[line])
-		fh.irq_rises[line]++;
-	fh.irq_level[line] = 0;
-	return 0;
+	int r = -EINVAL;
+
+	pthread_mutex_lock(&fake_lock);
+	if (irq_owned(dev, line)) {
+		if (!fh.irq_level[line])
+			fh.irq_rises[line]++;
+		fh.irq_level[line] = 0;
+		r = 0;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	return r;
 }
 
 bool fake_irq_claimed(uint32_t line)
@@ -718,17 +837,26 @@ bool fake_irq_claimed(uint32_t line)
 
 int fake_irq_level(uint32_t line)
 {
-	return line < FAKE_IRQ_LINES ? fh.irq_level[line] : 0;
+	pthread_mutex_lock(&fake_lock);
+	int v = line < FAKE_IRQ_LINES ? fh.irq_level[line] : 0;
+	pthread_mutex_unlock(&fake_lock);
+	return v;
 }
 
 unsigned fake_irq_rises(uint32_t line)
 {
-	return line < FAKE_IRQ_LINES ? fh.irq_rises[line] : 0;
+	pthread_mutex_lock(&fake_lock);
+	unsigned v = line < FAKE_IRQ_LINES ? fh.irq_rises[line] : 0;
+	pthread_mutex_unlock(&fake_lock);
+	return v;
 }
 
 unsigned fake_irq_misuse(void)
 {
-	return fh.irq_misuse;
+	pthread_mutex_lock(&fake_lock);
+	unsigned v = fh.irq_misuse;
+	pthread_mutex_unlock(&fake_lock);
+	return v;
 }
 
 /* ---- guest RAM ----------------------------------------------------------------------- */
@@ -740,7 +868,62 @@ static void *fake_gpa_ptr(struct smol_dev *dev, uint64_t gpa, uint64_t len)
 	(void)dev;
 	if (off >= FAKE_RAM_SIZE || len > FAKE_RAM_SIZE - off)
 		return NULL;
+	pthread_mutex_lock(&hold_lock);
+	if (fh.hold && gpa == fh.hold_gpa && len == fh.hold_len) {
+		fh.held++;
+		pthread_cond_broadcast(&hold_cond);
+		while (fh.hold && gpa == fh.hold_gpa && len == fh.hold_len)
+			pthread_cond_wait(&hold_cond, &hold_lock);
+		fh.held--;
+		pthread_cond_broadcast(&hold_cond);
+	}
+	pthread_mutex_unlock(&hold_lock);
 	return fh.ram + off;
+}
+
+void fake_gpa_hold(uint64_t gpa, uint64_t len)
+{
+	pthread_mutex_lock(&hold_lock);
+	fh.hold = true;
+	fh.hold_gpa = gpa;
+	fh.hold_len = len;
+	pthread_mutex_unlock(&hold_lock);
+}
+
+void fake_gpa_release(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	fh.hold = false;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+}
+
+bool fake_gpa_wait_held(int timeout_ms)
+{
+	struct timespec ts;
+	bool held;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&hold_lock);
+	while (!fh.held && pthread_cond_timedwait(&hold_cond, &hold_lock, &ts) == 0)
+		;
+	held = fh.held != 0;
+	pthread_mutex_unlock(&hold_lock);
+	return held;
+}
+
+unsigned fake_gpa_held(void)
+{
+	pthread_mutex_lock(&hold_lock);
+	unsigned n = fh.held;
+	pthread_mutex_unlock(&hold_lock);
+	return n;
 }
 
 uint8_t *fake_ram(void)
@@ -886,18 +1069,26 @@ const char *fake_dev_describe(struct smol_dev *dev)
 static void fake_request_exit(struct smol_dev *dev, int status)
 {
 	log_append("[%s] exit requested: %d\n", dev->name, status);
+	pthread_mutex_lock(&fake_lock);
 	fh.exit_requests++;
 	fh.exit_status = status;
+	pthread_mutex_unlock(&fake_lock);
 }
 
 unsigned fake_exit_requests(void)
 {
-	return fh.exit_requests;
+	pthread_mutex_lock(&fake_lock);
+	unsigned n = fh.exit_requests;
+	pthread_mutex_unlock(&fake_lock);
+	return n;
 }
 
 int fake_exit_status(void)
 {
-	return fh.exit_status;
+	pthread_mutex_lock(&fake_lock);
+	int v = fh.exit_status;
+	pthread_mutex_unlock(&fake_lock);
+	return v;
 }
 
 const struct smol_host fake_host = {

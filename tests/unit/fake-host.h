@@ -15,6 +15,12 @@
  *
  * A test's log goes to a file; the runner prints it when the test fails or crashes.
  * One machine per process (Criterion forks per test): the state is global.
+ *
+ * Threads: as in the core, handlers, reset and destroy run under the device's own lock, and
+ * a device may call log, gpa_ptr, irq_set, irq_pulse and request_exit from a thread of its
+ * own (an I/O thread); what those record is read safely from the test's threads. Everything
+ * else (config, maps, watches, ioeventfd registration) is for create() and the test's main
+ * thread.
  */
 #ifndef SMOLVM_TESTS_FAKE_HOST_H
 #define SMOLVM_TESTS_FAKE_HOST_H
@@ -90,7 +96,27 @@ int fake_fd_fire(int fd, uint32_t events);
 /* Waits (poll) up to @timeout_ms for @fd to be readable, then fires SMOL_FD_IN. */
 int fake_fd_fire_ready(int fd, int timeout_ms);
 
-/* Run control and log. */
+/*
+ * ioeventfds (ABI 1.2): refused with -ENOTSUP unless fake_ioeventfd_accept(true) came first
+ * (before create); then they are recorded, and an MMIO write that matches one (address,
+ * length, datamatch) writes 1 to its eventfd instead of reaching the handler, as KVM does.
+ * fake_ioeventfd_fd() is the fd registered at @addr, -1 for none.
+ */
+void fake_ioeventfd_accept(bool on);
+int fake_ioeventfd_fd(uint64_t addr);
+
+/*
+ * Holding a device inside a guest-memory access: after fake_gpa_hold(gpa, len), every
+ * gpa_ptr() call for exactly that range blocks (in whichever thread makes it) until
+ * fake_gpa_release(). fake_gpa_wait_held() waits up to @timeout_ms for one to be blocked;
+ * fake_gpa_held() says how many are.
+ */
+void fake_gpa_hold(uint64_t gpa, uint64_t len);
+void fake_gpa_release(void);
+bool fake_gpa_wait_held(int timeout_ms);
+unsigned fake_gpa_held(void);
+
+/* Run control and log (fake_log: a copy, valid until the next call). */
 unsigned fake_exit_requests(void);
 int fake_exit_status(void);
 const char *fake_log(void);

@@ -3,7 +3,9 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "fake-host.h"
@@ -156,4 +158,69 @@ Test(fake_host, fd_watches_exit_and_log)
 	cr_assert(fake_log_contains("[dut] warn: hello 42"));
 	close(p[0]);
 	close(p[1]);
+}
+
+static unsigned writes;
+
+static void io_write(void *opaque, uint64_t off, unsigned size, uint64_t value)
+{
+	(void)opaque, (void)off, (void)size, (void)value;
+	writes++;
+}
+
+static const struct smol_io_ops wio_ops = { .write = io_write };
+
+Test(fake_host, ioeventfds_refused_unless_accepted)
+{
+	struct smol_dev *other = fake_dev_new("other");
+	int fd = eventfd(0, EFD_NONBLOCK);
+	uint64_t base, n = 0;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(h->map_mmio(d, SMOL_ADDR_AUTO, 0x200, &wio_ops, NULL, &base), 0);
+	cr_assert_eq(h->ioeventfd(d, base + 0x50, 4, SMOL_IOEVENT_DATAMATCH, 0, fd), -ENOTSUP);
+	fake_ioeventfd_accept(true);
+	cr_assert_eq(h->ioeventfd(other, base + 0x50, 4, 0, 0, fd), -EINVAL, "not its range");
+	cr_assert_eq(h->ioeventfd(d, base + 0x1fe, 4, 0, 0, fd), -EINVAL, "past its range");
+	cr_assert_eq(h->ioeventfd(d, base + 0x50, 3, 0, 0, fd), -EINVAL);
+	cr_assert_eq(h->ioeventfd(d, base + 0x50, 4, SMOL_IOEVENT_DATAMATCH, 0, fd), 0);
+	cr_assert_eq(fake_ioeventfd_fd(base + 0x50), fd);
+	cr_assert_eq(fake_ioeventfd_fd(base + 0x54), -1);
+	/* a matching write signals the eventfd instead of reaching the handler */
+	fake_mmio_write(base + 0x50, 4, 0);
+	fake_mmio_write(base + 0x50, 4, 0);
+	cr_assert_eq(writes, 0);
+	cr_assert_eq(read(fd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	cr_assert_eq(n, 2);
+	/* another value, or another width, does reach it */
+	fake_mmio_write(base + 0x50, 4, 1);
+	fake_mmio_write(base + 0x50, 2, 0);
+	cr_assert_eq(writes, 2);
+	cr_assert_eq(read(fd, &n, sizeof(n)), -1, "nothing more signalled");
+	close(fd);
+}
+
+static void *gpa_lookup(void *opaque)
+{
+	(void)opaque;
+	return h->gpa_ptr(d, 0x1000, 16);
+}
+
+Test(fake_host, gpa_hold_blocks_that_range_only)
+{
+	pthread_t t;
+	void *p;
+
+	fake_gpa_hold(0x1000, 16);
+	cr_assert_eq(h->gpa_ptr(d, 0x1000, 32), fake_ram() + 0x1000, "another length passes");
+	cr_assert_eq(h->gpa_ptr(d, 0x1010, 16), fake_ram() + 0x1010);
+	cr_assert_eq(fake_gpa_held(), 0);
+	cr_assert_eq(pthread_create(&t, NULL, gpa_lookup, NULL), 0);
+	cr_assert(fake_gpa_wait_held(5000));
+	cr_assert_eq(fake_gpa_held(), 1);
+	fake_gpa_release();
+	cr_assert_eq(pthread_join(t, &p), 0);
+	cr_assert_eq(p, fake_ram() + 0x1000);
+	cr_assert_eq(fake_gpa_held(), 0);
+	cr_assert_not(fake_gpa_wait_held(10));
 }

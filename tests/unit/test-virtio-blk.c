@@ -8,11 +8,13 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fake-host.h"
@@ -814,4 +816,370 @@ Test(blk, machine_reset_resets_the_transport)
 	fake_dev_reset(dev);
 	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
 	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+}
+
+/* ---- the I/O thread: the backend takes the ioeventfd -------------------------------------
+ *
+ * The fake host accepts the ioeventfd: the disk serves its queue on a thread of its own, a
+ * QueueNotify write (or a write to the eventfd) only wakes it, and completion is awaited by
+ * polling the used index. Indices the two sides share are read and written with atomics, as
+ * a driver does, so that ThreadSanitizer (-Db_sanitize=thread) sees the ring's own ordering.
+ * Request @slot (0..4) uses descriptors 3 * slot.., a header at HDR + 32 * slot, data at
+ * DATA + 64 KiB * slot and its status byte at STATUS + slot.
+ */
+
+#define TSLOTS 5
+#define TDATA(slot) (DATA + 0x10000ull * (slot))
+#define TIMEOUT_MS 5000
+
+static int kick_fd = -1;
+
+static void create_threaded(void)
+{
+	fake_ioeventfd_accept(true);
+	create_up("disk.img", NULL);
+	kick_fd = fake_ioeventfd_fd(base + VIRTIO_MMIO_QUEUE_NOTIFY);
+	cr_assert_geq(kick_fd, 0, "no ioeventfd on QueueNotify: %s", fake_log());
+	cr_assert(fake_log_contains("served by the disk's I/O thread"), "%s", fake_log());
+}
+
+static uint16_t used_now(void)
+{
+	return le16toh(__atomic_load_n((uint16_t *)(ram + USED + 2), __ATOMIC_ACQUIRE));
+}
+
+/* Chain @slot into the avail ring (not yet published). */
+static void tput(unsigned slot, uint32_t type, uint64_t sector, uint32_t len, bool in)
+{
+	uint64_t hdr = HDR + 32ull * slot;
+	uint32_t t = htole32(type);
+	uint64_t sec = htole64(sector);
+	uint16_t head = (uint16_t)(3 * slot), v = htole16(head);
+
+	memcpy(ram + hdr, &t, 4);
+	memset(ram + hdr + 4, 0, 4);
+	memcpy(ram + hdr + 8, &sec, 8);
+	ram[STATUS + slot] = 0xee;
+	desc(head, hdr, 16, VIRTQ_DESC_F_NEXT, len ? head + 1 : head + 2);
+	desc(head + 1, TDATA(slot), len, VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0),
+	     head + 2);
+	desc(head + 2, STATUS + slot, 1, VIRTQ_DESC_F_WRITE, 0);
+	memcpy(ram + AVAIL + 4 + 2 * (avail_idx % QSIZE), &v, 2);
+	avail_idx++;
+}
+
+/* Makes what tput() queued visible (used_event: interrupt on the next completion). */
+static void tpublish(void)
+{
+	__atomic_store_n((uint16_t *)(ram + AVAIL + 4 + 2 * QSIZE), htole16(used_now()),
+	                 __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)(ram + AVAIL + 2), htole16(avail_idx), __ATOMIC_RELEASE);
+}
+
+static void tkick(void)
+{
+	uint64_t one = 1;
+
+	cr_assert_eq(write(kick_fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+}
+
+static void sleep_us(long us)
+{
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Until the used index reaches @target (wrapping), at most @ms milliseconds. */
+static bool wait_used(uint16_t target, int ms)
+{
+	for (long waited = 0; waited < ms * 1000L; waited += 200) {
+		if ((int16_t)(used_now() - target) >= 0)
+			return true;
+		sleep_us(200);
+	}
+	return (int16_t)(used_now() - target) >= 0;
+}
+
+static uint32_t used_len(uint16_t i)
+{
+	uint32_t len;
+
+	memcpy(&len, ram + USED + 8 + 8 * (i % QSIZE), 4);
+	return le32toh(len);
+}
+
+/* A register write (a second vCPU), a machine reset or destroy, on a thread of its own, to
+ * see whether it waits. */
+struct bg_access {
+	pthread_t thread;
+	enum { BG_WRITE, BG_RESET, BG_DESTROY } what;
+	uint64_t off;
+	uint32_t value;
+	int done;
+};
+
+static void *bg_access_run(void *opaque)
+{
+	struct bg_access *a = opaque;
+
+	if (a->what == BG_DESTROY)
+		fake_dev_destroy(dev);
+	else if (a->what == BG_RESET)
+		fake_dev_reset(dev);
+	else
+		wr(a->off, a->value);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void bg_start(struct bg_access *a)
+{
+	cr_assert_eq(pthread_create(&a->thread, NULL, bg_access_run, a), 0);
+}
+
+static bool bg_done(struct bg_access *a)
+{
+	return __atomic_load_n(&a->done, __ATOMIC_ACQUIRE);
+}
+
+static void bg_join(struct bg_access *a, const char *what)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += TIMEOUT_MS / 1000;
+	cr_assert_eq(pthread_timedjoin_np(a->thread, NULL, &ts), 0, "%s hangs: %s", what,
+	             fake_log());
+}
+
+Test(blk, threaded_requests_complete_without_the_handler)
+{
+	uint8_t file[4096];
+
+	make_image("disk.img");
+	create_threaded();
+	/* four writes in flight at once, kicked through the eventfd */
+	for (unsigned i = 0; i < 4; i++) {
+		fill(ram + TDATA(i), 4096, (uint8_t)(0x40 + i));
+		tput(i, T_OUT, 8 * i, 4096, false);
+	}
+	tpublish();
+	tkick();
+	cr_assert(wait_used(4, TIMEOUT_MS), "writes not completed: used %u: %s", used_now(),
+	          fake_log());
+	for (unsigned i = 0; i < 4; i++) {
+		uint8_t want[4096];
+
+		cr_assert_eq(ram[STATUS + i], S_OK);
+		cr_assert_eq(used_len((uint16_t)i), 1);
+		fill(want, sizeof(want), (uint8_t)(0x40 + i));
+		read_image("disk.img", 8 * 512 * i, file, sizeof(file));
+		cr_assert_arr_eq(file, want, sizeof(want));
+	}
+	/* read them back, kicked by the guest's QueueNotify write (the ioeventfd takes it) */
+	for (unsigned i = 0; i < 4; i++) {
+		memset(ram + TDATA(i), 0, 4096);
+		tput(i, T_IN, 8 * (3 - i), 4096, true);
+	}
+	tpublish();
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	cr_assert(wait_used(8, TIMEOUT_MS), "reads not completed: used %u: %s", used_now(),
+	          fake_log());
+	for (unsigned i = 0; i < 4; i++) {
+		uint8_t want[4096];
+
+		cr_assert_eq(ram[STATUS + i], S_OK);
+		cr_assert_eq(used_len((uint16_t)(4 + i)), 4096 + 1);
+		fill(want, sizeof(want), (uint8_t)(0x40 + 3 - i));
+		cr_assert_arr_eq(ram + TDATA(i), want, sizeof(want));
+	}
+	cr_assert_geq(fake_irq_rises(IRQ), 2, "the I/O thread interrupts");
+	cr_assert_eq(fake_irq_misuse(), 0);
+}
+
+Test(blk, threaded_nothing_served_before_driver_ok)
+{
+	make_image("disk.img");
+	create_threaded();
+	wr(VIRTIO_MMIO_STATUS, 0);
+	tput(0, T_GET_ID, 0, 20, true);
+	tpublish();
+	tkick();
+	sleep_us(50 * 1000);
+	cr_assert_eq(used_now(), 0, "a request served after a reset");
+	cr_assert_eq(ram[STATUS], 0xee);
+}
+
+/*
+ * Four FLUSH requests sharing one 32-byte header buffer: the ring walk looks it up whole,
+ * the request reads its first 16 bytes, so fake_gpa_hold(HDR, 16) holds the I/O thread
+ * inside the first request, with the transport lock released.
+ */
+static void four_flushes_held(void)
+{
+	uint32_t t = htole32(T_FLUSH);
+
+	memset(ram + HDR, 0, 32);
+	memcpy(ram + HDR, &t, 4);
+	for (unsigned i = 0; i < 4; i++) {
+		uint16_t head = (uint16_t)(2 * i), v = htole16(head);
+
+		ram[STATUS + i] = 0xee;
+		desc(head, HDR, 32, VIRTQ_DESC_F_NEXT, head + 1);
+		desc(head + 1, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
+		memcpy(ram + AVAIL + 4 + 2 * (avail_idx % QSIZE), &v, 2);
+		avail_idx++;
+	}
+	fake_gpa_hold(HDR, 16);
+	tpublish();
+	tkick();
+	cr_assert(fake_gpa_wait_held(TIMEOUT_MS), "the I/O thread never took a request: %s",
+	          fake_log());
+}
+
+/* A reset (Status 0, a machine reset) or QueueReady = 0 while a request is in flight: it
+ * waits for that request, and for no other; nothing is completed into the queue once it is
+ * done. */
+static void write_while_busy(int what, uint64_t off, uint32_t value)
+{
+	struct bg_access a = { .what = what, .off = off, .value = value };
+	uint8_t used[8 + 8 * QSIZE];
+
+	make_image("disk.img");
+	create_threaded();
+	four_flushes_held();
+	/* the transport is free while the request's I/O runs: a register read does not wait */
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0xf);
+	bg_start(&a);
+	sleep_us(50 * 1000);
+	cr_assert_not(bg_done(&a), "the write did not wait for the request in flight");
+	cr_assert_eq(used_now(), 0);
+	fake_gpa_release();
+	bg_join(&a, "the write");
+	cr_assert_eq(used_now(), 1, "%u requests completed before it returned (1 was in flight)",
+	             used_now());
+	cr_assert_eq(ram[STATUS], S_OK);
+	for (unsigned i = 1; i < 4; i++)
+		cr_assert_eq(ram[STATUS + i], 0xee, "request %u served after the queue went", i);
+	/* whatever the guest does now, the old queue is left alone */
+	memcpy(used, ram + USED, sizeof(used));
+	tkick();
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	sleep_us(50 * 1000);
+	cr_assert_arr_eq(ram + USED, used, sizeof(used), "used ring written after the write");
+	for (unsigned i = 1; i < 4; i++)
+		cr_assert_eq(ram[STATUS + i], 0xee);
+}
+
+Test(blk, threaded_reset_waits_for_the_request_in_flight_only)
+{
+	write_while_busy(BG_WRITE, VIRTIO_MMIO_STATUS, 0);
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
+	/* the driver starts over and the disk works */
+	memset(ram + AVAIL, 0, 0x1000);
+	memset(ram + USED, 0, 0x1000);
+	avail_idx = 0;
+	driver_up();
+	tput(0, T_GET_ID, 0, 20, true);
+	tpublish();
+	tkick();
+	cr_assert(wait_used(1, TIMEOUT_MS), "%s", fake_log());
+	cr_assert_eq(ram[STATUS], S_OK);
+}
+
+Test(blk, threaded_queue_ready_0_waits_for_the_request_in_flight_only)
+{
+	write_while_busy(BG_WRITE, VIRTIO_MMIO_QUEUE_READY, 0);
+	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0xf);
+}
+
+Test(blk, threaded_machine_reset_waits_for_the_request_in_flight_only)
+{
+	write_while_busy(BG_RESET, 0, 0);
+	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
+}
+
+Test(blk, threaded_destroy_while_busy_joins)
+{
+	struct bg_access a = { .what = BG_DESTROY };
+
+	make_image("disk.img");
+	create_threaded();
+	four_flushes_held();
+	bg_start(&a);
+	sleep_us(50 * 1000);
+	cr_assert_not(bg_done(&a), "destroy did not wait for the request in flight");
+	fake_gpa_release();
+	bg_join(&a, "destroy");
+	cr_assert_eq(used_now(), 1, "destroy waited for %u requests (1 was in flight)", used_now());
+	cr_assert(fake_log_contains("served 1 requests"), "%s", fake_log());
+}
+
+/*
+ * A guest that keeps queueing and kicking on one vCPU while another resets the device: no
+ * crash, no hang, and once the reset is done nothing more lands in the used ring.
+ */
+struct feeder {
+	pthread_t thread;
+	int stop;
+	unsigned submitted;
+};
+
+static void *feeder_run(void *opaque)
+{
+	struct feeder *f = opaque;
+	uint64_t one = 1;
+
+	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {
+		/* at most TSLOTS in flight: a slot is reused once its request is used */
+		if ((uint16_t)(avail_idx - used_now()) < TSLOTS) {
+			unsigned slot = avail_idx % TSLOTS;
+
+			fill(ram + TDATA(slot), 8192, (uint8_t)avail_idx);
+			tput(slot, avail_idx & 1 ? T_IN : T_OUT, 16 * slot, 8192, avail_idx & 1);
+			tpublish();
+			f->submitted++;
+		}
+		if (write(kick_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			break;
+		sleep_us(20);
+	}
+	return NULL;
+}
+
+Test(blk, threaded_reset_races_a_stream_of_requests)
+{
+	uint8_t used[8 + 8 * QSIZE];
+	unsigned completed = 0;
+
+	make_image("disk.img");
+	create_threaded();
+	for (unsigned round = 0; round < 30; round++) {
+		struct feeder f = { 0 };
+
+		cr_assert_eq(pthread_create(&f.thread, NULL, feeder_run, &f), 0);
+		sleep_us(200 + 300 * (round % 7));
+		wr(VIRTIO_MMIO_STATUS, 0); /* waits for the request in flight, if any */
+		memcpy(used, ram + USED, sizeof(used));
+		sleep_us(2000);
+		cr_assert_arr_eq(ram + USED, used, sizeof(used),
+		                 "round %u: used ring written after the reset", round);
+		__atomic_store_n(&f.stop, 1, __ATOMIC_RELEASE);
+		cr_assert_eq(pthread_join(f.thread, NULL), 0);
+		cr_assert_arr_eq(ram + USED, used, sizeof(used));
+		completed += used_now();
+		/* the driver starts over */
+		memset(ram + AVAIL, 0, 0x1000);
+		memset(ram + USED, 0, 0x1000);
+		avail_idx = 0;
+		driver_up();
+	}
+	cr_assert_gt(completed, 0, "no request was ever served: %s", fake_log());
+	tput(0, T_GET_ID, 0, 20, true);
+	tpublish();
+	tkick();
+	cr_assert(wait_used(1, TIMEOUT_MS), "%s", fake_log());
+	cr_assert_eq(ram[STATUS], S_OK);
 }
