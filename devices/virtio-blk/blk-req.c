@@ -300,6 +300,11 @@ bool blk_serve(struct blk *b, unsigned index)
 		b->n_requests++;
 		if (virtq_push(q, b->chain.head, len))
 			break;
+		/* The thread takes its time over a batch: each completion is announced at once
+		 * (as far as the driver's used_event or NO_INTERRUPT allow), not after the
+		 * batch's last request. */
+		if (b->threaded)
+			virtq_notify(q);
 	}
 	if (b->n_requests == before)
 		b->n_empty_serves++;

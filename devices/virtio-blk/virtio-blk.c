@@ -342,8 +342,10 @@ static void *blk_io_thread(void *opaque)
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			b->host->log(b->dev, SMOL_LOG_ERROR, "I/O thread: poll: %s; stopped",
-			             strerror(errno));
+			/* the disk would never be served again: end the run rather than hang */
+			b->host->log(b->dev, SMOL_LOG_ERROR,
+			             "I/O thread: poll: %s; stopping the VM", strerror(errno));
+			b->host->request_exit(b->dev, 1);
 			return NULL;
 		}
 		if (p[1].revents)

@@ -22,7 +22,11 @@
  * Threading: the core serialises every callback into one device instance (MMIO/PIO
  * handlers, fd callbacks, reset, destroy) with a per-device lock, so a device model needs
  * no locking of its own unless it starts threads. Host functions may be called from inside
- * any callback.
+ * any callback. A thread the device starts itself (say, an I/O thread woken by an
+ * ioeventfd) runs outside that lock and may call log, gpa_ptr, irq_set, irq_pulse,
+ * request_exit and request_reset, and write its irqfd; nothing else (no fd_watch, map_*,
+ * irq_claim, cfg_* or desc_*). destroy() must stop and join such a thread before it
+ * returns: guest RAM goes away after it.
  *
  * ABI changelog (bump the minor for additions at the end of a struct, the major for anything
  * else; the loader accepts plugins with minor <= the core's):
@@ -282,8 +286,9 @@ struct smol_host {
 	 * handler, when the guest writes @p len bytes (1, 2, 4 or 8) at guest-physical @p addr
 	 * inside one of the device's own MMIO ranges; with SMOL_IOEVENT_DATAMATCH only writes of
 	 * @p datamatch. The device watches @p fd with fd_watch() and does the work on the event
-	 * loop's thread. Only from create(). -ENOTSUP when the backend cannot (the writes then
-	 * reach the MMIO handler as before: handle them there too), -EINVAL for a bad range.
+	 * loop's thread, or on a thread of its own (see Threading above). Only from create().
+	 * -ENOTSUP when the backend cannot (the writes then reach the MMIO handler as before:
+	 * handle them there too), -EINVAL for a bad range.
 	 */
 	SMOL_MUST_CHECK int (*ioeventfd)(struct smol_dev *dev, uint64_t addr, uint32_t len,
 	                                 uint32_t flags, uint64_t datamatch, int fd);
