@@ -11,36 +11,15 @@
 
 #include "virtio.h"
 
-#define VIRTIO_ID_BLOCK 2
 #define BLK_WINDOW 0x200
 #define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2) /* data segments; plus header and status */
-#define BLK_SECTOR 512
-#define BLK_ID_BYTES 20
+#define BLK_SECTOR VIRTIO_BLK_SECTOR
+#define BLK_ID_BYTES VIRTIO_BLK_ID_BYTES
 #define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
 #define BLK_MAX_DISCARD_SEG 16
 #define BLK_BOUNCE (1u << 20) /* cache = none: aligned bounce buffer */
 #define BLK_MAX_BLOCK 65536 /* block_size and direct-I/O alignment at most */
-
-/* Feature bits (virtio 1.2, 5.2.3). */
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_DISCARD 13
-#define VIRTIO_BLK_F_WRITE_ZEROES 14
-
-/* Request types and status values (5.2.6). */
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-#define VIRTIO_BLK_T_DISCARD 11
-#define VIRTIO_BLK_T_WRITE_ZEROES 13
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_S_UNSUPP 2
-#define VIRTIO_BLK_WZ_UNMAP 1u
 
 /* struct virtio_blk_config (5.2.4) up to write_zeroes_may_unmap and its padding. */
 #define BLK_CONFIG_SIZE 60

@@ -39,63 +39,9 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-/* Feature bits (virtio 1.2, section 6). */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#include "virtio-spec.h"
 
-/* Device status (section 2.1). */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1u
-#define VIRTIO_STATUS_DRIVER 2u
-#define VIRTIO_STATUS_DRIVER_OK 4u
-#define VIRTIO_STATUS_FEATURES_OK 8u
-#define VIRTIO_STATUS_NEEDS_RESET 64u
-#define VIRTIO_STATUS_FAILED 128u
-
-/* InterruptStatus bits. */
-#define VIRTIO_INT_USED 1u
-#define VIRTIO_INT_CONFIG 2u
-
-/* virtio-mmio registers (section 4.2.2). */
-#define VIRTIO_MMIO_MAGIC_VALUE 0x000
-#define VIRTIO_MMIO_VERSION 0x004
-#define VIRTIO_MMIO_DEVICE_ID 0x008
-#define VIRTIO_MMIO_VENDOR_ID 0x00c
-#define VIRTIO_MMIO_DEVICE_FEATURES 0x010
-#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
-#define VIRTIO_MMIO_DRIVER_FEATURES 0x020
-#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
-#define VIRTIO_MMIO_QUEUE_SEL 0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX 0x034
-#define VIRTIO_MMIO_QUEUE_NUM 0x038
-#define VIRTIO_MMIO_QUEUE_READY 0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
-#define VIRTIO_MMIO_INTERRUPT_STATUS 0x060
-#define VIRTIO_MMIO_INTERRUPT_ACK 0x064
-#define VIRTIO_MMIO_STATUS 0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LOW 0x080
-#define VIRTIO_MMIO_QUEUE_DESC_HIGH 0x084
-#define VIRTIO_MMIO_QUEUE_DRIVER_LOW 0x090
-#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH 0x094
-#define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
-#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
-#define VIRTIO_MMIO_SHM_SEL 0x0ac
-#define VIRTIO_MMIO_SHM_LEN_LOW 0x0b0
-#define VIRTIO_MMIO_SHM_LEN_HIGH 0x0b4
-#define VIRTIO_MMIO_SHM_BASE_LOW 0x0b8
-#define VIRTIO_MMIO_SHM_BASE_HIGH 0x0bc
-#define VIRTIO_MMIO_CONFIG_GENERATION 0x0fc
-#define VIRTIO_MMIO_CONFIG 0x100
-
-#define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
-#define VIRTIO_MMIO_VENDOR 0x4c4f4d53u /* "SMOL" */
-
-/* Split virtqueue layout (section 2.7). */
-#define VIRTQ_DESC_F_NEXT 1u
-#define VIRTQ_DESC_F_WRITE 2u
-#define VIRTQ_DESC_F_INDIRECT 4u
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
-#define VIRTQ_USED_F_NO_NOTIFY 1u
+#define VIRTIO_MMIO_VENDOR 0x4c4f4d53u /* "SMOL", our VendorID */
 
 /* Largest queue size the library serves (a power of 2, the split ring's maximum). */
 #define VIRTQ_MAX_SIZE 1024u

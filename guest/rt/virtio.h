@@ -18,58 +18,11 @@
 
 #include "guest.h"
 
-/* ---- virtio-mmio registers (virtio 1.2, 4.2.2) -------------------------- */
-
-#define VIRTIO_MMIO_MAGIC_VALUE 0x000
-#define VIRTIO_MMIO_VERSION 0x004
-#define VIRTIO_MMIO_DEVICE_ID 0x008
-#define VIRTIO_MMIO_VENDOR_ID 0x00c
-#define VIRTIO_MMIO_DEVICE_FEATURES 0x010
-#define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
-#define VIRTIO_MMIO_DRIVER_FEATURES 0x020
-#define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
-#define VIRTIO_MMIO_QUEUE_SEL 0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX 0x034
-#define VIRTIO_MMIO_QUEUE_NUM 0x038
-#define VIRTIO_MMIO_QUEUE_READY 0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
-#define VIRTIO_MMIO_INTERRUPT_STATUS 0x060
-#define VIRTIO_MMIO_INTERRUPT_ACK 0x064
-#define VIRTIO_MMIO_STATUS 0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LOW 0x080
-#define VIRTIO_MMIO_QUEUE_DESC_HIGH 0x084
-#define VIRTIO_MMIO_QUEUE_DRIVER_LOW 0x090
-#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH 0x094
-#define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
-#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
-#define VIRTIO_MMIO_CONFIG_GENERATION 0x0fc
-#define VIRTIO_MMIO_CONFIG 0x100
-
-#define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
-
-/* Device status (2.1) */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
-#define VIRTIO_STATUS_FEATURES_OK 8
-#define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
-
-/* Reserved feature bits (6) */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED 34
-
-#define VIRTIO_ID_BLOCK 2
+/* Register offsets, status and feature bits, ring flags: the numbers the device side
+ * uses too (devices/virtio/virtio-spec.h). */
+#include "virtio-spec.h"
 
 /* ---- split virtqueue (2.7) --------------------------------------------- */
-
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 #define VIRTQ_MAX 128 /* queue size the driver uses at most */
 
@@ -219,35 +172,7 @@ bool virtq_kick(struct virtio_dev *d);
  */
 int virtq_wait(struct virtio_dev *d, uint64_t timeout_us, uint32_t *id, uint32_t *len);
 
-/* ---- virtio-blk (5.2) --------------------------------------------------- */
-
-#define VIRTIO_BLK_F_SIZE_MAX 1
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_GEOMETRY 4
-#define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_TOPOLOGY 10
-#define VIRTIO_BLK_F_CONFIG_WCE 11
-#define VIRTIO_BLK_F_DISCARD 13
-#define VIRTIO_BLK_F_WRITE_ZEROES 14
-
-#define VIRTIO_BLK_CFG_CAPACITY 0 /* le64, 512-byte sectors */
-#define VIRTIO_BLK_CFG_SIZE_MAX 8 /* le32 */
-#define VIRTIO_BLK_CFG_SEG_MAX 12 /* le32 */
-#define VIRTIO_BLK_CFG_BLK_SIZE 20 /* le32 */
-
-#define VIRTIO_BLK_T_IN 0
-#define VIRTIO_BLK_T_OUT 1
-#define VIRTIO_BLK_T_FLUSH 4
-#define VIRTIO_BLK_T_GET_ID 8
-
-#define VIRTIO_BLK_S_OK 0
-#define VIRTIO_BLK_S_IOERR 1
-#define VIRTIO_BLK_S_UNSUPP 2
-
-#define VIRTIO_BLK_ID_BYTES 20
-#define VIRTIO_BLK_SECTOR 512
+/* ---- virtio-blk (5.2; constants in virtio-spec.h) ---------------------- */
 
 struct virtio_blk_req_hdr {
 	uint32_t type;
