@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fake-host.h"
+#include "ring-desc.h"
 #include "virtio.h"
 
 #define BASE FAKE_MMIO_AUTO_BASE
@@ -198,16 +199,7 @@ static void create_up(const char *image, ...)
 
 static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
-	uint8_t *p = ram + DESC + 16 * i;
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-
-	flags = htole16(flags);
-	next = htole16(next);
-	memcpy(p, &a, 8);
-	memcpy(p + 8, &l, 4);
-	memcpy(p + 12, &flags, 2);
-	memcpy(p + 14, &next, 2);
+	put_desc(ram + DESC + 16 * i, addr, len, flags, next);
 }
 
 static uint16_t get16(uint64_t gpa)

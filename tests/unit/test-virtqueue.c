@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ring-desc.h"
 #include "virtio.h"
 
 #define RAM_SIZE (1u << 20)
@@ -169,16 +170,7 @@ static uint32_t get32(uint64_t gpa)
 static void desc_at(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
                     uint16_t next)
 {
-	uint8_t *p = ram + table + 16 * i;
-	uint64_t a = htole64(addr);
-	uint32_t l = htole32(len);
-
-	flags = htole16(flags);
-	next = htole16(next);
-	memcpy(p, &a, 8);
-	memcpy(p + 8, &l, 4);
-	memcpy(p + 12, &flags, 2);
-	memcpy(p + 14, &next, 2);
+	put_desc(ram + table + 16 * i, addr, len, flags, next);
 }
 
 static void desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
