@@ -357,16 +357,11 @@ static void *blk_io_thread(void *opaque)
 			/* a vCPU about to reset the queue goes first */
 			while (b->want_idle && !b->stopping)
 				pthread_cond_wait(&b->idle, &b->qlock);
-			more = false;
-			if (!b->stopping &&
-			    (b->vm.status & (VIRTIO_STATUS_DRIVER_OK |
-			                     VIRTIO_STATUS_NEEDS_RESET)) == VIRTIO_STATUS_DRIVER_OK)
-				more = blk_serve(b, 0);
-			if (more) { /* a batch done: let waiting vCPUs have the transport */
-				b->n_self_kicks++;
-				pthread_mutex_unlock(&b->qlock);
-				pthread_mutex_lock(&b->qlock);
-			}
+			/* vCPUs get the transport during each request's I/O (blk_serve drops
+			 * qlock there), resets through want_idle above */
+			more = !b->stopping && virtio_mmio_queue_live(&b->vm, 0) && blk_serve(b, 0);
+			if (more)
+				b->n_self_kicks++; /* a batch done, another one waiting */
 		}
 		pthread_mutex_unlock(&b->qlock);
 	}

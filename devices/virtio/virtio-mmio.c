@@ -117,16 +117,20 @@ void virtio_mmio_reset(struct virtio_mmio *vm)
 		vm->ops->reset(vm->opaque);
 }
 
-void virtio_mmio_queue_notify(struct virtio_mmio *vm, uint32_t index)
+bool virtio_mmio_queue_live(struct virtio_mmio *vm, uint32_t index)
 {
 	struct virtq *q = virtio_mmio_queue(vm, index);
 
 	if ((vm->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) !=
 	    VIRTIO_STATUS_DRIVER_OK)
-		return;
-	if (!q || !q->ready || q->broken)
-		return;
-	vm->ops->queue_notify(vm->opaque, index);
+		return false;
+	return q && q->ready && !q->broken;
+}
+
+void virtio_mmio_queue_notify(struct virtio_mmio *vm, uint32_t index)
+{
+	if (virtio_mmio_queue_live(vm, index))
+		vm->ops->queue_notify(vm->opaque, index);
 }
 
 static void status_write(struct virtio_mmio *vm, uint32_t v)

@@ -135,8 +135,12 @@ int virtio_mmio_init(struct virtio_mmio *vm, const struct virtio_mmio_ops *ops, 
 uint64_t virtio_mmio_read(struct virtio_mmio *vm, uint64_t off, unsigned size);
 void virtio_mmio_write(struct virtio_mmio *vm, uint64_t off, unsigned size, uint64_t value);
 
-/* A QueueNotify for queue @index, from an MMIO write or (later) an ioeventfd. Ignored unless
- * the device is DRIVER_OK without NEEDS_RESET and the queue is ready and not broken. */
+/* Is queue @index to be served: the device DRIVER_OK without NEEDS_RESET, the queue ready
+ * and not broken? */
+bool virtio_mmio_queue_live(struct virtio_mmio *vm, uint32_t index);
+
+/* A QueueNotify for queue @index, from an MMIO write or an ioeventfd: ops->queue_notify when
+ * the queue is live, else ignored. */
 void virtio_mmio_queue_notify(struct virtio_mmio *vm, uint32_t index);
 
 /* Device reset (machine reset): as if the driver wrote 0 to Status. */
