@@ -63,9 +63,23 @@ static bool in_disk(const struct blk *b, uint64_t sector, uint64_t bytes)
 	       bytes / BLK_SECTOR <= b->sectors - sector;
 }
 
-static uint64_t align_down(uint64_t v, uint32_t a)
+/* cache = none: the next bounce-buffer load of a transfer at image offset @pos with @left
+ * bytes to go: the aligned span of the image [start, start + len) that holds its next n
+ * bytes, from offset head in the span on. */
+struct span {
+	uint64_t start;
+	uint32_t head, n, len;
+};
+
+static struct span next_span(const struct blk *b, uint64_t pos, uint64_t left)
 {
-	return v & ~(uint64_t)(a - 1);
+	uint64_t mask = ~(uint64_t)(b->align - 1);
+	struct span s = { .start = pos & mask };
+
+	s.head = (uint32_t)(pos - s.start);
+	s.n = (uint32_t)(left < BLK_BOUNCE - s.head ? left : BLK_BOUNCE - s.head);
+	s.len = (uint32_t)((s.head + s.n + b->align - 1) & mask);
+	return s;
 }
 
 /* cache = none, IN: aligned spans of the image into the bounce buffer, then into the chain's
@@ -73,16 +87,14 @@ static uint64_t align_down(uint64_t v, uint32_t a)
 static int direct_read(struct blk *b, struct virtq *q, const struct virtio_chain *c, uint64_t off,
                        uint32_t len, uint32_t *written)
 {
-	for (uint32_t done = 0, n; done < len; done += n) {
-		uint64_t pos = off + done, start = align_down(pos, b->align);
-		uint32_t head = (uint32_t)(pos - start);
+	for (uint32_t done = 0; done < len;) {
+		struct span s = next_span(b, off + done, len - done);
 
-		n = len - done < BLK_BOUNCE - head ? len - done : BLK_BOUNCE - head;
-		uint32_t span = (uint32_t)align_down(head + n + b->align - 1, b->align);
-		if (buf_full(b->fd, b->bounce, span, start, false) ||
-		    virtq_write(q, c, done, b->bounce + head, n))
+		if (buf_full(b->fd, b->bounce, s.len, s.start, false) ||
+		    virtq_write(q, c, done, b->bounce + s.head, s.n))
 			return -EIO;
-		*written = done + n;
+		done += s.n;
+		*written = done;
 	}
 	return 0;
 }
@@ -92,24 +104,22 @@ static int direct_read(struct blk *b, struct virtq *q, const struct virtio_chain
 static int direct_write(struct blk *b, struct virtq *q, const struct virtio_chain *c, uint32_t from,
                         uint64_t off, uint64_t len)
 {
-	for (uint64_t done = 0, n; done < len; done += n) {
-		uint64_t pos = off + done, start = align_down(pos, b->align);
-		uint32_t head = (uint32_t)(pos - start);
+	for (uint64_t done = 0; done < len;) {
+		struct span s = next_span(b, off + done, len - done);
+		uint32_t end = s.head + s.n, last = s.len - b->align;
 
-		n = len - done < BLK_BOUNCE - head ? len - done : BLK_BOUNCE - head;
-		uint32_t end = head + (uint32_t)n;
-		uint32_t span = (uint32_t)align_down(end + b->align - 1, b->align);
-		if (head && buf_full(b->fd, b->bounce, b->align, start, false))
+		if (s.head && buf_full(b->fd, b->bounce, b->align, s.start, false))
 			return -EIO;
-		if (end != span && (span > b->align || !head) &&
-		    buf_full(b->fd, b->bounce + span - b->align, b->align, start + span - b->align,
-		             false))
+		/* the last block, partly covered, unless it is the first one, read just above */
+		if (end != s.len && (last || !s.head) &&
+		    buf_full(b->fd, b->bounce + last, b->align, s.start + last, false))
 			return -EIO;
-		if (c ? virtq_read(q, c, from + (uint32_t)done, b->bounce + head, (uint32_t)n)
-		      : (memset(b->bounce + head, 0, n), 0))
+		if (c ? virtq_read(q, c, from + (uint32_t)done, b->bounce + s.head, s.n)
+		      : (memset(b->bounce + s.head, 0, s.n), 0))
 			return -EIO;
-		if (buf_full(b->fd, b->bounce, span, start, true))
+		if (buf_full(b->fd, b->bounce, s.len, s.start, true))
 			return -EIO;
+		done += s.n;
 	}
 	return 0;
 }
