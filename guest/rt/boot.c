@@ -215,18 +215,26 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n';
 }
 
+const char *guest_cmdline_word(const char **pos, size_t *len)
+{
+	const char *p = *pos;
+
+	while (is_space(*p))
+		p++;
+	const char *word = p;
+	while (*p && !is_space(*p))
+		p++;
+	*pos = p;
+	*len = (size_t)(p - word);
+	return *len ? word : NULL;
+}
+
 int guest_cmdline_get(const char *key, char *buf, size_t size)
 {
-	const char *p = guest_cmdline();
-	size_t klen = strlen(key);
+	const char *p = guest_cmdline(), *word;
+	size_t klen = strlen(key), wlen;
 
-	while (*p) {
-		while (is_space(*p))
-			p++;
-		const char *word = p;
-		while (*p && !is_space(*p))
-			p++;
-		size_t wlen = (size_t)(p - word);
+	while ((word = guest_cmdline_word(&p, &wlen))) {
 		if (klen == 0 || wlen < klen || strncmp(word, key, klen) != 0)
 			continue;
 		if (wlen == klen) { /* bare key */

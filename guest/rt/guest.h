@@ -127,6 +127,13 @@ const char *guest_mem_type_name(uint32_t type);
 int guest_cmdline_get(const char *key, char *buf, size_t size);
 bool guest_cmdline_has(const char *key);
 
+/*
+ * Walks the command line's words (split at spaces, tabs and newlines): from
+ * *pos (start at guest_cmdline()), returns the next word and its length in
+ * *len, with *pos moved past it; NULL after the last word.
+ */
+const char *guest_cmdline_word(const char **pos, size_t *len);
+
 /* ---- exit -------------------------------------------------------------- */
 
 #define GUEST_EXIT_PORT 0xf4

@@ -66,11 +66,6 @@ const char *virtio_strerror(int err)
 
 /* ---- discovery ----------------------------------------------------------- */
 
-static bool is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n';
-}
-
 /* Parses a number (0x hex or decimal) with an optional K/M/G suffix, like memparse. */
 static bool parse_num(const char **pp, const char *end, uint64_t *out)
 {
@@ -146,22 +141,18 @@ int virtio_mmio_find(struct virtio_mmio_loc *locs, int max, bool *scanned)
 {
 	static const char key[] = "virtio_mmio.device=";
 	const size_t klen = sizeof(key) - 1;
-	const char *p = guest_cmdline();
+	const char *p = guest_cmdline(), *word;
+	size_t wlen;
 	int n = 0;
 
 	if (scanned)
 		*scanned = false;
-	while (*p) {
-		while (is_space(*p))
-			p++;
-		const char *word = p;
-		while (*p && !is_space(*p))
-			p++;
-		if ((size_t)(p - word) <= klen || strncmp(word, key, klen) != 0)
+	while ((word = guest_cmdline_word(&p, &wlen))) {
+		if (wlen <= klen || strncmp(word, key, klen) != 0)
 			continue;
 		struct virtio_mmio_loc loc;
-		if (!parse_device_word(word + klen, p, &loc)) {
-			printf("virtio: ignoring malformed %.*s\n", (int)(p - word), word);
+		if (!parse_device_word(word + klen, word + wlen, &loc)) {
+			printf("virtio: ignoring malformed %.*s\n", (int)wlen, word);
 			continue;
 		}
 		if (n < max)
