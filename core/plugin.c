@@ -129,12 +129,19 @@ void plugin_path_free(struct plugin_path *pp)
 	pp->n = 0;
 }
 
+/* The smallest ops tables the core accepts, frozen at ABI 1.0 (never "the current header"): a
+ * 1.0 device table reaches at least its required create and destroy, a 1.0 backend table at
+ * least irq_line, the last op it requires. Later ops are read only when struct_size holds
+ * them (DEV_HAS_OP, BACKEND_HAS_OP). */
+#define DEVICE_OPS_MIN_SIZE_1_0 (offsetof(struct smol_device_ops, destroy) + sizeof(void *))
+#define BACKEND_OPS_MIN_SIZE_1_0 (offsetof(struct smol_backend_ops, irq_line) + sizeof(void *))
+
 /* The ops every plugin of a kind must provide. */
 static const char *missing_op(const struct smol_plugin_desc *d)
 {
 	if (d->kind == SMOL_KIND_DEVICE) {
 		const struct smol_device_ops *o = d->ops;
-		if (o->struct_size < offsetof(struct smol_device_ops, reset))
+		if (o->struct_size < DEVICE_OPS_MIN_SIZE_1_0)
 			return "struct_size of its device ops (too small)";
 		if (!o->create)
 			return "create";
@@ -142,7 +149,7 @@ static const char *missing_op(const struct smol_plugin_desc *d)
 			return "destroy";
 	} else {
 		const struct smol_backend_ops *o = d->ops;
-		if (o->struct_size < offsetof(struct smol_backend_ops, reserved))
+		if (o->struct_size < BACKEND_OPS_MIN_SIZE_1_0)
 			return "struct_size of its backend ops (too small)";
 		if (!o->vm_create)
 			return "vm_create";

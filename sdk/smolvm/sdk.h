@@ -40,6 +40,18 @@
  *  - 1.2 (smolvm 0.3): host table ioeventfd() and irqfd() (queue notifications and interrupts
  *    without a vCPU exit or a core round-trip), irq_claim(SMOL_IRQ_AUTO); backend ops
  *    ioeventfd and irqfd.
+ *  - 1.3 (smolvm 0.4): snapshots. Device ops save() and load() are live, with the host
+ *    table's snap_* stream functions (each device writes its own state version); device ops
+ *    pause() and resume() (reserved[0], reserved[1] before) for devices that run threads;
+ *    host table request_snapshot(); backend ops vm_cpu_info, vm_save, vm_load, vcpu_save,
+ *    vcpu_load and vcpu_was_paused (arch-tagged state blobs, enum smol_arch). The layout of
+ *    every public struct is pinned with _Static_assert for the whole 1.x line, and
+ *    SMOL_TARGET_ABI_MINOR lets a plugin be built for an older core.
+ *
+ * Building for an older core: define SMOL_TARGET_ABI_MINOR (say 2) before including this
+ * header. The descriptor then says 1.2, so a 1.2 core loads the plugin, and the fields of later
+ * minor versions keep their reserved names, so code that would use them does not compile.
+ * Layouts never change with it.
  */
 #ifndef SMOLVM_SDK_H
 #define SMOLVM_SDK_H
@@ -54,7 +66,15 @@ extern "C" {
 /** ABI major version: plugins built for another major are refused. */
 #define SMOL_ABI_MAJOR 1
 /** ABI minor version: plugins built for a newer minor than the core's are refused. */
-#define SMOL_ABI_MINOR 2
+#define SMOL_ABI_MINOR 3
+
+/** The minor version a plugin is built for (see the changelog): SMOL_ABI_MINOR by default. */
+#ifndef SMOL_TARGET_ABI_MINOR
+#define SMOL_TARGET_ABI_MINOR SMOL_ABI_MINOR
+#endif
+#if SMOL_TARGET_ABI_MINOR > SMOL_ABI_MINOR || SMOL_TARGET_ABI_MINOR < 0
+#error "SMOL_TARGET_ABI_MINOR must be between 0 and SMOL_ABI_MINOR"
+#endif
 
 /** Name of the one data symbol every plugin exports. */
 #define SMOL_PLUGIN_SYMBOL "smol_plugin"
@@ -102,14 +122,14 @@ struct smol_plugin_desc {
 #define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
 	extern "C" SMOL_EXPORT const struct smol_plugin_desc smol_plugin;                          \
 	const struct smol_plugin_desc smol_plugin = {                                              \
-		SMOL_ABI_MAJOR, SMOL_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), (name_), \
-		(desc_),        (ops_)                                                             \
+		SMOL_ABI_MAJOR, SMOL_TARGET_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), \
+		(name_),        (desc_),               (ops_)                                  \
 	}
 #else
 #define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
 	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = {                                  \
-		SMOL_ABI_MAJOR, SMOL_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), (name_), \
-		(desc_),        (ops_)                                                             \
+		SMOL_ABI_MAJOR, SMOL_TARGET_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), \
+		(name_),        (desc_),               (ops_)                                  \
 	}
 #endif
 
@@ -166,6 +186,8 @@ enum smol_create_flags {
 };
 
 struct smol_describe; /**< a description being built (ABI 1.1, see smol_host::desc_device) */
+struct smol_snap_writer; /**< a device's state being saved (ABI 1.3, smol_host::snap_write) */
+struct smol_snap_reader; /**< a device's state being loaded (ABI 1.3, smol_host::snap_read) */
 
 /**
  * The core's services for a device plugin (core -> plugin direction). Passed to create();
@@ -301,6 +323,34 @@ struct smol_host {
 
 	/** Reserved for later minor versions (timers). */
 	void (*reserved[4])(void);
+
+	/* ---- ABI 1.3: check abi_minor >= 3 before calling these ------------------------ */
+#if SMOL_TARGET_ABI_MINOR >= 3
+	/**
+	 * Snapshot streams. Inside save(): snap_set_version() declares the version of the state
+	 * this save() writes (1 when never called; call it first), snap_write() appends bytes (0,
+	 * or a negative errno to return from save()). Inside load(): snap_version() is the version
+	 * the saving device declared, snap_read() reads exactly @p len bytes (-EBADMSG when fewer
+	 * are left: return it), snap_remaining() says how many bytes are left (load() must read
+	 * them all; the core refuses a state with bytes left over). Values are the device's own
+	 * business: write fixed-width fields in a fixed byte order (the in-tree devices use
+	 * little-endian), never raw structs whose layout a compiler may change.
+	 */
+	void (*snap_set_version)(struct smol_snap_writer *w, uint32_t version);
+	SMOL_MUST_CHECK int (*snap_write)(struct smol_snap_writer *w, const void *data, size_t len);
+	uint32_t (*snap_version)(struct smol_snap_reader *r);
+	SMOL_MUST_CHECK int (*snap_read)(struct smol_snap_reader *r, void *data, size_t len);
+	size_t (*snap_remaining)(struct smol_snap_reader *r);
+	/**
+	 * Asks for a snapshot as the machine's [snapshot] section says (a snapshot-port device).
+	 * Callable from an MMIO/PIO handler: the core pauses every vCPU once the handler has
+	 * returned, so the vCPU that asked resumes, now and in every restore, at the instruction
+	 * after its access. Without a [snapshot] section it is logged and ignored.
+	 */
+	void (*request_snapshot)(struct smol_dev *dev);
+#else
+	void (*reserved_1_3[6])(void);
+#endif
 };
 
 /** Flags for smol_host::ioeventfd. */
@@ -318,8 +368,6 @@ enum smol_irq_flags {
 /** `smolvm run`'s exit status after a guest reboot with `on_reboot = exit`. */
 #define SMOL_STATUS_REBOOT 3
 
-struct smol_snap_writer; /**< reserved: snapshot stream (a later minor version) */
-struct smol_snap_reader; /**< reserved: snapshot stream (a later minor version) */
 struct smol_method; /**< reserved: exported methods (a later minor version) */
 
 /** Operations of a device plugin (plugin -> core direction). */
@@ -341,9 +389,27 @@ struct smol_device_ops {
 	/** Optional. Puts the device in its power-on state (machine reset). */
 	void (*reset)(void *state);
 
-	/** Reserved for snapshots (a later minor version): NULL in ABI 1.0. */
+	/**
+	 * Optional (ABI 1.3; reserved and NULL before). Writes the device's whole state through
+	 * smol_host::snap_set_version and snap_write. Called on the core's event-loop thread
+	 * under the device's lock, with every vCPU stopped and every device paused (pause()), so
+	 * nothing changes the state meanwhile. 0 or a negative errno (the snapshot fails, the
+	 * machine goes on). A machine with a device without save() cannot be snapshotted: the
+	 * request is refused naming the device. Host-side things (open files, fds, threads) are
+	 * not state: they come from the configuration when the restored device is created.
+	 */
 	int (*save)(void *state, struct smol_snap_writer *w);
-	/** Reserved for snapshots (a later minor version): NULL in ABI 1.0. */
+	/**
+	 * Optional (ABI 1.3; reserved and NULL before). Restores what save() wrote, into a device
+	 * just made by create() from the same configuration (or one a restore may change: a
+	 * UART's output, a disk's path), instead of a reset, before any vCPU runs; on the
+	 * event-loop thread under the device's lock. Accept every older state version the device
+	 * knows; refuse a newer one (-ENOTSUP) and state that does not fit the device as
+	 * configured now (-EINVAL: a disk of another size), after logging why. Do not re-drive IRQ
+	 * lines: the core restores their levels. A device with work waiting in restored state (a
+	 * queue with requests) starts on it by itself. 0 or a negative errno (the restore is
+	 * refused before the guest runs).
+	 */
 	int (*load)(void *state, struct smol_snap_reader *r);
 	/**
 	 * Optional (ABI 1.1; NULL in 1.0 plugins). Describes the device to the guest through
@@ -356,8 +422,22 @@ struct smol_device_ops {
 	/** Number of entries in methods. */
 	uint32_t n_methods;
 
+#if SMOL_TARGET_ABI_MINOR >= 3
+	/**
+	 * Optional (ABI 1.3). For devices that run threads: finish the request in hand, take no
+	 * new one and return once the device's threads touch neither guest memory nor the state
+	 * (they may keep waiting). Called on the event-loop thread under the device's lock, after
+	 * every vCPU stopped, before save(). Work that arrives meanwhile (an ioeventfd) waits.
+	 */
+	void (*pause)(void *state);
+	/** Optional (ABI 1.3). Undoes pause(): the threads take work again. Same thread and lock. */
+	void (*resume)(void *state);
+	/** Reserved for later minor versions: leave zero. */
+	void (*reserved[6])(void);
+#else
 	/** Reserved for later minor versions: leave zero. */
 	void (*reserved[8])(void);
+#endif
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -428,6 +508,32 @@ struct smol_x86_boot {
 	uint8_t pad[1];
 };
 
+/** Architecture tags of arch-specific data crossing the ABI (ABI 1.3). */
+enum smol_arch {
+	SMOL_ARCH_X86_64 = 1,
+	SMOL_ARCH_AARCH64 = 2,
+};
+
+/**
+ * What an x86 guest was shown of its CPU (smol_backend_ops::vm_cpu_info, ABI 1.3): stored in
+ * a snapshot's header, and compared with the new host's before a restore, which is refused
+ * when the vendor differs or the saved guest saw a feature this host cannot offer.
+ */
+struct smol_x86_cpu_info {
+	uint32_t struct_size; /**< sizeof(struct smol_x86_cpu_info) */
+	char vendor[12]; /**< CPUID 0: ebx, edx, ecx ("AuthenticAMD"), not NUL-terminated */
+	uint32_t signature; /**< CPUID 1 eax: family, model, stepping (informational) */
+	uint32_t n_words; /**< how many of @c words are valid (SMOL_X86_CPU_WORDS) */
+	/**
+	 * Feature words: CPUID 1 ecx, 1 edx, 7.0 ebx, 7.0 ecx, 7.0 edx, 0x80000001 ecx,
+	 * 0x80000001 edx, 0xd.1 eax, 0xd.0 eax (XCR0 bits, low), 0xd.0 edx (XCR0 bits, high),
+	 * 0x80000007 edx, 0x80000008 ebx; bits the kernel adds for its own use (APIC ID,
+	 * hypervisor bit, OSXSAVE) left out.
+	 */
+	uint32_t words[16];
+};
+#define SMOL_X86_CPU_WORDS 12
+
 /** The core's services for a backend plugin. */
 struct smol_backend_host {
 	uint32_t abi_major; /**< the core's SMOL_ABI_MAJOR */
@@ -447,7 +553,17 @@ struct smol_vm_config {
 	uint32_t flags; /**< reserved, 0 */
 };
 
-/** Operations of a backend plugin. */
+/**
+ * Operations of a backend plugin.
+ *
+ * Threads: vm_create, vm_destroy, mem_add, vcpu_create, vcpu_destroy, irq_line's first calls,
+ * ioeventfd, irqfd and every snapshot op (vm_cpu_info, vm_save, vm_load, vcpu_save,
+ * vcpu_load, vcpu_was_paused) run on the core's main thread (the event loop's), never while
+ * the vCPU concerned is inside vcpu_run. vcpu_set_x86_boot too, before the vCPU first runs.
+ * vcpu_run runs on the vCPU's own thread, the same thread for the vCPU's whole life (macOS
+ * binds a vCPU to one thread); vcpu_dump on it or on the main thread once it stopped.
+ * vcpu_kick and irq_line may be called from any thread at any time.
+ */
 struct smol_backend_ops {
 	uint32_t struct_size; /**< sizeof(struct smol_backend_ops) as the plugin saw it */
 
@@ -494,24 +610,203 @@ struct smol_backend_ops {
 	/** Pulses interrupt line @p gsi on each write to eventfd @p fd. */
 	int (*irqfd)(struct smol_vm *vm, uint32_t gsi, int fd);
 
+#if SMOL_TARGET_ABI_MINOR >= 3
+	/* ---- ABI 1.3: snapshots, optional (all five state ops, or the machine cannot be
+	 * snapshotted). State blobs are the backend's own format (with its own version inside),
+	 * tagged with enum smol_arch; the core stores them and hands them back unread. A blob
+	 * fits the vCPU or VM it came from as configured (same number of vCPUs, same memory). */
+
+	/**
+	 * Fills @p info (for SMOL_ARCH_X86_64 a struct smol_x86_cpu_info, @p len its size) with
+	 * what this VM's guests are shown of the CPU. 0, -ENOTSUP for another arch, -EINVAL for
+	 * a short buffer.
+	 */
+	int (*vm_cpu_info)(struct smol_vm *vm, uint32_t arch, void *info, size_t len);
+	/**
+	 * Saves the VM-wide state (interrupt controllers, timers, clocks) into @p buf. 0 and the
+	 * size in *@p len; -ENOSPC with the size needed in *@p len when @p cap is too small.
+	 * Every vCPU is stopped.
+	 */
+	int (*vm_save)(struct smol_vm *vm, uint32_t arch, void *buf, size_t cap, size_t *len);
+	/**
+	 * Loads what vm_save wrote, into a new VM whose RAM is mapped and whose vCPUs exist but
+	 * are not loaded yet: the core calls it before vcpu_load. The guest's wall clock becomes
+	 * the host's time now (the time the state sat on disk is not lost). 0, -EINVAL (after
+	 * logging why) for a blob it cannot use.
+	 */
+	int (*vm_load)(struct smol_vm *vm, uint32_t arch, const void *buf, size_t len);
+	/** Saves a stopped vCPU's whole state; as vm_save. */
+	int (*vcpu_save)(struct smol_vcpu *vcpu, uint32_t arch, void *buf, size_t cap,
+	                 size_t *len);
+	/**
+	 * Loads what vcpu_save wrote into a new vCPU that never ran (instead of
+	 * vcpu_set_x86_boot). 0, -EINVAL (after logging why) for a blob it cannot use, -ENOTSUP
+	 * for a CPU feature this host lacks.
+	 */
+	int (*vcpu_load)(struct smol_vcpu *vcpu, uint32_t arch, const void *buf, size_t len);
+	/**
+	 * Tells the guest its vCPU was stopped (a pause, a restore), before it runs again, so its
+	 * watchdogs do not take the gap for a lockup (x86 KVM: KVM_KVMCLOCK_CTRL). Optional.
+	 */
+	int (*vcpu_was_paused)(struct smol_vcpu *vcpu);
+	/** Reserved for later minor versions (arm64): zero. */
+	void (*reserved[4])(void);
+#else
 	/** Reserved for later minor versions (save/restore, arm64): zero. */
 	void (*reserved[10])(void);
+#endif
 };
 
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
 
-#ifndef __cplusplus
-_Static_assert(offsetof(struct smol_plugin_desc, abi_major) == 0, "descriptor layout");
-_Static_assert(offsetof(struct smol_plugin_desc, abi_minor) == 4, "descriptor layout");
-_Static_assert(offsetof(struct smol_plugin_desc, struct_size) == 8, "descriptor layout");
-_Static_assert(offsetof(struct smol_plugin_desc, kind) == 12, "descriptor layout");
+/*
+ * The layout of every public struct, pinned for the whole 1.x line (LP64: 64-bit Linux and
+ * macOS). A change that moves a field breaks every plugin already built: it fails here first.
+ */
+#ifdef __cplusplus
+#define SMOL_STATIC_ASSERT static_assert
 #else
-static_assert(offsetof(struct smol_plugin_desc, abi_major) == 0, "descriptor layout");
-static_assert(offsetof(struct smol_plugin_desc, abi_minor) == 4, "descriptor layout");
-static_assert(offsetof(struct smol_plugin_desc, struct_size) == 8, "descriptor layout");
-static_assert(offsetof(struct smol_plugin_desc, kind) == 12, "descriptor layout");
+#define SMOL_STATIC_ASSERT _Static_assert
 #endif
+#define SMOL_PIN(type, field, off, size)                                                           \
+	SMOL_STATIC_ASSERT(offsetof(type, field) == (off) && sizeof(((type *)0)->field) == (size), \
+	                   "ABI layout: " #type "." #field)
+#define SMOL_PIN_SIZE(type, size) SMOL_STATIC_ASSERT(sizeof(type) == (size), "ABI size: " #type)
+#if UINTPTR_MAX == UINT64_MAX
+SMOL_PIN(struct smol_plugin_desc, abi_major, 0, 4);
+SMOL_PIN(struct smol_plugin_desc, abi_minor, 4, 4);
+SMOL_PIN(struct smol_plugin_desc, struct_size, 8, 4);
+SMOL_PIN(struct smol_plugin_desc, kind, 12, 4);
+SMOL_PIN(struct smol_plugin_desc, name, 16, 8);
+SMOL_PIN(struct smol_plugin_desc, description, 24, 8);
+SMOL_PIN(struct smol_plugin_desc, ops, 32, 8);
+SMOL_PIN_SIZE(struct smol_plugin_desc, 40);
+SMOL_PIN(struct smol_io_ops, read, 0, 8);
+SMOL_PIN(struct smol_io_ops, write, 8, 8);
+SMOL_PIN_SIZE(struct smol_io_ops, 16);
+SMOL_PIN(struct smol_host, abi_major, 0, 4);
+SMOL_PIN(struct smol_host, abi_minor, 4, 4);
+SMOL_PIN(struct smol_host, struct_size, 8, 4);
+SMOL_PIN(struct smol_host, log, 16, 8);
+SMOL_PIN(struct smol_host, cfg_str, 24, 8);
+SMOL_PIN(struct smol_host, cfg_u64, 32, 8);
+SMOL_PIN(struct smol_host, cfg_bool, 40, 8);
+SMOL_PIN(struct smol_host, cfg_size, 48, 8);
+SMOL_PIN(struct smol_host, cfg_error, 56, 8);
+SMOL_PIN(struct smol_host, cfg_path, 64, 8);
+SMOL_PIN(struct smol_host, map_mmio, 72, 8);
+SMOL_PIN(struct smol_host, map_pio, 80, 8);
+SMOL_PIN(struct smol_host, irq_claim, 88, 8);
+SMOL_PIN(struct smol_host, irq_set, 96, 8);
+SMOL_PIN(struct smol_host, irq_pulse, 104, 8);
+SMOL_PIN(struct smol_host, gpa_ptr, 112, 8);
+SMOL_PIN(struct smol_host, fd_watch, 120, 8);
+SMOL_PIN(struct smol_host, fd_unwatch, 128, 8);
+SMOL_PIN(struct smol_host, request_exit, 136, 8);
+SMOL_PIN(struct smol_host, request_reset, 144, 8);
+SMOL_PIN(struct smol_host, desc_device, 152, 8);
+SMOL_PIN(struct smol_host, desc_io, 160, 8);
+SMOL_PIN(struct smol_host, desc_mmio, 168, 8);
+SMOL_PIN(struct smol_host, desc_irq, 176, 8);
+SMOL_PIN(struct smol_host, desc_cmdline, 184, 8);
+SMOL_PIN(struct smol_host, ioeventfd, 192, 8);
+SMOL_PIN(struct smol_host, irqfd, 200, 8);
+SMOL_PIN(struct smol_host, reserved, 208, 32);
+SMOL_PIN_SIZE(struct smol_host, 288);
+SMOL_PIN(struct smol_device_ops, struct_size, 0, 4);
+SMOL_PIN(struct smol_device_ops, create, 8, 8);
+SMOL_PIN(struct smol_device_ops, destroy, 16, 8);
+SMOL_PIN(struct smol_device_ops, reset, 24, 8);
+SMOL_PIN(struct smol_device_ops, save, 32, 8);
+SMOL_PIN(struct smol_device_ops, load, 40, 8);
+SMOL_PIN(struct smol_device_ops, describe, 48, 8);
+SMOL_PIN(struct smol_device_ops, methods, 56, 8);
+SMOL_PIN(struct smol_device_ops, n_methods, 64, 4);
+SMOL_PIN_SIZE(struct smol_device_ops, 136);
+SMOL_PIN(struct smol_exit, reason, 0, 4);
+SMOL_PIN(struct smol_exit, code, 4, 4);
+SMOL_PIN(struct smol_exit, u.pio.port, 8, 2);
+SMOL_PIN(struct smol_exit, u.pio.size, 10, 1);
+SMOL_PIN(struct smol_exit, u.pio.is_write, 11, 1);
+SMOL_PIN(struct smol_exit, u.pio.count, 12, 4);
+SMOL_PIN(struct smol_exit, u.pio.data, 16, 8);
+SMOL_PIN(struct smol_exit, u.mmio.gpa, 8, 8);
+SMOL_PIN(struct smol_exit, u.mmio.size, 16, 1);
+SMOL_PIN(struct smol_exit, u.mmio.is_write, 17, 1);
+SMOL_PIN(struct smol_exit, u.mmio.data, 24, 8);
+SMOL_PIN(struct smol_exit, u.system_event.type, 8, 4);
+SMOL_PIN_SIZE(struct smol_exit, 32);
+SMOL_PIN(struct smol_x86_boot, rip, 0, 8);
+SMOL_PIN(struct smol_x86_boot, rsp, 8, 8);
+SMOL_PIN(struct smol_x86_boot, rsi, 16, 8);
+SMOL_PIN(struct smol_x86_boot, rbx, 24, 8);
+SMOL_PIN(struct smol_x86_boot, rflags, 32, 8);
+SMOL_PIN(struct smol_x86_boot, cr0, 40, 8);
+SMOL_PIN(struct smol_x86_boot, cr3, 48, 8);
+SMOL_PIN(struct smol_x86_boot, cr4, 56, 8);
+SMOL_PIN(struct smol_x86_boot, efer, 64, 8);
+SMOL_PIN(struct smol_x86_boot, gdt_base, 72, 8);
+SMOL_PIN(struct smol_x86_boot, gdt_limit, 80, 2);
+SMOL_PIN(struct smol_x86_boot, cs_selector, 82, 2);
+SMOL_PIN(struct smol_x86_boot, ds_selector, 84, 2);
+SMOL_PIN(struct smol_x86_boot, long_mode, 86, 1);
+SMOL_PIN(struct smol_x86_boot, pad, 87, 1);
+SMOL_PIN_SIZE(struct smol_x86_boot, 88);
+SMOL_PIN(struct smol_backend_host, abi_major, 0, 4);
+SMOL_PIN(struct smol_backend_host, abi_minor, 4, 4);
+SMOL_PIN(struct smol_backend_host, struct_size, 8, 4);
+SMOL_PIN(struct smol_backend_host, log, 16, 8);
+SMOL_PIN(struct smol_backend_host, reserved, 24, 56);
+SMOL_PIN_SIZE(struct smol_backend_host, 80);
+SMOL_PIN(struct smol_vm_config, struct_size, 0, 4);
+SMOL_PIN(struct smol_vm_config, n_vcpus, 4, 4);
+SMOL_PIN(struct smol_vm_config, ram_size, 8, 8);
+SMOL_PIN(struct smol_vm_config, flags, 16, 4);
+SMOL_PIN_SIZE(struct smol_vm_config, 24);
+SMOL_PIN(struct smol_backend_ops, struct_size, 0, 4);
+SMOL_PIN(struct smol_backend_ops, vm_create, 8, 8);
+SMOL_PIN(struct smol_backend_ops, vm_destroy, 16, 8);
+SMOL_PIN(struct smol_backend_ops, mem_add, 24, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_create, 32, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_destroy, 40, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_run, 48, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_kick, 56, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_set_x86_boot, 64, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_dump, 72, 8);
+SMOL_PIN(struct smol_backend_ops, irq_line, 80, 8);
+SMOL_PIN(struct smol_backend_ops, ioeventfd, 88, 8);
+SMOL_PIN(struct smol_backend_ops, irqfd, 96, 8);
+SMOL_PIN_SIZE(struct smol_backend_ops, 184);
+#if SMOL_TARGET_ABI_MINOR >= 3
+SMOL_PIN(struct smol_host, snap_set_version, 240, 8);
+SMOL_PIN(struct smol_host, snap_write, 248, 8);
+SMOL_PIN(struct smol_host, snap_version, 256, 8);
+SMOL_PIN(struct smol_host, snap_read, 264, 8);
+SMOL_PIN(struct smol_host, snap_remaining, 272, 8);
+SMOL_PIN(struct smol_host, request_snapshot, 280, 8);
+SMOL_PIN(struct smol_device_ops, pause, 72, 8);
+SMOL_PIN(struct smol_device_ops, resume, 80, 8);
+SMOL_PIN(struct smol_device_ops, reserved, 88, 48);
+SMOL_PIN(struct smol_x86_cpu_info, struct_size, 0, 4);
+SMOL_PIN(struct smol_x86_cpu_info, vendor, 4, 12);
+SMOL_PIN(struct smol_x86_cpu_info, signature, 16, 4);
+SMOL_PIN(struct smol_x86_cpu_info, n_words, 20, 4);
+SMOL_PIN(struct smol_x86_cpu_info, words, 24, 64);
+SMOL_PIN_SIZE(struct smol_x86_cpu_info, 88);
+SMOL_PIN(struct smol_backend_ops, vm_cpu_info, 104, 8);
+SMOL_PIN(struct smol_backend_ops, vm_save, 112, 8);
+SMOL_PIN(struct smol_backend_ops, vm_load, 120, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_save, 128, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_load, 136, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_was_paused, 144, 8);
+SMOL_PIN(struct smol_backend_ops, reserved, 152, 32);
+#else
+SMOL_PIN(struct smol_host, reserved_1_3, 240, 48);
+SMOL_PIN(struct smol_device_ops, reserved, 72, 64);
+SMOL_PIN(struct smol_backend_ops, reserved, 104, 80);
+#endif
+#endif /* LP64 */
 
 #endif /* SMOLVM_SDK_H */

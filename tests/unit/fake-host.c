@@ -78,6 +78,7 @@ static struct {
 	int irq_level[FAKE_IRQ_LINES];
 	unsigned irq_rises[FAKE_IRQ_LINES];
 	unsigned irq_misuse;
+	unsigned snapshot_requests;
 	struct {
 		char key[64], msg[256];
 	} errors[MAX_ERRORS];
@@ -1091,6 +1092,139 @@ int fake_exit_status(void)
 	return v;
 }
 
+/* ---- snapshots (ABI 1.3) ------------------------------------------------------------ */
+
+struct smol_snap_writer {
+	uint8_t *buf;
+	size_t len, cap;
+	uint32_t version;
+	bool failed;
+};
+
+struct smol_snap_reader {
+	const uint8_t *buf;
+	size_t len, pos;
+	uint32_t version;
+};
+
+static void fake_snap_set_version(struct smol_snap_writer *w, uint32_t version)
+{
+	w->version = version;
+}
+
+static int fake_snap_write(struct smol_snap_writer *w, const void *data, size_t len)
+{
+	if (len > SIZE_MAX / 2 - w->len)
+		return -EOVERFLOW;
+	if (w->len + len > w->cap) {
+		size_t cap = w->cap ? w->cap : 256;
+		while (cap < w->len + len)
+			cap *= 2;
+		uint8_t *b = realloc(w->buf, cap);
+		if (!b) {
+			w->failed = true;
+			return -ENOMEM;
+		}
+		w->buf = b;
+		w->cap = cap;
+	}
+	if (len)
+		memcpy(w->buf + w->len, data, len);
+	w->len += len;
+	return 0;
+}
+
+static uint32_t fake_snap_version(struct smol_snap_reader *r)
+{
+	return r->version;
+}
+
+static int fake_snap_read(struct smol_snap_reader *r, void *data, size_t len)
+{
+	if (len > r->len - r->pos)
+		return -EBADMSG;
+	if (len)
+		memcpy(data, r->buf + r->pos, len);
+	r->pos += len;
+	return 0;
+}
+
+static size_t fake_snap_remaining(struct smol_snap_reader *r)
+{
+	return r->len - r->pos;
+}
+
+static void fake_request_snapshot(struct smol_dev *dev)
+{
+	log_append("[%s] snapshot requested\n", dev->name);
+	pthread_mutex_lock(&fake_lock);
+	fh.snapshot_requests++;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+unsigned fake_snapshot_requests(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	unsigned n = fh.snapshot_requests;
+	pthread_mutex_unlock(&fake_lock);
+	return n;
+}
+
+void fake_dev_pause(struct smol_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->state && dev->ops->pause)
+		dev->ops->pause(dev->state);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void fake_dev_resume(struct smol_dev *dev)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->state && dev->ops->resume)
+		dev->ops->resume(dev->state);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+int fake_dev_save(struct smol_dev *dev, uint8_t **buf, size_t *len, uint32_t *version)
+{
+	struct smol_snap_writer w = { .version = 1 };
+	int r;
+	if (!dev->state || !dev->ops->save)
+		return -ENOTSUP;
+	pthread_mutex_lock(&dev->lock);
+	r = dev->ops->save(dev->state, &w);
+	pthread_mutex_unlock(&dev->lock);
+	if (r == 0 && w.failed)
+		r = -ENOMEM;
+	if (r < 0) {
+		free(w.buf);
+		return r;
+	}
+	*buf = w.buf ? w.buf : calloc(1, 1);
+	*len = w.len;
+	*version = w.version;
+	log_append("[%s] saved %zu bytes of state version %u\n", dev->name, w.len, w.version);
+	return 0;
+}
+
+int fake_dev_load(struct smol_dev *dev, const uint8_t *buf, size_t len, uint32_t version)
+{
+	struct smol_snap_reader r = { .buf = buf, .len = len, .version = version };
+	int ret;
+	if (!dev->state || !dev->ops->load)
+		return -ENOTSUP;
+	pthread_mutex_lock(&dev->lock);
+	ret = dev->ops->load(dev->state, &r);
+	pthread_mutex_unlock(&dev->lock);
+	if (ret == 0 && r.pos != r.len) {
+		log_append("[%s] load left %zu of %zu bytes unread\n", dev->name, r.len - r.pos,
+		           r.len);
+		return -EBADMSG;
+	}
+	return ret;
+}
+
 const struct smol_host fake_host = {
 	.abi_major = SMOL_ABI_MAJOR,
 	.abi_minor = SMOL_ABI_MINOR,
@@ -1118,4 +1252,10 @@ const struct smol_host fake_host = {
 	.desc_mmio = fake_desc_mmio,
 	.desc_irq = fake_desc_irq,
 	.desc_cmdline = fake_desc_cmdline,
+	.snap_set_version = fake_snap_set_version,
+	.snap_write = fake_snap_write,
+	.snap_version = fake_snap_version,
+	.snap_read = fake_snap_read,
+	.snap_remaining = fake_snap_remaining,
+	.request_snapshot = fake_request_snapshot,
 };

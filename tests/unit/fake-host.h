@@ -116,6 +116,20 @@ void fake_gpa_release(void);
 bool fake_gpa_wait_held(int timeout_ms);
 unsigned fake_gpa_held(void);
 
+/*
+ * Snapshots (ABI 1.3). fake_dev_pause/resume call the device's pause()/resume() under its
+ * lock (no-ops when absent). fake_dev_save runs save() under the lock and returns 0 with a
+ * malloc'ed copy of the stream in *buf (free it), its length and the declared state version,
+ * or save()'s error (-ENOTSUP when the device has no save). fake_dev_load runs load() on
+ * @buf with state version @version, and fails with -EBADMSG when load() returned 0 but left
+ * bytes unread, as the core does. fake_snapshot_requests counts request_snapshot() calls.
+ */
+void fake_dev_pause(struct smol_dev *dev);
+void fake_dev_resume(struct smol_dev *dev);
+int fake_dev_save(struct smol_dev *dev, uint8_t **buf, size_t *len, uint32_t *version);
+int fake_dev_load(struct smol_dev *dev, const uint8_t *buf, size_t len, uint32_t version);
+unsigned fake_snapshot_requests(void);
+
 /* Run control and log (fake_log: a copy, valid until the next call). */
 unsigned fake_exit_requests(void);
 int fake_exit_status(void);
