@@ -123,6 +123,30 @@ void machine_request_reset(struct machine *m);
 /** True once the run is ending. */
 bool machine_stopping(const struct machine *m);
 
+/* ---- lifecycle (snapshot.c, machine.c): every call below is for the event loop's thread */
+
+/**
+ * Stops every vCPU (a sticky flag and a kick; a pending port/MMIO exit is completed first, so
+ * a vCPU stops between instructions) and pauses every device that runs threads. Nested calls
+ * count: the machine runs again after as many machine_resume() calls. 0, or a negative errno
+ * when the machine is not running (or is ending).
+ */
+int machine_pause(struct machine *m);
+/** Undoes one machine_pause(); the last one lets the guest run (the guest is told it was
+ * paused). 0, or -EINVAL when it was not paused. */
+int machine_resume(struct machine *m);
+/** True while machine_pause() holds the machine (a user's pause, or a snapshot in progress). */
+bool machine_paused(const struct machine *m);
+/**
+ * Writes a snapshot of the running machine to @p path (through a temporary file, fsynced and
+ * renamed): pauses it, saves the backend's and every device's state and guest RAM, and leaves
+ * it as it found it (running or paused). 0, or a negative errno with @p err saying why (a
+ * device that cannot be saved, a backend without snapshots, I/O). On the event loop's thread.
+ */
+int machine_snapshot(struct machine *m, const char *path, char *err, size_t errlen);
+/** Milliseconds since the machine started running (for status replies). */
+uint64_t machine_uptime_ms(const struct machine *m);
+
 /** Sets an IRQ line's level, forwarding to the VM when it exists. */
 int machine_irq_set(struct machine *m, uint32_t line, int level);
 
