@@ -61,8 +61,7 @@ void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *
 		fprintf(stderr, "%s:%d: %s\n", c->path, kv ? kv->line : s ? s->line : 0, msg);
 }
 
-static struct cfg_section *add_section(struct cfg *c, enum cfg_kind kind, const char *name,
-                                       int line)
+struct cfg_section *cfg_add_section(struct cfg *c, enum cfg_kind kind, const char *name, int line)
 {
 	if (c->n_sec == c->cap_sec) {
 		c->cap_sec = c->cap_sec ? c->cap_sec * 2 : 8;
@@ -76,7 +75,7 @@ static struct cfg_section *add_section(struct cfg *c, enum cfg_kind kind, const 
 	return s;
 }
 
-static struct cfg_kv *add_kv(struct cfg_section *s, const char *key, const char *value, int line)
+struct cfg_kv *cfg_add_kv(struct cfg_section *s, const char *key, const char *value, int line)
 {
 	if (s->n_kv == s->cap_kv) {
 		s->cap_kv = s->cap_kv ? s->cap_kv * 2 : 8;
@@ -114,15 +113,16 @@ static void begin_section(struct parse_state *ps, const char *hdr)
 		cfg_error(c, &tmp, NULL, "section name too long");
 		return;
 	}
-	if (strcmp(hdr, "machine") == 0 || strcmp(hdr, "boot") == 0) {
-		enum cfg_kind k = hdr[0] == 'm' ? CFG_MACHINE : CFG_BOOT;
+	if (strcmp(hdr, "machine") == 0 || strcmp(hdr, "boot") == 0 ||
+	    strcmp(hdr, "snapshot") == 0) {
+		enum cfg_kind k = hdr[0] == 'm' ? CFG_MACHINE : hdr[0] == 'b' ? CFG_BOOT : CFG_SNAPSHOT;
 		struct cfg_section *old = cfg_section(c, k, NULL);
 		if (old) {
 			cfg_error(c, &tmp, NULL, "duplicate section [%s] (first at line %d)", hdr,
 			          old->line);
 			return;
 		}
-		ps->cur = add_section(c, k, hdr, ps->line);
+		ps->cur = cfg_add_section(c, k, hdr, ps->line);
 	} else if (strncmp(hdr, "device", 6) == 0 && (hdr[6] == ' ' || hdr[6] == '\t')) {
 		const char *n = hdr + 6;
 		while (*n == ' ' || *n == '\t')
@@ -144,13 +144,14 @@ static void begin_section(struct parse_state *ps, const char *hdr)
 			          name, old->line);
 			return;
 		}
-		ps->cur = add_section(c, CFG_DEVICE, name, ps->line);
+		ps->cur = cfg_add_section(c, CFG_DEVICE, name, ps->line);
 	} else if (strcmp(hdr, "device") == 0) {
 		cfg_error(c, &tmp, NULL, "[device] needs a name: [device NAME]");
 		return;
 	} else {
 		cfg_error(c, &tmp, NULL,
-		          "unknown section [%s] (expected [machine], [boot] or [device NAME])",
+		          "unknown section [%s] (expected [machine], [boot], [snapshot] or "
+		          "[device NAME])",
 		          hdr);
 		return;
 	}
@@ -260,7 +261,7 @@ static int handler(void *user, const char *section, const char *name, const char
 			return 1;
 		}
 	}
-	ps->last = add_kv(ps->cur, name, value, ps->line);
+	ps->last = cfg_add_kv(ps->cur, name, value, ps->line);
 	return 1;
 }
 
@@ -293,6 +294,16 @@ static struct cfg *cfg_new(const char *path)
 		}
 	} else {
 		c->dir = xstrdup(".");
+	}
+	return c;
+}
+
+struct cfg *cfg_new_empty(const char *path, const char *dir)
+{
+	struct cfg *c = cfg_new(path);
+	if (c && dir) {
+		free(c->dir);
+		c->dir = xstrdup(dir);
 	}
 	return c;
 }
@@ -350,6 +361,7 @@ void cfg_free(struct cfg *c)
 			free(s->kv[j].key);
 			free(s->kv[j].value);
 			free(s->kv[j].origin);
+			free(s->kv[j].base);
 		}
 		free(s->kv);
 		free(s->name);
@@ -426,6 +438,8 @@ int cfg_override(struct cfg *c, const char *assignment)
 		kind = CFG_MACHINE;
 	} else if (strcmp(sec, "boot") == 0) {
 		kind = CFG_BOOT;
+	} else if (strcmp(sec, "snapshot") == 0) {
+		kind = CFG_SNAPSHOT;
 	} else {
 		kind = CFG_DEVICE; /* NAME.key=value */
 	}
@@ -451,7 +465,7 @@ int cfg_override(struct cfg *c, const char *assignment)
 			        assignment, c->path, sec, sec);
 			return -EINVAL;
 		}
-		s = add_section(c, kind, sec, 0);
+		s = cfg_add_section(c, kind, sec, 0);
 	}
 	for (size_t i = 0; i < s->n_kv; i++) {
 		if (strcmp(s->kv[i].key, key) == 0) {
@@ -460,10 +474,12 @@ int cfg_override(struct cfg *c, const char *assignment)
 			s->kv[i].line = 0;
 			free(s->kv[i].origin);
 			s->kv[i].origin = xstrdup(assignment);
+			free(s->kv[i].base);
+			s->kv[i].base = NULL;
 			return 0;
 		}
 	}
-	struct cfg_kv *kv = add_kv(s, key, eq + 1, 0);
+	struct cfg_kv *kv = cfg_add_kv(s, key, eq + 1, 0);
 	kv->origin = xstrdup(assignment);
 	return 0;
 }
@@ -480,6 +496,10 @@ char *cfg_resolve_path(const struct cfg *c, const char *path)
 
 char *cfg_resolve_kv_path(const struct cfg *c, const struct cfg_kv *kv)
 {
+	if (kv->line == 0 && kv->base && kv->value[0] != '/') {
+		char *out; /* a restored run's --set: relative to that run's folder */
+		return asprintf(&out, "%s/%s", kv->base, kv->value) < 0 ? NULL : out;
+	}
 	if (kv->line == 0)
 		return xstrdup(kv->value); /* --set: as typed, relative to the current directory */
 	return cfg_resolve_path(c, kv->value);

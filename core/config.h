@@ -14,11 +14,13 @@ struct cfg_kv {
 	char *value;
 	int line; /**< line in the INI file; 0 for a --set override */
 	char *origin; /**< for overrides: the --set argument */
+	char *base; /**< a --set of an earlier run (restored): its folder, which a relative path
+	               in the value is resolved against; NULL otherwise */
 	bool used; /**< somebody asked for this key */
 };
 
 /** Section kinds. */
-enum cfg_kind { CFG_MACHINE, CFG_BOOT, CFG_DEVICE };
+enum cfg_kind { CFG_MACHINE, CFG_BOOT, CFG_DEVICE, CFG_SNAPSHOT };
 
 /** One [section]. */
 struct cfg_section {
@@ -49,6 +51,22 @@ void cfg_free(struct cfg *c);
 
 /** Applies a `--set section.key=value` (device sections: `device.NAME.key` or `NAME.key`). */
 int cfg_override(struct cfg *c, const char *assignment);
+
+/** Adds a section or a key (for cfg_deserialize and tests); never fails (exits when out of
+ * memory, as the parser does). */
+struct cfg_section *cfg_add_section(struct cfg *c, enum cfg_kind kind, const char *name, int line);
+struct cfg_kv *cfg_add_kv(struct cfg_section *s, const char *key, const char *value, int line);
+/** An empty machine description named @p path (paths relative to @p dir); NULL: no memory. */
+struct cfg *cfg_new_empty(const char *path, const char *dir);
+
+/**
+ * The whole description as text that cfg_deserialize() turns back into the same sections and
+ * keys, with their lines, the folder relative paths are resolved against, and where each
+ * --set came from (config-snap.c). malloc'd; NULL when out of memory.
+ */
+char *cfg_serialize(const struct cfg *c);
+/** Parses cfg_serialize()'s text. 0, or -EINVAL with @p err saying what is wrong. */
+int cfg_deserialize(struct cfg **out, const char *text, size_t len, char *err, size_t errlen);
 
 /** Finds a section by kind and name (NULL name: the first of that kind). */
 struct cfg_section *cfg_section(struct cfg *c, enum cfg_kind kind, const char *name);

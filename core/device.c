@@ -13,6 +13,7 @@
 #include "log.h"
 #include "machine.h"
 #include "notify.h"
+#include "snapshot.h"
 
 /* ---- logging and config --------------------------------------------------------------- */
 
@@ -272,6 +273,11 @@ static void host_request_reset(struct smol_dev *dev)
 	machine_request_reset(dev->m);
 }
 
+static void host_request_snapshot(struct smol_dev *dev)
+{
+	machine_request_snapshot(dev->m, dev);
+}
+
 const struct smol_host dev_host_table = {
 	.abi_major = SMOL_ABI_MAJOR,
 	.abi_minor = SMOL_ABI_MINOR,
@@ -300,6 +306,12 @@ const struct smol_host dev_host_table = {
 	.desc_cmdline = describe_cmdline,
 	.ioeventfd = notify_ioeventfd,
 	.irqfd = notify_irqfd,
+	.snap_set_version = snap_host_set_version,
+	.snap_write = snap_host_write,
+	.snap_version = snap_host_version,
+	.snap_read = snap_host_read,
+	.snap_remaining = snap_host_remaining,
+	.request_snapshot = host_request_snapshot,
 };
 
 /* ---- lifecycle -------------------------------------------------------------------- */

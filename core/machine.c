@@ -22,6 +22,7 @@
 #include "mptable.h"
 #include "notify.h"
 #include "platform.h"
+#include "snapshot.h"
 #include "vcpu.h"
 
 #define DEFAULT_MEMORY (256ull << 20)
@@ -160,6 +161,14 @@ static void configure_boot_section(struct machine *m)
 	struct cfg_section *s = cfg_section(c, CFG_BOOT, NULL);
 	struct cfg_kv *kv;
 
+	if (m->restoring) {
+		/* the payload is in the snapshot's RAM: the kernel need not exist any more */
+		cfg_get_str(c, s, "cmdline", "", &m->cmdline);
+		cfg_get(s, "kernel");
+		cfg_get(s, "initrd");
+		return;
+	}
+
 	if (!s || !(kv = cfg_get(s, "kernel"))) {
 		struct cfg_section top = { .line = s ? s->line : 1 };
 		cfg_error(c, s ? s : &top, NULL, "no kernel: add [boot] kernel = PATH");
@@ -171,6 +180,31 @@ static void configure_boot_section(struct machine *m)
 	cfg_get_str(c, s, "cmdline", "", &m->cmdline);
 	if (s)
 		cfg_report_unused(c, s, "[boot]");
+}
+
+/* [snapshot] path = FILE (relative to the INI), then = stop | continue */
+static void configure_snapshot_section(struct machine *m)
+{
+	struct cfg *c = m->cfg;
+	struct cfg_section *s = cfg_section(c, CFG_SNAPSHOT, NULL);
+	struct cfg_kv *kv;
+	const char *then;
+
+	if (!s)
+		return;
+	if (!(kv = cfg_get(s, "path")))
+		cfg_error(c, s, NULL, "[snapshot] needs a path (path = FILE.smolmachine)");
+	else if (!(m->snap_path = cfg_resolve_kv_path(c, kv)))
+		cfg_error(c, s, kv, "out of memory");
+	cfg_get_str(c, s, "then", "stop", &then);
+	if (strcmp(then, "stop") == 0)
+		m->snap_then_stop = true;
+	else if (strcmp(then, "continue") != 0)
+		cfg_error(c, s, cfg_get(s, "then"),
+		          "then '%s': expected stop (the run ends once the snapshot is written) or "
+		          "continue",
+		          then);
+	cfg_report_unused(c, s, "[snapshot]");
 }
 
 static void reserve_platform(struct machine *m)
@@ -197,7 +231,7 @@ static void reserve_platform(struct machine *m)
 	m->irq_reserved[2] = "the PIC cascade";
 }
 
-int machine_configure(struct machine *m, struct cfg *cfg, bool check_only)
+int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool restoring)
 {
 	char err[2048];
 
@@ -205,13 +239,17 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only)
 	m->mem.fd = -1;
 	m->cfg = cfg;
 	m->check_only = check_only;
+	m->restoring = restoring;
 	m->loop.epfd = m->loop.wakefd = -1;
 	pthread_mutex_init(&m->irq_lock, NULL);
+	pthread_mutex_init(&m->run_lock, NULL);
+	pthread_cond_init(&m->run_cond, NULL);
 	bus_init(&m->mmio, "mmio", 1ull << 52);
 	bus_init(&m->pio, "pio", 0x10000);
 
 	configure_machine_section(m);
 	configure_boot_section(m);
+	configure_snapshot_section(m);
 	if (cfg->errors)
 		return -EINVAL;
 
@@ -371,6 +409,10 @@ static void on_signal(void *opaque, int fd, uint32_t events)
  * not come back within 10 s is reported and the process leaves without tearing down. */
 static void stop_vcpus(struct machine *m)
 {
+	/* parked vCPUs (a pause, a snapshot with then = stop) wait for stopping */
+	pthread_mutex_lock(&m->run_lock);
+	pthread_cond_broadcast(&m->run_cond);
+	pthread_mutex_unlock(&m->run_lock);
 	for (uint32_t i = 0; i < m->n_vcpus; i++) {
 		struct vcpu *v = &m->vcpus[i];
 		if (!v->started)
@@ -398,16 +440,9 @@ static void stop_vcpus(struct machine *m)
 	}
 }
 
-int machine_run(struct machine *m)
+int machine_create_vm(struct machine *m)
 {
-	struct smol_x86_boot regs;
-	int r, sfd = -1;
-	sigset_t sigs;
-
-	/* RAM and the payload come first: a bad kernel is reported before any VM exists */
-	r = machine_load_payload(m, &regs);
-	if (r < 0)
-		return r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
+	int r;
 	struct smol_vm_config vc = { .struct_size = sizeof(vc),
 		                     .n_vcpus = m->n_vcpus,
 		                     .ram_size = m->ram_size };
@@ -436,6 +471,21 @@ int machine_run(struct machine *m)
 			return STATUS_ERROR;
 		}
 	}
+	return 0;
+}
+
+int machine_boot(struct machine *m)
+{
+	struct smol_x86_boot regs;
+	int r;
+
+	/* RAM and the payload come first: a bad kernel is reported before any VM exists */
+	r = machine_load_payload(m, &regs);
+	if (r < 0)
+		return r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
+	r = machine_create_vm(m);
+	if (r)
+		return r;
 	r = m->be->vcpu_set_x86_boot(m->vcpus[0].bv, &regs);
 	if (r < 0) {
 		log_err("cannot set the boot CPU's registers: %s", strerror(-r));
@@ -450,6 +500,13 @@ int machine_run(struct machine *m)
 		if (m->irq_level[i])
 			m->be->irq_line(m->vm, i, 1);
 	pthread_mutex_unlock(&m->irq_lock);
+	return -1;
+}
+
+int machine_run(struct machine *m)
+{
+	int r, sfd = -1;
+	sigset_t sigs;
 
 	/* SIGINT/SIGTERM/SIGHUP were blocked in main() before any plugin ran; they arrive on
 	 * the event loop */
@@ -459,7 +516,17 @@ int machine_run(struct machine *m)
 		close(sfd);
 		sfd = -1;
 	}
+	if (m->control_path && control_start(m) < 0) {
+		if (sfd >= 0) {
+			evloop_unwatch(&m->loop, sfd, NULL);
+			close(sfd);
+		}
+		return STATUS_ERROR;
+	}
 
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	m->started_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	m->running = true;
 	for (uint32_t i = 0; i < m->n_vcpus; i++) {
 		r = vcpu_start(&m->vcpus[i]);
@@ -475,6 +542,7 @@ int machine_run(struct machine *m)
 			log_err("event loop: %s", strerror(-r));
 			machine_request_exit(m, STATUS_ERROR);
 		}
+		snapshot_serve_request(m);
 	}
 	stop_vcpus(m);
 	/* -v: where each vCPU was when the run ended (a hung guest stopped by a signal, say) */
@@ -487,6 +555,7 @@ int machine_run(struct machine *m)
 				          (unsigned long long)m->vcpus[i].exits, buf);
 		}
 	}
+	control_stop(m);
 	if (sfd >= 0) {
 		evloop_unwatch(&m->loop, sfd, NULL);
 		close(sfd);
@@ -517,5 +586,8 @@ void machine_destroy(struct machine *m)
 	plugin_path_free(&m->pp);
 	free(m->kernel_path);
 	free(m->initrd_path);
+	free(m->snap_path);
 	pthread_mutex_destroy(&m->irq_lock);
+	pthread_mutex_destroy(&m->run_lock);
+	pthread_cond_destroy(&m->run_cond);
 }

@@ -81,6 +81,20 @@ struct machine {
 	struct smol_vm *vm;
 	struct vcpu *vcpus;
 
+	/* [snapshot] and the lifecycle (snapshot.c) */
+	char *snap_path; /**< [snapshot] path, resolved; NULL without the section */
+	bool snap_then_stop; /**< [snapshot] then = stop */
+	int snap_requested; /**< atomic: a snapshot-port device asked for one */
+	bool restoring; /**< the machine comes from a snapshot: no kernel, no boot */
+	const char *control_path; /**< `run --control SOCK` */
+	struct control *control;
+	pthread_mutex_t run_lock; /**< guards the vCPUs' parking */
+	pthread_cond_t run_cond; /**< parked vCPUs wait on it; machine_pause waits for them */
+	int pause_req; /**< atomic: vCPUs park while it is set */
+	unsigned pause_depth; /**< machine_pause() calls not yet resumed (event-loop thread) */
+	uint32_t n_parked; /**< vCPUs parked (run_lock) */
+	uint64_t started_ns; /**< CLOCK_MONOTONIC when the vCPUs started */
+
 	struct evloop loop;
 	bool running; /**< vCPUs exist: the buses and IRQ owners are frozen */
 	int stopping; /**< atomic: set once when the run ends */
@@ -92,10 +106,11 @@ struct machine {
 
 /**
  * Reads and validates the whole machine (config, plugins, devices, ranges, IRQs, files)
- * without creating a VM. On failure every problem has been reported as file:line.
+ * without creating a VM. On failure every problem has been reported as file:line. @p restoring:
+ * the machine comes from a snapshot (its kernel is not needed).
  * @return 0 or -EINVAL
  */
-int machine_configure(struct machine *m, struct cfg *cfg, bool check_only);
+int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool restoring);
 /**
  * Allocates guest RAM and loads the payload (no VM needed): `smolvm check` does this too.
  * @return 0, -EINVAL for a bad kernel/initrd/cmdline (reported), another -errno otherwise
@@ -106,7 +121,14 @@ int machine_load_payload(struct machine *m, struct smol_x86_boot *regs);
 int machine_write_acpi(struct machine *m, const char *dir);
 /** Prints the resolved layout (`smolvm check`). */
 void machine_print_layout(const struct machine *m);
-/** Creates the VM, loads the payload, runs until the guest or a device ends the run. */
+/**
+ * Boots the machine: loads the payload, creates the VM and its vCPUs with the boot state. A
+ * status (STATUS_CONFIG for a bad kernel, STATUS_ERROR) or -1 when ready to run.
+ */
+int machine_boot(struct machine *m);
+/** Creates the VM (RAM already in m->mem) and its vCPUs. 0, or a status to exit with. */
+int machine_create_vm(struct machine *m);
+/** Runs a booted or restored machine until the guest or a device ends the run: the status. */
 int machine_run(struct machine *m);
 /** Frees everything (devices destroyed, plugins stay loaded until plugin_close_all). */
 void machine_destroy(struct machine *m);

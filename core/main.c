@@ -11,6 +11,8 @@
 #include "log.h"
 #include "machine.h"
 #include "plugin.h"
+#include "snapfile.h"
+#include "snapshot.h"
 
 #ifndef SMOLVM_VERSION
 #define SMOLVM_VERSION "0.0.0"
@@ -21,12 +23,18 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: smolvm [-v] COMMAND ...\n"
 	        "\n"
-	        "  smolvm run [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
+	        "  smolvm run [--control SOCK] [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
 	        "        run a machine; exits with the guest's status (debug-exit), 0 when the\n"
 	        "        guest powers off, 3 when it reboots (on_reboot = exit), 1 on a runtime\n"
-	        "        failure, 2 on a config error, 128+N on signal N\n"
+	        "        failure, 2 on a config error, 128+N on signal N. --control: a control\n"
+	        "        socket for `smolvm ctl`\n"
+	        "  smolvm run [--control SOCK] [--set NAME.KEY=VALUE]... FILE.smolmachine\n"
+	        "        restore a snapshot and run it; --set may change a device's input,\n"
+	        "        output (UARTs) or path (disks: same size)\n"
 	        "  smolvm check [--set SECTION.KEY=VALUE]... MACHINE.ini\n"
 	        "        validate a machine without running it and print its layout\n"
+	        "  smolvm check FILE.smolmachine\n"
+	        "        verify every byte of a snapshot and print what it holds\n"
 	        "  smolvm acpi [--set SECTION.KEY=VALUE]... MACHINE.ini DIR\n"
 	        "        write the machine's ACPI tables to DIR (rsdp.dat, xsdt.dat, facp.dat,\n"
 	        "        apic.dat, dsdt.dat), for iasl -d\n"
@@ -42,25 +50,100 @@ static void usage(FILE *f)
 
 enum mode { MODE_RUN, MODE_CHECK, MODE_ACPI };
 
+/* What a restore's --set may change: host-side things of a device, never the machine. */
+static bool restore_set_allowed(const char *set)
+{
+	const char *eq = strchr(set, '='), *dot = NULL;
+	if (!eq)
+		return false;
+	for (const char *p = set; p < eq; p++)
+		if (*p == '.')
+			dot = p;
+	if (!dot || strncmp(set, "machine.", 8) == 0 || strncmp(set, "boot.", 5) == 0 ||
+	    strncmp(set, "snapshot.", 9) == 0)
+		return false;
+	size_t kl = (size_t)(eq - dot - 1);
+	return (kl == 5 && strncmp(dot + 1, "input", 5) == 0) ||
+	       (kl == 6 && strncmp(dot + 1, "output", 6) == 0) ||
+	       (kl == 4 && strncmp(dot + 1, "path", 4) == 0);
+}
+
+/* Opens a snapshot for a restore and gives its machine description. A status on failure. */
+static int open_snapshot(const char *file, struct snap_reader **sr, struct cfg **cfg)
+{
+	char err[1024];
+	const void *text;
+	size_t len;
+
+	if (snapfile_open(sr, file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smolvm: %s\n", err);
+		return STATUS_CONFIG;
+	}
+	const struct snap_info *info = snapfile_info(*sr);
+	if (info->arch != SMOL_ARCH_X86_64) {
+		fprintf(stderr,
+		        "smolvm: %s: a snapshot of an %s machine; this smolvm runs x86_64 "
+		        "machines\n",
+		        file, info->arch == SMOL_ARCH_AARCH64 ? "aarch64" : "unknown-arch");
+		goto err;
+	}
+	if (snapfile_section(*sr, SNAP_SEC_MACHINE, "", &text, &len) < 0) {
+		fprintf(stderr, "smolvm: %s: the snapshot has no machine description\n", file);
+		goto err;
+	}
+	if (cfg_deserialize(cfg, text, len, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smolvm: %s: %s\n", file, err);
+		goto err;
+	}
+	return 0;
+err:
+	snapfile_close(*sr);
+	*sr = NULL;
+	return STATUS_CONFIG;
+}
+
 /* One configure-and-act pass over the machine file. *restart says the guest rebooted and
- * [machine] on_reboot = restart asks for another pass. */
+ * [machine] on_reboot = restart asks for another pass (which boots a restored machine's
+ * kernel afresh). */
 static int machine_once(const char *file, const char **sets, int n_sets, enum mode mode,
-                        const char *dir, bool *restart)
+                        const char *dir, const char *control, unsigned boot, bool *restart)
 {
 	struct cfg *cfg;
+	struct snap_reader *sr = NULL;
 	struct machine m;
 	int status;
+	bool snapshot = mode == MODE_RUN && snapfile_is_snapshot(file) > 0;
+	bool restoring = snapshot && boot == 1;
 
 	*restart = false;
-	if (cfg_load(&cfg, file) < 0)
+	if (snapshot) {
+		if ((status = open_snapshot(file, &sr, &cfg)) != 0)
+			return status;
+		if (!restoring) {
+			snapfile_close(sr);
+			sr = NULL;
+		}
+	} else if (cfg_load(&cfg, file) < 0) {
 		return STATUS_CONFIG;
+	}
 	for (int i = 0; i < n_sets; i++) {
+		if (restoring && !restore_set_allowed(sets[i])) {
+			fprintf(stderr,
+			        "smolvm: --set %s: a restore may only change a device's input, "
+			        "output or path\n",
+			        sets[i]);
+			snapfile_close(sr);
+			cfg_free(cfg);
+			return STATUS_CONFIG;
+		}
 		if (cfg_override(cfg, sets[i]) < 0) {
+			snapfile_close(sr);
 			cfg_free(cfg);
 			return STATUS_CONFIG;
 		}
 	}
-	int r = machine_configure(&m, cfg, mode != MODE_RUN);
+	int r = machine_configure(&m, cfg, mode != MODE_RUN, restoring);
+	m.control_path = control;
 	if (r < 0 && cfg->errors) {
 		fprintf(stderr, "smolvm: %s: %d error%s; nothing was run\n", file, cfg->errors,
 		        cfg->errors == 1 ? "" : "s");
@@ -89,24 +172,29 @@ static int machine_once(const char *file, const char **sets, int n_sets, enum mo
 		r = machine_write_acpi(&m, dir);
 		status = r == 0 ? 0 : r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 	} else {
-		status = machine_run(&m);
+		status = restoring ? snapshot_restore(&m, sr) : machine_boot(&m);
+		if (status < 0)
+			status = machine_run(&m);
 		*restart = m.reset_requested && !m.signalled && m.on_reboot == ON_REBOOT_RESTART;
 		if (m.signalled) /* it stopped the run, even if the guest's reboot came first */
 			status = 128 + m.signalled;
 	}
 	machine_destroy(&m);
+	snapfile_close(sr);
 	cfg_free(cfg);
 	return status;
 }
 
 static int cmd_machine(int argc, char **argv, enum mode mode)
 {
-	const char *file = NULL, *dir = NULL;
+	const char *file = NULL, *dir = NULL, *control = NULL;
 	const char *sets[64];
 	int n_sets = 0;
 
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+		if (mode == MODE_RUN && strcmp(argv[i], "--control") == 0 && i + 1 < argc) {
+			control = argv[++i];
+		} else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
 			if (n_sets == 64) {
 				fprintf(stderr, "smolvm: too many --set options\n");
 				return STATUS_CONFIG;
@@ -133,10 +221,25 @@ static int cmd_machine(int argc, char **argv, enum mode mode)
 		return STATUS_CONFIG;
 	}
 
+	if (mode == MODE_CHECK && snapfile_is_snapshot(file) > 0) {
+		char err[1024];
+		if (n_sets) {
+			fprintf(stderr, "smolvm: check %s: --set does not apply to a snapshot\n",
+			        file);
+			return STATUS_CONFIG;
+		}
+		if (snapfile_check(file, stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "smolvm: %s\n", err);
+			return STATUS_CONFIG;
+		}
+		printf("%s: ok\n", file);
+		return 0;
+	}
+
 	bool restart;
 	int status;
 	for (unsigned boots = 1;; boots++) {
-		status = machine_once(file, sets, n_sets, mode, dir, &restart);
+		status = machine_once(file, sets, n_sets, mode, dir, control, boots, &restart);
 		if (!restart)
 			break;
 		log_info("the guest rebooted: starting the machine again (boot %u)", boots + 1);

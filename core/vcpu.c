@@ -87,6 +87,44 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 	}
 }
 
+/*
+ * machine_pause() asked every vCPU to stop. A port or MMIO exit this thread just served is not
+ * finished until KVM_RUN is entered again (an IN's value goes to the guest's register, the
+ * instruction pointer moves past it): run once more with the kick's immediate_exit set, so the
+ * backend completes it and returns without running guest code. Then wait until resumed.
+ */
+static void vcpu_park(struct vcpu *v)
+{
+	struct machine *m = v->m;
+	struct smol_exit e;
+
+	m->be->vcpu_kick(v->bv); /* sticky: the next vcpu_run returns at once */
+	memset(&e, 0, sizeof(e));
+	int r = m->be->vcpu_run(v->bv, &e);
+	if (r < 0) {
+		log_err("vCPU %u: completing its last exit before a pause failed: %s", v->index,
+		        strerror(-r));
+		machine_request_exit(m, STATUS_ERROR);
+		return;
+	}
+	if (e.reason != SMOL_EXIT_INTR) {
+		/* not expected with immediate_exit, but an exit is an exit: serve it (one that ends
+		 * the run has ended it), park next time round */
+		v->exits++;
+		vcpu_handle_exit(v, &e);
+		return;
+	}
+	pthread_mutex_lock(&m->run_lock);
+	v->parked = true;
+	m->n_parked++;
+	pthread_cond_broadcast(&m->run_cond);
+	while (__atomic_load_n(&m->pause_req, __ATOMIC_SEQ_CST) && !machine_stopping(m))
+		pthread_cond_wait(&m->run_cond, &m->run_lock);
+	m->n_parked--;
+	v->parked = false;
+	pthread_mutex_unlock(&m->run_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -94,6 +132,10 @@ static void *vcpu_thread(void *arg)
 	struct smol_exit e;
 
 	while (!machine_stopping(m)) {
+		if (__atomic_load_n(&m->pause_req, __ATOMIC_SEQ_CST)) {
+			vcpu_park(v);
+			continue;
+		}
 		memset(&e, 0, sizeof(e));
 		int r = m->be->vcpu_run(v->bv, &e);
 		if (r < 0) {

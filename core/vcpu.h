@@ -15,6 +15,7 @@ struct vcpu {
 	struct smol_vcpu *bv; /**< the backend's vCPU */
 	pthread_t thread;
 	bool started;
+	bool parked; /**< waiting in machine_pause's park (run_lock) */
 	uint64_t exits;
 };
 

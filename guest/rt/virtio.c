@@ -388,6 +388,11 @@ void virtq_publish_idx(struct virtio_dev *d, uint16_t idx)
 	virtio_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 }
 
+void virtq_publish(struct virtio_dev *d)
+{
+	store_avail_idx(d, d->vq.avail_idx);
+}
+
 void virtq_add(struct virtio_dev *d, uint16_t head)
 {
 	struct virtq *q = &d->vq;

@@ -164,6 +164,8 @@ void virtq_publish_idx(struct virtio_dev *d, uint16_t idx);
  */
 void virtq_add(struct virtio_dev *d, uint16_t head);
 bool virtq_kick(struct virtio_dev *d);
+/* Publishes what was added without notifying: the device sees it on its next look. */
+void virtq_publish(struct virtio_dev *d);
 
 /*
  * Waits up to timeout_us for the next used entry; returns 0 with *id, *len
