@@ -9,9 +9,12 @@
  * Linux test guest (build/linux-guest) under smolvm and under QEMU microvm with ACPI, the time
  * from fork to the init's first line ("smolvm-guest: init started") and peak RSS, ratios to
  * QEMU. Then the virtio-blk table (bench/blk.c): guest/blk-bench under smolvm and QEMU microvm
- * and raw pread/pwrite on the same image. Prints the tables, writes JSON.
+ * and raw pread/pwrite on the same image. Then the snapshot table (bench/snap.c): snapshot
+ * and restore of guest/snap-bench at three RAM sizes under smolvm, beside the floor and QEMU
+ * microvm restoring its migration file. Prints the tables, writes JSON.
  *
- * usage: smolvm-bench BUILD_DIR [--runs N] [--boot-runs N] [--blk-runs N] [--json FILE]
+ * usage: smolvm-bench BUILD_DIR [--runs N] [--boot-runs N] [--blk-runs N] [--snap-runs N]
+ *                    [--snap-clones N] [--json FILE]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +31,8 @@
 
 #include "blk.h"
 #include "run.h"
+#include "snap-run.h"
+#include "snap.h"
 
 #define MAX_RUNS 200
 #define EXPECT_LINE "oneline: hello from the guest"
@@ -179,7 +184,7 @@ static char *b64(const char *in)
 int main(int argc, char **argv)
 {
 	const char *build = NULL, *json = NULL;
-	int runs = 10, boot_runs = 5, blk_runs = 3;
+	int runs = 10, boot_runs = 5, blk_runs = 3, snap_runs = 5, snap_clones = 20;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
 			runs = atoi(argv[++i]);
@@ -187,17 +192,22 @@ int main(int argc, char **argv)
 			boot_runs = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--blk-runs") == 0 && i + 1 < argc)
 			blk_runs = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--snap-runs") == 0 && i + 1 < argc)
+			snap_runs = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--snap-clones") == 0 && i + 1 < argc)
+			snap_clones = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			json = argv[++i];
 		else
 			build = argv[i];
 	}
 	if (!build || runs < 1 || runs > MAX_RUNS || boot_runs < 0 || boot_runs > MAX_RUNS ||
-	    blk_runs < 0 || blk_runs > MAX_RUNS) {
+	    blk_runs < 0 || blk_runs > MAX_RUNS || snap_runs < 0 || snap_runs > MAX_RUNS ||
+	    snap_clones < 0 || snap_clones > SNAP_MAX_CLONES) {
 		fprintf(stderr,
 		        "usage: smolvm-bench BUILD_DIR [--runs 1-%d] [--boot-runs 0-%d] "
-		        "[--blk-runs 0-%d] [--json FILE]\n",
-		        MAX_RUNS, MAX_RUNS, MAX_RUNS);
+		        "[--blk-runs 0-%d] [--snap-runs 0-%d] [--snap-clones 0-%d] [--json FILE]\n",
+		        MAX_RUNS, MAX_RUNS, MAX_RUNS, MAX_RUNS, SNAP_MAX_CLONES);
 		return 2;
 	}
 	char smolvm[4096], floor_bin[4096], payload[4096], ini[] = "/tmp/smolvm-bench-XXXXXX.ini";
@@ -270,7 +280,7 @@ int main(int argc, char **argv)
 		        "  \"tables\": {\n",
 		        getenv("NEST_INSIDE") ? "nest" : "host", runs, boot_runs);
 	/* JSON: no comma after the last table */
-	bool boot_last = blk_runs == 0;
+	bool blk_last = snap_runs == 0, boot_last = blk_runs == 0 && blk_last;
 	printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in %s\n",
 	       runs, where);
 	int bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j, boot_runs == 0 && boot_last);
@@ -351,7 +361,9 @@ int main(int argc, char **argv)
 		              j, boot_last);
 	}
 	if (blk_runs > 0)
-		bad |= blk_bench(build, blk_runs, where, j, true);
+		bad |= blk_bench(build, blk_runs, where, j, blk_last);
+	if (snap_runs > 0)
+		bad |= snap_bench(build, snap_runs, snap_clones, where, j, true);
 	if (j) {
 		fprintf(j, "  }\n}\n");
 		fclose(j);

@@ -1,0 +1,505 @@
+/*
+ * The snapshot table of smolvm-bench. guest/snap-bench asks for a snapshot first thing (a
+ * byte to the snapshot-port device); a restore resumes at the next instruction, which writes
+ * the marker '@' to COM1 and then exits through debug-exit. Per RAM size (128 MiB, 512 MiB,
+ * 2 GiB), with every file on a tmpfs (/dev/shm):
+ *   snapshot  `smolvm run M.ini` with [snapshot] then = stop, N times (each rewrites the
+ *             file): the time smolvm logs ("snapshot written to PATH in X ms": from the pause
+ *             the guest's request causes to the file fsynced and renamed into place), and
+ *             the whole run's wall time; the file's size on disk (st_blocks * 512) and its
+ *             apparent size (st_size)
+ *   restore   three runners, interleaved, N times each, from fork to the marker reaching the
+ *             runner's stdout pipe and to its exit:
+ *               floor   bench/floor running the same payload from its entry, with the same
+ *                       RAM size mapped (nothing listens at 0xf5 there)
+ *               smolvm  `smolvm run FILE.smolmachine`
+ *               qemu    QEMU microvm restoring (-incoming "exec:cat FILE") a migration file
+ *                       saved through QMP from the same machine started with -S, i.e. paused
+ *                       before its first instruction (QEMU cannot stop at port 0xf5): after
+ *                       the load its firmware loads the payload and the payload runs from its
+ *                       entry to the exit, which costs microseconds of guest time
+ *   memory    peak RSS (ru_maxrss) of each runner's exiting runs, and an idle smolvm clone
+ *             (a second snapshot, with snap-bench.idle on the command line: after the marker
+ *             it halts): /proc/PID/status 100 ms after its marker (VmHWM, VmRSS and its
+ *             anonymous, file and shmem parts), then SIGKILL
+ *   clones    C restores (floor: C floors) started at once, each to its exit: C / wall time
+ */
+#define _GNU_SOURCE
+#include "snap.h"
+#include "run.h"
+#include "snap-run.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QEMU "/usr/bin/qemu-system-x86_64"
+#define MAX_RUNS 200
+#define NSIZES 3
+
+static const unsigned sizes_mib[NSIZES] = { 128, 512, 2048 };
+
+enum { FLOOR, SMOLVM, QEMU_R, NR };
+static const char *const rname[NR] = { "floor", "smolvm", "qemu-microvm" };
+static const char *const rkey[NR] = { "floor", "smolvm", "qemu" };
+static const int ok_status[NR] = { 0, 0, 1 /* isa-debug-exit: (0 << 1) | 1 */ };
+
+struct runner_stats {
+	double marker[MAX_RUNS], exit[MAX_RUNS], rss[MAX_RUNS];
+	int n, failures;
+	char error[400];
+	double clones_ms; /* -1: failed or not run */
+	char clones_error[300];
+};
+
+struct row {
+	unsigned mib;
+	double snap_ms[MAX_RUNS], snap_run_ms[MAX_RUNS];
+	int snaps, snap_failures;
+	char snap_error[400];
+	long long disk, apparent, qemu_file; /* bytes; -1 unknown */
+	struct runner_stats r[NR];
+	double hwm[MAX_RUNS], vmrss[MAX_RUNS], anon[MAX_RUNS], file[MAX_RUNS], shmem[MAX_RUNS];
+	int idles, idle_failures;
+	char idle_error[400];
+};
+
+static struct row rows[NSIZES];
+
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if (*s == '\n' || *s == '\r')
+			*s = '|';
+}
+
+/* "why: status S, stdout: ..., stderr: ..." on one line */
+static void describe(char *dst, size_t size, const char *why, const struct proc_result *p)
+{
+	snprintf(dst, size, "%s: status %d, stdout: %.60s, stderr: %.240s", why, p->code, p->out,
+	         p->err);
+	one_line(dst);
+}
+
+/* The ms figure of smolvm's "snapshot written to PATH in X ms" line, or -1. */
+static double logged_ms(const char *err)
+{
+	const char *p = strstr(err, "snapshot written to ");
+	p = p ? strstr(p, " in ") : NULL;
+	if (!p)
+		return -1;
+	char *end;
+	double ms = strtod(p + 4, &end);
+	return end != p + 4 && strncmp(end, " ms", 3) == 0 ? ms : -1;
+}
+
+static void write_ini(const char *path, unsigned mib, const char *payload, const char *snap,
+                      bool idle)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f,
+	        "[machine]\nmemory = %uM\nacpi = off\n[boot]\nkernel = %s\ncmdline = "
+	        "console=ttyS0%s\n[snapshot]\npath = %s\nthen = stop\n"
+	        "[device com1]\ntype = uart-16550\ninput = none\n"
+	        "[device exit]\ntype = debug-exit\n"
+	        "[device snap0]\ntype = snapshot-port\nport = 0xf5\n",
+	        mib, payload, idle ? " snap-bench.idle" : "", snap);
+	fclose(f);
+}
+
+/* One snapshotting run of @p ini: its figures into @p w when @p timed. 0 or -1. */
+static int take_snapshot(struct row *w, char *smolvm, char *ini, bool timed)
+{
+	char *argv[] = { smolvm, "run", ini, NULL };
+	struct snap_cmd c = { argv, NULL };
+	struct proc_result p;
+	if (snap_run(&c, 120, false, &p) < 0) {
+		describe(w->snap_error, sizeof(w->snap_error), "snapshot", &p);
+		w->snap_failures++;
+		return -1;
+	}
+	double ms = logged_ms(p.err);
+	const char *why = p.code   ? "snapshot run: wrong exit status"
+	                  : ms < 0 ? "snapshot run: no 'snapshot written to ... in X ms' line"
+	                  : p.marker_ms >= 0 ? "snapshot run: the guest ran on after the snapshot"
+	                                     : NULL;
+	if (why) {
+		describe(w->snap_error, sizeof(w->snap_error), why, &p);
+		w->snap_failures++;
+		return -1;
+	}
+	if (timed) {
+		w->snap_ms[w->snaps] = ms;
+		w->snap_run_ms[w->snaps++] = p.exit_ms;
+	}
+	return 0;
+}
+
+static void restore_once(struct runner_stats *s, const struct snap_cmd *c, int ok)
+{
+	struct proc_result p;
+	if (snap_run(c, 120, false, &p) < 0 || p.code != ok || p.marker_ms < 0) {
+		s->failures++;
+		describe(s->error, sizeof(s->error),
+		         p.code != ok ? "wrong exit status" : "no marker", &p);
+		return;
+	}
+	s->marker[s->n] = p.marker_ms;
+	s->exit[s->n] = p.exit_ms;
+	s->rss[s->n++] = (double)p.maxrss_kib;
+}
+
+static void idle_once(struct row *w, char **argv)
+{
+	struct snap_cmd c = { argv, NULL };
+	struct proc_result p;
+	if (snap_run(&c, 120, true, &p) < 0 || p.marker_ms < 0 || p.vmhwm < 0) {
+		w->idle_failures++;
+		describe(w->idle_error, sizeof(w->idle_error),
+		         p.marker_ms < 0 ? "idle clone: no marker" : "idle clone: no /proc sample",
+		         &p);
+		return;
+	}
+	w->hwm[w->idles] = (double)p.vmhwm;
+	w->vmrss[w->idles] = (double)p.vmrss;
+	w->anon[w->idles] = (double)p.rss_anon;
+	w->file[w->idles] = (double)p.rss_file;
+	w->shmem[w->idles++] = (double)p.rss_shmem;
+}
+
+static long long file_bytes(const char *path, bool on_disk)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -1;
+	return on_disk ? (long long)st.st_blocks * 512 : (long long)st.st_size;
+}
+
+/* The QEMU command line for @p mib of RAM, then @p extra (NULL-terminated). */
+static void qemu_argv(char **a, char *mem, size_t memsize, unsigned mib, char *payload,
+                      char *const extra[])
+{
+	snprintf(mem, memsize, "%uM", mib);
+	char *base[] = {
+		QEMU, "-M", "microvm,x-option-roms=off,rtc=off", "-accel", "kvm", "-cpu", "host",
+		"-m", mem, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+		"-serial", "stdio", "-device",
+		"isa-debug-exit,iobase=0xf4,iosize=1", /* not 4: 0xf5 is the snapshot port */
+		/* without it the restored machine would stay paused like its source */
+		"-global", "migration.store-global-state=off", "-kernel", payload, NULL
+	};
+	int n = 0;
+	for (; base[n]; n++)
+		a[n] = base[n];
+	for (int i = 0; extra[i]; i++)
+		a[n++] = extra[i];
+	a[n] = NULL;
+}
+
+static void bench_size(struct row *w, unsigned mib, int runs, int clones, const char *build,
+                       bool have_qemu)
+{
+	char dir[64], smolvm[4096], floor_bin[4096], payload_rel[4096];
+	char ini[128], iini[128], snap[128], isnap[128], mig[128], sock[128], inc[160];
+	char mem[16], mibs[16], *qsave[48], *qrestore[48];
+	w->mib = mib;
+	w->disk = w->apparent = w->qemu_file = -1;
+	for (int k = 0; k < NR; k++)
+		w->r[k].clones_ms = -1;
+	snprintf(dir, sizeof(dir), "%s/smolvm-bench-snap-XXXXXX",
+	         access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+	snprintf(smolvm, sizeof(smolvm), "%s/smolvm", build);
+	snprintf(floor_bin, sizeof(floor_bin), "%s/bench/floor", build);
+	snprintf(payload_rel, sizeof(payload_rel), "%s/guest/snap-bench", build);
+	char *payload = realpath(payload_rel, NULL);
+	if (!payload || !mkdtemp(dir)) {
+		snprintf(w->snap_error, sizeof(w->snap_error), "%.200s: %.100s",
+		         payload ? "a folder for the files" : payload_rel, strerror(errno));
+		w->snap_failures++;
+		free(payload);
+		return;
+	}
+	snprintf(ini, sizeof(ini), "%s/exit.ini", dir);
+	snprintf(iini, sizeof(iini), "%s/idle.ini", dir);
+	snprintf(snap, sizeof(snap), "%s/exit.smolmachine", dir);
+	snprintf(isnap, sizeof(isnap), "%s/idle.smolmachine", dir);
+	snprintf(mig, sizeof(mig), "%s/qemu.migration", dir);
+	snprintf(sock, sizeof(sock), "%s/qmp.sock", dir);
+	snprintf(inc, sizeof(inc), "exec:cat %s", mig);
+	snprintf(mibs, sizeof(mibs), "%u", mib);
+	write_ini(ini, mib, payload, snap, false);
+	write_ini(iini, mib, payload, isnap, true);
+
+	for (int i = 0; i < runs; i++)
+		take_snapshot(w, smolvm, ini, true);
+	bool have_snap = w->snaps > 0 && take_snapshot(w, smolvm, iini, false) == 0;
+	w->disk = file_bytes(snap, true);
+	w->apparent = file_bytes(snap, false);
+	if (!have_snap)
+		snprintf(w->r[SMOLVM].error, sizeof(w->r[SMOLVM].error), "no snapshot: %.300s",
+		         w->snap_error);
+
+	char qmp_arg[160];
+	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", sock);
+	char *save_extra[] = { "-S", "-qmp", qmp_arg, NULL };
+	char *restore_extra[] = { "-incoming", inc, "-qmp", qmp_arg, NULL };
+	qemu_argv(qsave, mem, sizeof(mem), mib, payload, save_extra);
+	qemu_argv(qrestore, mem, sizeof(mem), mib, payload, restore_extra);
+	bool qemu_ok = false;
+	if (!have_qemu)
+		snprintf(w->r[QEMU_R].error, sizeof(w->r[QEMU_R].error), QEMU " is missing");
+	else if (snap_qemu_save(qsave, sock, mig, w->r[QEMU_R].error, sizeof(w->r[QEMU_R].error)) ==
+	         0)
+		qemu_ok = true;
+	else
+		w->r[QEMU_R].failures++;
+	w->qemu_file = qemu_ok ? file_bytes(mig, false) : -1;
+
+	char *fargv[] = { floor_bin, payload, mibs, NULL };
+	char *sargv[] = { smolvm, "run", snap, NULL };
+	char *iargv[] = { smolvm, "run", isnap, NULL };
+	struct snap_cmd cmd[NR] = { { fargv, NULL }, { sargv, NULL }, { qrestore, sock } };
+	bool on[NR] = { true, have_snap, qemu_ok };
+	for (int i = 0; i < runs; i++) {
+		for (int k = 0; k < NR; k++)
+			if (on[k])
+				restore_once(&w->r[k], &cmd[k], ok_status[k]);
+		if (have_snap)
+			idle_once(w, iargv);
+	}
+	/* clones: floor and smolvm start the same command N times; each QEMU has its own QMP
+	 * socket */
+	static struct snap_cmd many[SNAP_MAX_CLONES];
+	static char *qargv[SNAP_MAX_CLONES][48], qsock[SNAP_MAX_CLONES][128],
+	        qarg[SNAP_MAX_CLONES][160];
+	for (int k = 0; k < NR && clones > 0; k++) {
+		if (!on[k])
+			continue;
+		for (int i = 0; i < clones; i++) {
+			many[i] = cmd[k];
+			if (k != QEMU_R)
+				continue;
+			snprintf(qsock[i], sizeof(qsock[i]), "%s/qmp-%d.sock", dir, i);
+			snprintf(qarg[i], sizeof(qarg[i]), "unix:%s,server=on,wait=off", qsock[i]);
+			char *extra[] = { "-incoming", inc, "-qmp", qarg[i], NULL };
+			qemu_argv(qargv[i], mem, sizeof(mem), mib, payload, extra);
+			many[i].argv = qargv[i];
+			many[i].qmp = qsock[i];
+		}
+		w->r[k].clones_ms = snap_clones(many, clones, ok_status[k], w->r[k].clones_error,
+		                                sizeof(w->r[k].clones_error));
+		for (int i = 0; k == QEMU_R && i < clones; i++)
+			unlink(qsock[i]);
+	}
+	unlink(sock);
+	unlink(ini);
+	unlink(iini);
+	unlink(snap);
+	unlink(isnap);
+	unlink(mig);
+	rmdir(dir);
+	free(payload);
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+static double med(double *v, int n)
+{
+	return bench_median(v, n);
+}
+
+static void cell(char *dst, size_t size, bool ok, const char *fmt, double v)
+{
+	if (ok)
+		snprintf(dst, size, fmt, v);
+	else
+		snprintf(dst, size, "-");
+}
+
+static void print_restore(const char *what, bool marker)
+{
+	printf("\nrestore, fork to %s (ms): medians (min)\n", what);
+	printf("%-8s %17s %17s %17s %9s %9s\n", "RAM", "floor", "smolvm", "qemu-microvm", "smolvm/",
+	       "qemu/");
+	printf("%-8s %17s %17s %17s %9s %9s\n", "", "", "", "", "floor", "smolvm");
+	for (int s = 0; s < NSIZES; s++) {
+		struct row *w = &rows[s];
+		char c[NR][32], r1[16], r2[16];
+		double m[NR];
+		for (int k = 0; k < NR; k++) {
+			struct runner_stats *r = &w->r[k];
+			double *v = marker ? r->marker : r->exit;
+			m[k] = med(v, r->n);
+			if (r->n)
+				snprintf(c[k], sizeof(c[k]), "%.2f (%.2f)", m[k], v[0]);
+			else
+				snprintf(c[k], sizeof(c[k]), "-");
+		}
+		cell(r1, sizeof(r1), w->r[FLOOR].n && w->r[SMOLVM].n, "%.2fx",
+		     m[SMOLVM] / m[FLOOR]);
+		cell(r2, sizeof(r2), w->r[SMOLVM].n && w->r[QEMU_R].n, "%.1fx",
+		     m[QEMU_R] / m[SMOLVM]);
+		printf("%-4u MiB %17s %17s %17s %9s %9s\n", w->mib, c[0], c[1], c[2], r1, r2);
+	}
+}
+
+static void print_table(int runs, int clones, const char *where)
+{
+	printf("\nsnapshots: guest/snap-bench asks for a snapshot first thing (snapshot-port); "
+	       "a restore resumes at the next\ninstruction, which writes '@' to COM1 and exits. "
+	       "smolvm: `smolvm run FILE.smolmachine`; floor: bench/floor\nrunning the same "
+	       "payload from its entry with the same RAM mapped; qemu-microvm: -incoming of a "
+	       "migration\nfile saved through QMP from the same machine started with -S (before "
+	       "its first instruction: QEMU\ncannot stop at port 0xf5), so its firmware loads "
+	       "the payload, which runs from its entry (microseconds).\nFiles on a tmpfs. %d "
+	       "runs each, in %s\n",
+	       runs, where);
+	printf("%-8s %12s %12s %12s %12s %12s\n", "RAM", "snapshot ms", "snap run ms",
+	       "file on disk", "apparent", "qemu file");
+	for (int s = 0; s < NSIZES; s++) {
+		struct row *w = &rows[s];
+		char c[5][24];
+		cell(c[0], 24, w->snaps, "%.2f", med(w->snap_ms, w->snaps));
+		cell(c[1], 24, w->snaps, "%.1f", med(w->snap_run_ms, w->snaps));
+		cell(c[2], 24, w->disk >= 0, "%.2f MiB", w->disk / 1048576.0);
+		cell(c[3], 24, w->apparent >= 0, "%.2f MiB", w->apparent / 1048576.0);
+		cell(c[4], 24, w->qemu_file >= 0, "%.2f MiB", w->qemu_file / 1048576.0);
+		printf("%-4u MiB %12s %12s %12s %12s %12s\n", w->mib, c[0], c[1], c[2], c[3], c[4]);
+	}
+	printf("(snapshot ms: smolvm's own log line, from the pause at the guest's request to the "
+	       "file fsynced and renamed;\nsnap run ms: the whole snapshotting run, fork to "
+	       "exit)\n");
+	print_restore("the guest's first byte after the restore on the pipe", true);
+	print_restore("exit", false);
+
+	printf("\nmemory (MiB) and clones: idle smolvm clone's /proc/PID/status 100 ms after its "
+	       "marker; peak RSS\n(ru_maxrss) of the exiting runs; %d started at once, each to "
+	       "its exit: clones/s\n",
+	       clones);
+	printf("%-8s %7s %7s %7s %7s %7s | %7s %7s %7s | %7s %7s %7s\n", "RAM", "VmHWM", "VmRSS",
+	       "anon", "file", "shmem", "floor", "smolvm", "qemu", "floor/s", "smolvm/s", "qemu/s");
+	for (int s = 0; s < NSIZES; s++) {
+		struct row *w = &rows[s];
+		char c[11][24];
+		double *idle[5] = { w->hwm, w->vmrss, w->anon, w->file, w->shmem };
+		for (int x = 0; x < 5; x++)
+			cell(c[x], 24, w->idles, "%.2f", med(idle[x], w->idles) / 1024);
+		for (int k = 0; k < NR; k++) {
+			cell(c[5 + k], 24, w->r[k].n, "%.2f", med(w->r[k].rss, w->r[k].n) / 1024);
+			cell(c[8 + k], 24, w->r[k].clones_ms > 0, "%.1f",
+			     clones * 1000.0 / w->r[k].clones_ms);
+		}
+		printf("%-4u MiB %7s %7s %7s %7s %7s | %7s %7s %7s | %7s %7s %7s\n", w->mib, c[0],
+		       c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+	}
+	for (int s = 0; s < NSIZES; s++) {
+		struct row *w = &rows[s];
+		one_line(w->snap_error);
+		one_line(w->idle_error);
+		for (int k = 0; k < NR; k++) {
+			one_line(w->r[k].error);
+			one_line(w->r[k].clones_error);
+		}
+		if (w->snap_failures)
+			printf("%u MiB: snapshot: %d failed; last: %s\n", w->mib, w->snap_failures,
+			       w->snap_error);
+		if (w->idle_failures)
+			printf("%u MiB: idle clone: %d failed; last: %s\n", w->mib,
+			       w->idle_failures, w->idle_error);
+		for (int k = 0; k < NR; k++) {
+			struct runner_stats *r = &w->r[k];
+			if (r->failures || (!r->n && r->error[0]))
+				printf("%u MiB: %s: %d ok, %d failed; last: %s\n", w->mib, rname[k],
+				       r->n, r->failures, r->error);
+			if (r->clones_error[0])
+				printf("%u MiB: %s clones: %s\n", w->mib, rname[k],
+				       r->clones_error);
+		}
+	}
+}
+
+static void json_series(FILE *j, const char *name, double *v, int n, double scale)
+{
+	if (n)
+		fprintf(j, ", \"%s\": %.3f", name, med(v, n) * scale);
+}
+
+static void write_json(FILE *j, int runs, int clones, bool last)
+{
+	fprintf(j,
+	        "    \"snapshot\": {\n      \"runs\": %d, \"clones\": %d, \"payload\": "
+	        "\"guest/snap-bench\",\n      \"restore_measures\": \"fork to the guest's first "
+	        "byte after the restore on stdout (marker_ms) and to exit (exit_ms); qemu: "
+	        "-incoming of a migration file saved at -S, payload from its entry\",\n"
+	        "      \"snapshot_measures\": \"smolvm's log line: pause to file durable\",\n"
+	        "      \"rows\": [\n",
+	        runs, clones);
+	for (int s = 0; s < NSIZES; s++) {
+		struct row *w = &rows[s];
+		fprintf(j, "        {\"ram_mib\": %u, \"snapshot_failures\": %d", w->mib,
+		        w->snap_failures);
+		json_series(j, "snapshot_ms", w->snap_ms, w->snaps, 1);
+		json_series(j, "snapshot_run_ms", w->snap_run_ms, w->snaps, 1);
+		fprintf(j,
+		        ", \"file_disk_bytes\": %lld, \"file_apparent_bytes\": %lld, "
+		        "\"qemu_file_bytes\": %lld",
+		        w->disk, w->apparent, w->qemu_file);
+		fprintf(j, ",\n         \"idle_clone\": {\"samples\": %d", w->idles);
+		json_series(j, "vmhwm_kib", w->hwm, w->idles, 1);
+		json_series(j, "vmrss_kib", w->vmrss, w->idles, 1);
+		json_series(j, "rss_anon_kib", w->anon, w->idles, 1);
+		json_series(j, "rss_file_kib", w->file, w->idles, 1);
+		json_series(j, "rss_shmem_kib", w->shmem, w->idles, 1);
+		fprintf(j, "}");
+		for (int k = 0; k < NR; k++) {
+			struct runner_stats *r = &w->r[k];
+			fprintf(j, ",\n         \"%s\": {\"ok_runs\": %d, \"failures\": %d",
+			        rkey[k], r->n, r->failures);
+			json_series(j, "marker_ms", r->marker, r->n, 1);
+			json_series(j, "exit_ms", r->exit, r->n, 1);
+			if (r->n)
+				fprintf(j, ", \"min_marker_ms\": %.3f, \"min_exit_ms\": %.3f",
+				        r->marker[0], r->exit[0]); /* sorted by the medians */
+			json_series(j, "peak_rss_kib", r->rss, r->n, 1);
+			if (r->clones_ms > 0)
+				fprintf(j, ", \"clones_per_s\": %.2f",
+				        clones * 1000.0 / r->clones_ms);
+			fprintf(j, "}");
+		}
+		struct runner_stats *f = &w->r[FLOOR], *m = &w->r[SMOLVM], *q = &w->r[QEMU_R];
+		if (f->n && m->n)
+			fprintf(j,
+			        ",\n         \"smolvm_vs_floor\": {\"marker\": %.3f, \"exit\": "
+			        "%.3f}",
+			        med(m->marker, m->n) / med(f->marker, f->n),
+			        med(m->exit, m->n) / med(f->exit, f->n));
+		if (m->n && q->n)
+			fprintf(j,
+			        ",\n         \"qemu_vs_smolvm\": {\"marker\": %.3f, \"exit\": "
+			        "%.3f}",
+			        med(q->marker, q->n) / med(m->marker, m->n),
+			        med(q->exit, q->n) / med(m->exit, m->n));
+		fprintf(j, "}%s\n", s + 1 < NSIZES ? "," : "");
+	}
+	fprintf(j, "      ]\n    }%s\n", last ? "" : ",");
+}
+
+int snap_bench(const char *build, int runs, int clones, const char *where, FILE *j, bool last)
+{
+	bool have_qemu = access(QEMU, X_OK) == 0;
+	for (int s = 0; s < NSIZES; s++)
+		bench_size(&rows[s], sizes_mib[s], runs, clones, build, have_qemu);
+	print_table(runs, clones, where);
+	if (j)
+		write_json(j, runs, clones, last);
+	int bad = 0;
+	for (int s = 0; s < NSIZES; s++)
+		for (int k = 0; k < NR; k++)
+			if (!rows[s].r[k].n && (k != QEMU_R || have_qemu))
+				bad = 1;
+	return bad;
+}
