@@ -208,12 +208,12 @@ void platform_print_layout(const struct machine *m)
 {
 	if (!m->acpi)
 		return;
-	printf("  %-9s %s (_CID %s): ID at 0x%llx-0x%llx (in the e820-reserved BIOS area)\n",
-	       ACPI_VMGENID_HID, ACPI_VMGENID_NAME, ACPI_VMGENID_CID,
-	       (unsigned long long)PLATFORM_VMGENID_GPA,
-	       (unsigned long long)(PLATFORM_VMGENID_GPA + PLATFORM_VMGENID_SIZE - 1));
-	printf("  %-9s %s _UID %u  irq %u (edge, active high): notifies %s of a new ID\n",
-	       ACPI_GED_HID, ACPI_GED_NAME, ACPI_GED_UID, PLATFORM_GED_GSI, ACPI_VMGENID_NAME);
+	printf("  %-9s _CID %s  ID 0x%llx-0x%llx (e820-reserved)  %s: the VM generation ID\n",
+	       ACPI_VMGENID_HID, ACPI_VMGENID_CID, (unsigned long long)PLATFORM_VMGENID_GPA,
+	       (unsigned long long)(PLATFORM_VMGENID_GPA + PLATFORM_VMGENID_SIZE - 1),
+	       ACPI_VMGENID_NAME);
+	printf("  %-9s _UID %u  irq %u (edge, active high)  %s: notifies %s of a new ID\n",
+	       ACPI_GED_HID, ACPI_GED_UID, PLATFORM_GED_GSI, ACPI_GED_NAME, ACPI_VMGENID_NAME);
 }
 
 /* Without ACPI, the MP table describes the processors and the I/O APIC. */
