@@ -21,7 +21,7 @@
  *       Name (_DDN, "VM_GEN_COUNTER")
  *       Method (ADDR) { Return (Package (2) { vmgenid_gpa & 0xFFFFFFFF, vmgenid_gpa >> 32 }) }
  *   }
- *   Device (\_SB.GED0) {                       // Generic Event Device (ACPI 6.1+: interrupt-signaled events)
+ *   Device (\_SB.GED0) {                       // Generic Event Device (ACPI 6.1 and later)
  *       Name (_HID, "ACPI0013")
  *       Name (_UID, 0)
  *       Name (_CRS, ResourceTemplate () {

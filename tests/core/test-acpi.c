@@ -396,35 +396,23 @@ Test(acpi, tables_above_4_gib_leave_the_32_bit_dsdt_field_0)
  * the ASL in acpi.h with the ID at 0xFE000 and the GED on GSI 23. */
 Test(acpi, vmgenid_and_ged_devices)
 {
-	static const uint8_t
-	        vgen
-	                [] = {
-		                0x08, '_',  'H',  'I',  'D',  0x0D, 'S',  'M',  'O',  'L',  '0',
-		                '0',  '0',  '1',  0,    0x08, '_',  'C',  'I',  'D',  0x0D, 'V',
-		                'M',  '_',  'G',  'E',  'N',  '_',  'C',  'O',  'U',  'N',  'T',
-		                'E',  'R',  0,    0x08, '_',  'D',  'D',  'N',  0x0D, 'V',  'M',
-		                '_',  'G',  'E',  'N',  '_',  'C',  'O',  'U',  'N',  'T',  'E',
-		                'R',  0,    0x14, 0x10, 'A',  'D',  'D',  'R',  0x00, /* Method
-		                                                                         (ADDR, 0,
-		                                                                         NotSerialized)
-		                                                                       */
-		                0xA4, 0x12, 0x08, 0x02, 0x0C, 0x00, 0xE0, 0x0F, 0x00, 0x00, /* Return
-		                                                                               (Package)
-		                                                                             */
-	                };
-	static const uint8_t
-	        ged[] = {
-		        0x08, '_',  'H',  'I',  'D',  0x0D, 'A',  'C',  'P',  'I',  '0',
-		        '0',  '1',  '3',  0,    0x08, '_',  'U',  'I',  'D',  0x00, 0x08,
-		        '_',  'C',  'R',  'S',  0x11, 0x0E, 0x0A, 0x0B, /* Buffer (11) */
-		        0x89, 0x06, 0x00, 0x03, 0x01, 0x17, 0x00, 0x00, 0x00, /* Interrupt edge high
-		                                                                 {23} */
-		        0x79, 0x00, 0x14, 0x19, '_',  'E',  'V',  'T',  0x01, /* Method (_EVT, 1) */
-		        0xA0, 0x12, 0x93, 0x68, 0x0A, 0x17, /* If (Arg0 == 0x17) */
-		        0x86, 0x5C, 0x2E, '_',  'S',  'B',  '_',  'V',  'G',  'E',  'N',
-		        0x0A, 0x80, /* Notify
-		                     */
-	        };
+	/* the bodies after the devices' names (sizeof - 1: without the literal's own NUL) */
+	static const char vgen[] = "\x08_HID\x0DSMOL0001\0"
+	                           "\x08_CID\x0DVM_GEN_COUNTER\0"
+	                           "\x08_DDN\x0DVM_GEN_COUNTER\0"
+	                           "\x14\x10"
+	                           "ADDR\x00" /* Method (ADDR, 0, NotSerialized) */
+	                           "\xA4\x12\x08\x02" /* Return (Package (2) { */
+	                           "\x0C\x00\xE0\x0F\x00\x00"; /* 0x000FE000, Zero }) */
+	static const char ged[] = "\x08_HID\x0D"
+	                          "ACPI0013\0"
+	                          "\x08_UID\x00"
+	                          "\x08_CRS\x11\x0E\x0A\x0B" /* Buffer (11) */
+	                          "\x89\x06\x00\x03\x01\x17\x00\x00\x00" /* Interrupt {23} */
+	                          "\x79\x00" /* End Tag */
+	                          "\x14\x19_EVT\x01" /* Method (_EVT, 1, NotSerialized) */
+	                          "\xA0\x12\x93\x68\x0A\x17" /* If ((Arg0 == 0x17)) */
+	                          "\x86\\\x2E_SB_VGEN\x0A\x80"; /* Notify (\\_SB.VGEN, 0x80) */
 	struct found d[8];
 	am.vmgenid_gpa = 0xFE000;
 	am.ged_gsi = 23;
@@ -433,10 +421,10 @@ Test(acpi, vmgenid_and_ged_devices)
 	cr_assert_eq(find_devices(aml, t.table[4].length - 36, d, 8), 7);
 	cr_assert_str_eq(d[5].name, "VGEN");
 	cr_assert_str_eq(d[6].name, "GED0");
-	cr_assert_eq(d[5].len, sizeof(vgen));
-	cr_assert_arr_eq(d[5].body, vgen, sizeof(vgen));
-	cr_assert_eq(d[6].len, sizeof(ged));
-	cr_assert_arr_eq(d[6].body, ged, sizeof(ged));
+	cr_assert_eq(d[5].len, sizeof(vgen) - 1);
+	cr_assert_arr_eq(d[5].body, vgen, sizeof(vgen) - 1);
+	cr_assert_eq(d[6].len, sizeof(ged) - 1);
+	cr_assert_arr_eq(d[6].body, ged, sizeof(ged) - 1);
 }
 
 Test(acpi, vmgenid_above_4_gib_is_two_halves)
