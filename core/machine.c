@@ -335,6 +335,7 @@ void machine_print_layout(const struct machine *m)
 			       a->irq[j].active_low ? "low" : "high");
 		printf("\n");
 	}
+	platform_print_layout(m);
 }
 
 /* ---- running ----------------------------------------------------------------------- */

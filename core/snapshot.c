@@ -574,6 +574,12 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 		return STATUS_ERROR;
 	if ((r = load_devices(m, sr, file)) != 0)
 		return r;
+	/* a new VM generation ID, and the guest told (Linux reseeds its RNG): after the
+	 * LAPICs are loaded, or loading them would drop the interrupt */
+	if (platform_vmgenid_change(m) < 0)
+		log_warn("%s: the guest was not told of its new VM generation ID: clones may share "
+		         "random numbers",
+		         file);
 	if (BACKEND_HAS_OP(m, vcpu_was_paused))
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			m->be->vcpu_was_paused(m->vcpus[i].bv);
