@@ -1,7 +1,9 @@
 /* debug-exit: a guest write of byte V to the port ends the run, and `smolvm run` exits with
  * status V. Four ports wide like QEMU's isa-debug-exit (iosize=4); only the low byte counts.
- * Keys: port (default 0xf4). */
+ * Keys: port (default 0xf4).
+ * Snapshots: the device has no state; version 1 is zero bytes. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -60,10 +62,44 @@ static void de_destroy(void *state)
 	free(state);
 }
 
+#define DE_STATE_VERSION 1
+
+static int de_save(void *state, struct smol_snap_writer *w)
+{
+	struct debug_exit *d = state;
+	d->host->snap_set_version(w, DE_STATE_VERSION);
+	return 0; /* nothing to save */
+}
+
+static int de_load(void *state, struct smol_snap_reader *r)
+{
+	struct debug_exit *d = state;
+	uint32_t version = d->host->snap_version(r);
+	size_t left = d->host->snap_remaining(r);
+	if (version > DE_STATE_VERSION) {
+		d->host->log(d->dev, SMOL_LOG_ERROR,
+		             "state version %u is newer than this plugin's %u: upgrade the plugin",
+		             version, DE_STATE_VERSION);
+		return -ENOTSUP;
+	}
+	if (version < 1) {
+		d->host->log(d->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
+		return -EINVAL;
+	}
+	if (left) {
+		d->host->log(d->dev, SMOL_LOG_ERROR,
+		             "state: %zu bytes left over: version 1 has none", left);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 static const struct smol_device_ops de_ops = {
 	.struct_size = sizeof(struct smol_device_ops),
 	.create = de_create,
 	.destroy = de_destroy,
+	.save = de_save,
+	.load = de_load,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "debug-exit",
