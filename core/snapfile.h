@@ -38,6 +38,8 @@ enum snap_section_type {
 	SNAP_SEC_VCPU = 4, /**< a backend vCPU blob, name "0", "1", ... */
 	SNAP_SEC_DEVICE = 5, /**< a device's state, name: the INI device name */
 	SNAP_SEC_MEMORY = 6, /**< guest RAM, name "" (added with snapfile_add_memory) */
+	/** The memory section's per-chunk checksums, name "" (written by snapfile_add_memory). */
+	SNAP_SEC_MEMORY_SUMS = 7,
 };
 
 /** What the header says besides the sections. */
