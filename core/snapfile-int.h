@@ -123,8 +123,8 @@ static inline int sf_page_is_zero(const uint8_t *p)
 	return w == 0 && memcmp(p, p + 8, SF_PAGE - 8) == 0;
 }
 
-/** XXH3_64bits of the header area @p h of @p size bytes, its checksum field read as zero. */
-uint64_t sf_header_sum(const uint8_t *h, size_t size);
+/** XXH3_64bits of the header area @p h of @p size bytes, after zeroing its checksum field. */
+uint64_t sf_header_sum(uint8_t *h, size_t size);
 
 /** "section 'device com1'" for messages. */
 void sf_sec_label(char *buf, size_t len, uint32_t type, const char *name);

@@ -77,11 +77,11 @@ static const char *label(const struct rsec *s, char *buf, size_t len)
 }
 
 /* The fixed header: its checksum, then every field. @p h holds @p hsize bytes. */
-static int parse_header(struct snap_reader *r, const uint8_t *h, uint32_t hsize, char *err,
-                        size_t errlen)
+static int parse_header(struct snap_reader *r, uint8_t *h, uint32_t hsize, char *err, size_t errlen)
 {
 	const char *p = r->path;
-	if (sf_header_sum(h, hsize) != sf_get64(h + SF_OFF_HSUM)) {
+	uint64_t stored = sf_get64(h + SF_OFF_HSUM);
+	if (sf_header_sum(h, hsize) != stored) {
 		sf_err(err, errlen, p, "header: checksum mismatch (damaged file)");
 		return -EINVAL;
 	}
