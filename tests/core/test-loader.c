@@ -210,7 +210,7 @@ Test(loader, abi_1_2_device_runs_through_the_core)
 	         "port = 0x510\n",
 	         dir, dir, dir);
 	cr_assert_eq(cfg_load_string(&c, "abi12.ini", ini), 0);
-	cr_assert_eq(machine_configure(&m, c, false), 0, "%s", captured());
+	cr_assert_eq(machine_configure(&m, c, false, false), 0, "%s", captured());
 	cr_assert_eq(m.n_devs, 1);
 	cr_assert_eq(m.devs[0]->plugin->desc->abi_minor, 2);
 	cr_assert_not_null(m.devs[0]->state);
