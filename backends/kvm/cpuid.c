@@ -1,6 +1,8 @@
 /* cpuid.c: per-vCPU CPUID. Linux sizes its topology from these leaves; they must agree with the
  * MADT (one local APIC per vCPU, APIC ID = vCPU index) or it warns and may mis-size its maps.
- * The machine is one package of n cores, one thread per core, on Intel and AMD alike. */
+ * The machine is one package of n cores, one thread per core, on Intel and AMD alike.
+ * Also what a guest is shown of its CPU (vm_cpu_info) and whether a saved guest's CPUID fits
+ * what this host gives (vcpu_load). */
 #include "cpuid.h"
 
 #include <stdio.h>
