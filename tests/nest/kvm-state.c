@@ -64,12 +64,11 @@ void check(int ok, const char *fmt, ...)
 
 static void host_log(enum smol_log_level level, const char *fmt, ...)
 {
+	static const char *const name[] = { "error", "warn", "info", "debug" };
 	va_list ap;
-	if (level > SMOL_LOG_WARN)
-		return;
 	errors_logged += level == SMOL_LOG_ERROR;
 	va_start(ap, fmt);
-	printf("  kvm.so: ");
+	printf("  kvm.so %s: ", level <= SMOL_LOG_DEBUG ? name[level] : "?");
 	vprintf(fmt, ap);
 	printf("\n");
 	va_end(ap);
