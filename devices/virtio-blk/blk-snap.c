@@ -21,6 +21,7 @@
 
 #define BLK_STATE_VERSION 1
 #define BLK_STATE_OWN (8 + 1 + BLK_CONFIG_SIZE)
+#define BLK_STATE_SIZE (BLK_STATE_OWN + VIRTIO_MMIO_STATE_HEADER + VIRTIO_MMIO_STATE_QUEUE)
 
 /* config space fields that may differ between the saved device and this one */
 #define CFG_BLK_SIZE 20
@@ -139,6 +140,13 @@ int blk_load(void *state, struct smol_snap_reader *r)
 		       "snapshot refused: virtio-blk state version %u; this one reads 1 to %u",
 		       version, BLK_STATE_VERSION);
 		return version ? -ENOTSUP : -EINVAL;
+	}
+	/* (a short one is found by the reads, each part saying it is truncated) */
+	if (h->snap_remaining(r) > BLK_STATE_SIZE) {
+		h->log(b->dev, SMOL_LOG_ERROR,
+		       "snapshot refused: the disk's state has %zu bytes, version 1 has %u",
+		       h->snap_remaining(r), (unsigned)BLK_STATE_SIZE);
+		return -EINVAL;
 	}
 	ret = h->snap_read(r, own, sizeof(own));
 	if (ret) {
