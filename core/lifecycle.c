@@ -117,6 +117,12 @@ int machine_resume(struct machine *m)
 	return 0;
 }
 
+void machine_release_request(struct machine *m)
+{
+	if (!m->pause_depth)
+		release_vcpus(m);
+}
+
 bool machine_paused(const struct machine *m)
 {
 	return m->pause_depth > 0;

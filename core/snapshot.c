@@ -339,6 +339,10 @@ void machine_request_snapshot(struct machine *m, struct smol_dev *dev)
 			         dev->label);
 		return;
 	}
+	/* The asking vCPU (this thread, inside its port handler) must not run one more guest
+	 * instruction: it parks as soon as the handler returns, and the others as they see the
+	 * flag or the pause's kick. The event loop then takes the snapshot. */
+	__atomic_store_n(&m->pause_req, 1, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&m->snap_requested, 1, __ATOMIC_SEQ_CST);
 	evloop_wake(&m->loop);
 }
@@ -346,14 +350,19 @@ void machine_request_snapshot(struct machine *m, struct smol_dev *dev)
 void snapshot_serve_request(struct machine *m)
 {
 	char err[1024];
-	if (!__atomic_exchange_n(&m->snap_requested, 0, __ATOMIC_SEQ_CST) || machine_stopping(m))
+	if (!__atomic_exchange_n(&m->snap_requested, 0, __ATOMIC_SEQ_CST))
 		return;
+	if (machine_stopping(m)) {
+		machine_release_request(m);
+		return;
+	}
 	int r = snapshot_take(m, m->snap_path, m->snap_then_stop, err, sizeof(err));
 	if (r < 0) {
 		log_err("snapshot to %s failed: %s", m->snap_path, err);
 		if (m->snap_then_stop) /* the run was to end with the file: it ends without */
 			machine_request_exit(m, STATUS_ERROR);
 	}
+	machine_release_request(m);
 }
 
 /* ---- restoring ----------------------------------------------------------------------- */
