@@ -19,6 +19,11 @@
  * I/O thread, outside the core's device lock (see struct blk); interrupts leave through an
  * irqfd. Without an ioeventfd, requests are served in the MMIO handler (a vCPU thread) and
  * self-kicks go through the event loop; without an irqfd, interrupts through irq_pulse.
+ *
+ * The image is locked while the disk exists (an OFD lock on the whole file: a write lock when
+ * writable, a shared read lock when read-only), so two machines (clones of one snapshot, say)
+ * cannot both write it, nor one write what another reads. Snapshots (save, load, pause,
+ * resume) are in blk-snap.c.
  */
 #define _GNU_SOURCE
 #include <endian.h>
