@@ -205,6 +205,7 @@ static char *nested(int levels, char open, char close)
 {
 	size_t len = 6 + 2 * (size_t)levels + 2;
 	char *s = malloc(len);
+	cr_assert_not_null(s);
 	size_t n = 0;
 	memcpy(s, "{\"a\":", 5);
 	n = 5;
@@ -230,6 +231,7 @@ Test(json, depth_bound)
 	/* a million opening brackets: refused at the bound, no stack exhaustion */
 	size_t big = 1000000;
 	s = malloc(big + 6);
+	cr_assert_not_null(s);
 	memcpy(s, "{\"a\":", 5);
 	memset(s + 5, '[', big);
 	s[big + 5] = '\0';
