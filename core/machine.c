@@ -522,7 +522,7 @@ int machine_run(struct machine *m)
 			evloop_unwatch(&m->loop, sfd, NULL);
 			close(sfd);
 		}
-		return STATUS_ERROR;
+		return STATUS_CONFIG; /* it said why; nothing ran */
 	}
 
 	struct timespec now;
@@ -545,6 +545,7 @@ int machine_run(struct machine *m)
 		}
 		snapshot_serve_request(m);
 	}
+	control_stop(m); /* a --stop reply goes out now, and the socket goes away */
 	stop_vcpus(m);
 	/* -v: where each vCPU was when the run ended (a hung guest stopped by a signal, say) */
 	if (log_level >= SMOL_LOG_DEBUG && m->be->vcpu_dump) {
@@ -556,7 +557,6 @@ int machine_run(struct machine *m)
 				          (unsigned long long)m->vcpus[i].exits, buf);
 		}
 	}
-	control_stop(m);
 	if (sfd >= 0) {
 		evloop_unwatch(&m->loop, sfd, NULL);
 		close(sfd);
