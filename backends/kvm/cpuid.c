@@ -173,7 +173,7 @@ static const struct {
 	{ 1, 0, ECX, (1u << 3) | (1u << 27) | (1u << 31) },
 	{ 1, 0, EDX, 1u << 9 }, /* APIC: follows the APIC base MSR's enable bit */
 	{ 7, 0, EBX, 0 },
-	{ 7, 0, ECX, 1u << 22 }, /* OSPKE: from CR4 */
+	{ 7, 0, ECX, 1u << 4 }, /* OSPKE (bit 4): from CR4.PKE */
 	{ 7, 0, EDX, 0 },
 	{ 0x80000001, 0, ECX, 0 },
 	{ 0x80000001, 0, EDX, 0 },

@@ -142,7 +142,7 @@ static struct kvm_cpuid2 *feature_table(void)
 		  .index = 0,
 		  .flags = sig,
 		  .ebx = 0x219c97a9,
-		  .ecx = 0x0040068c,
+		  .ecx = 0x0040069c,
 		  .edx = 0x00000010 },
 		{ .function = 0xd, .index = 0, .flags = sig, .eax = 0x207, .edx = 0x1 },
 		{ .function = 0xd, .index = 1, .flags = sig, .eax = 0xf },
@@ -172,7 +172,7 @@ Test(kvm_cpuid, info_words_in_sdk_order_without_runtime_bits)
 	cr_assert_eq(w[0], 0x76d83203u & ~(1u << 3));
 	cr_assert_eq(w[1], 0x178bfbff & ~(1u << 9));
 	cr_assert_eq(w[2], 0x219c97a9);
-	cr_assert_eq(w[3], 0x0040068c & ~(1u << 22), "OSPKE dropped");
+	cr_assert_eq(w[3], 0x0040069c & ~(1u << 4), "OSPKE (7.0 ecx bit 4) dropped, RDPID (22) kept");
 	cr_assert_eq(w[4], 0x10);
 	cr_assert_eq(w[5], 0x75c237ff);
 	cr_assert_eq(w[6], 0x2fd3fbff);
@@ -181,7 +181,7 @@ Test(kvm_cpuid, info_words_in_sdk_order_without_runtime_bits)
 	cr_assert_eq(w[9], 0x1, "0xd.0 edx");
 	cr_assert_eq(w[10], 0x100);
 	cr_assert_eq(w[11], 0x111ef657);
-	cr_assert(kvm_cpuid_runtime_bit(0, 27) && kvm_cpuid_runtime_bit(3, 22));
+	cr_assert(kvm_cpuid_runtime_bit(0, 27) && kvm_cpuid_runtime_bit(3, 4) && !kvm_cpuid_runtime_bit(3, 22));
 	cr_assert_not(kvm_cpuid_runtime_bit(0, 24) || kvm_cpuid_runtime_bit(12, 0));
 	/* a leaf the table lacks reads as zero */
 	c->nent = 2;
@@ -198,6 +198,10 @@ Test(kvm_cpuid, check_refuses_only_features_the_host_lacks)
 	/* the host has more: fine */
 	mleaf(host, 7, 0)->ebx |= 1u << 30;
 	cr_assert_eq(kvm_cpuid_check(saved, host, why, sizeof(why)), 0);
+	/* OSPKE is the guest's CR4.PKE, not a host feature: a Linux guest that set it restores */
+	mleaf(saved, 7, 0)->ecx |= 1u << 4;
+	mleaf(host, 7, 0)->ecx &= ~(1u << 4);
+	cr_assert_eq(kvm_cpuid_check(saved, host, why, sizeof(why)), 0, "%s", why);
 	/* bits KVM sets by itself differ: fine */
 	mleaf(host, 1, 0)->ecx &= ~((1u << 27) | (1u << 31) | (1u << 3));
 	mleaf(host, 1, 0)->ebx = 0x05000800;
