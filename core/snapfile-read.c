@@ -599,8 +599,6 @@ int snapfile_check(const char *path, FILE *out, char *err, size_t errlen)
 		if (!buf)
 			sf_err(err, errlen, path, "out of memory");
 	}
-	if (!ret)
-		fprintf(out, "ok\n");
 out:
 	free(buf);
 	snapfile_close(r);
