@@ -286,6 +286,9 @@ void machine_print_layout(const struct machine *m)
 	if (m->initrd_path)
 		printf("      initrd %s\n", m->initrd_path);
 	printf("      cmdline \"%s\"\n", m->cmdline);
+	if (m->snap_path)
+		printf("snapshot: on request to %s, then %s\n", m->snap_path,
+		       m->snap_then_stop ? "stop" : "continue");
 	printf("memory map:\n");
 	for (int i = 0; i < m->mem.n_regions; i++)
 		printf("  0x%010llx-0x%010llx  RAM (%llu MiB)\n",
