@@ -37,12 +37,22 @@ static uint32_t started_vcpus(const struct machine *m)
 	return n;
 }
 
+/* Lets parked vCPUs go, unless a snapshot-port's request still waits to be served: its vCPU
+ * must stay where it asked until snapshot_serve_request has taken the snapshot. */
 static void release_vcpus(struct machine *m)
 {
 	pthread_mutex_lock(&m->run_lock);
-	__atomic_store_n(&m->pause_req, 0, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&m->snap_requested, __ATOMIC_SEQ_CST))
+		__atomic_store_n(&m->pause_req, 0, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&m->run_cond);
 	pthread_mutex_unlock(&m->run_lock);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 int machine_pause(struct machine *m)
@@ -53,23 +63,22 @@ int machine_pause(struct machine *m)
 		return 0;
 	__atomic_store_n(&m->pause_req, 1, __ATOMIC_SEQ_CST);
 	uint32_t want = started_vcpus(m);
-	int waited = 0;
+	uint64_t deadline = now_ms() + PAUSE_TIMEOUT_MS;
 	pthread_mutex_lock(&m->run_lock);
-	while (m->n_parked < want && !machine_stopping(m) && waited < PAUSE_TIMEOUT_MS) {
+	while (m->n_parked < want && !machine_stopping(m) && now_ms() < deadline) {
 		/* a kick is sticky (immediate_exit); repeat it anyway for a thread that was in a
 		 * device handler when the last one came */
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			if (m->vcpus[i].started && !m->vcpus[i].parked)
 				m->be->vcpu_kick(m->vcpus[i].bv);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		struct timespec ts; /* run_cond waits on CLOCK_MONOTONIC (machine_configure) */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 50 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&m->run_cond, &m->run_lock, &ts);
-		waited += 50;
 	}
 	bool all = m->n_parked == want;
 	pthread_mutex_unlock(&m->run_lock);
@@ -123,6 +132,14 @@ void machine_release_request(struct machine *m)
 {
 	if (!m->pause_depth)
 		release_vcpus(m);
+}
+
+void machine_end_paused(struct machine *m)
+{
+	/* the run is ending (stopping is set): the vCPUs leave their loops without entering the
+	 * guest, and devices stay paused (a disk takes no request after the snapshot) */
+	m->pause_depth = 0;
+	release_vcpus(m);
 }
 
 bool machine_paused(const struct machine *m)

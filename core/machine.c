@@ -243,7 +243,11 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool 
 	m->loop.epfd = m->loop.wakefd = -1;
 	pthread_mutex_init(&m->irq_lock, NULL);
 	pthread_mutex_init(&m->run_lock, NULL);
-	pthread_cond_init(&m->run_cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->run_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	bus_init(&m->mmio, "mmio", 1ull << 52);
 	bus_init(&m->pio, "pio", 0x10000);
 

@@ -308,6 +308,11 @@ int virtio_mmio_load(struct virtio_mmio *vm, const struct smol_host *h, struct s
 			return ret;
 	}
 	*vm = s;
+	/* InterruptStatus set: the interrupt that set it may never have reached the guest (an
+	 * irqfd's injection still queued in the kernel when the vCPUs' state was saved). Raise
+	 * it again: at worst the driver finds nothing new, as after any shared interrupt. */
+	if (vm->isr)
+		vm->ops->irq(vm->opaque, 1);
 	return 0;
 }
 
