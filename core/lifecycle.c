@@ -117,9 +117,9 @@ int machine_resume(struct machine *m)
 			dev_unlock(d);
 		}
 	}
-	if (snapshot_backend_ok(m) && m->be->struct_size >= offsetof(struct smol_backend_ops,
-	                                                             vcpu_was_paused) +
-	                                                     sizeof(void *) &&
+	if (snapshot_backend_ok(m) &&
+	    m->be->struct_size >=
+	            offsetof(struct smol_backend_ops, vcpu_was_paused) + sizeof(void *) &&
 	    m->be->vcpu_was_paused)
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			m->be->vcpu_was_paused(m->vcpus[i].bv);

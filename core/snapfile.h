@@ -118,8 +118,8 @@ void snapfile_close(struct snap_reader *r);
 /**
  * `smolvm check FILE.smolmachine`: reads and verifies every byte of @p path (header, every
  * section, padding, memory holes included) and prints a summary of its sections to @p out (the
- * caller says whether it is ok). 0, or -EINVAL after naming in @p err the first section that is wrong (-ENOTSUP for a
- * newer format, another negative errno for I/O, as snapfile_open).
+ * caller says whether it is ok). 0, or -EINVAL after naming in @p err the first section that is
+ * wrong (-ENOTSUP for a newer format, another negative errno for I/O, as snapfile_open).
  */
 int snapfile_check(const char *path, FILE *out, char *err, size_t errlen);
 

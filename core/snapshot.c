@@ -183,8 +183,7 @@ static int add_core_section(struct machine *m, struct snap_writer *w, char *err,
 	return snapfile_add(w, SNAP_SEC_CORE, "", buf, sizeof(buf), err, errlen);
 }
 
-static int add_device_section(struct smol_dev *d, struct snap_writer *w, char *err,
-                              size_t errlen)
+static int add_device_section(struct smol_dev *d, struct snap_writer *w, char *err, size_t errlen)
 {
 	struct smol_snap_writer sw = { .version = 1 };
 	const char *plugin = d->plugin->desc->name;
@@ -379,9 +378,9 @@ void snapshot_serve_request(struct machine *m)
 /* ---- restoring ----------------------------------------------------------------------- */
 
 static const char *cpu_word_names[SMOL_X86_CPU_WORDS] = {
-	"CPUID 1 ecx",         "CPUID 1 edx",         "CPUID 7.0 ebx",   "CPUID 7.0 ecx",
-	"CPUID 7.0 edx",       "CPUID 0x80000001 ecx", "CPUID 0x80000001 edx", "CPUID 0xd.1 eax",
-	"XCR0 bits (low)",     "XCR0 bits (high)",    "CPUID 0x80000007 edx", "CPUID 0x80000008 ebx",
+	"CPUID 1 ecx",     "CPUID 1 edx",          "CPUID 7.0 ebx",        "CPUID 7.0 ecx",
+	"CPUID 7.0 edx",   "CPUID 0x80000001 ecx", "CPUID 0x80000001 edx", "CPUID 0xd.1 eax",
+	"XCR0 bits (low)", "XCR0 bits (high)",     "CPUID 0x80000007 edx", "CPUID 0x80000008 ebx",
 };
 
 /* The saved guest must not have seen a CPU this host cannot show it. */
@@ -474,7 +473,8 @@ static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const c
 		        d->plugin->desc->abi_minor);
 		return STATUS_CONFIG;
 	}
-	struct smol_snap_reader r = { .buf = p + 10 + nlen, .len = len - 10 - nlen,
+	struct smol_snap_reader r = { .buf = p + 10 + nlen,
+		                      .len = len - 10 - nlen,
 		                      .version = version };
 	dev_lock(d);
 	/* paused until the whole machine is restored: a device that starts on work waiting in
@@ -491,7 +491,8 @@ static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const c
 	}
 	if (e < 0) {
 		log_err("%s: %s could not load its state (version %u): %s", file, d->label, version,
-		        e == -ENOTSUP ? "a version it does not know" : strerror(e < -4095 ? EINVAL : -e));
+		        e == -ENOTSUP ? "a version it does not know"
+		                      : strerror(e < -4095 ? EINVAL : -e));
 		return STATUS_CONFIG;
 	}
 	return 0;

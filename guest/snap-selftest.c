@@ -210,7 +210,8 @@ static void check_lapic(void)
 {
 	uint32_t lvt = lapic_read(LAPIC_LVT_TIMER), icr = lapic_read(LAPIC_TMICT);
 	uint32_t tdcr = lapic_read(LAPIC_TDCR), svr = lapic_read(LAPIC_SVR);
-	if ((lvt & (LVT_MASKED | LVT_PERIODIC | 0xff)) != (LVT_MASKED | LVT_PERIODIC | TIMER_VECTOR) ||
+	if ((lvt & (LVT_MASKED | LVT_PERIODIC | 0xff)) !=
+	            (LVT_MASKED | LVT_PERIODIC | TIMER_VECTOR) ||
 	    icr != TIMER_COUNT || (tdcr & 0xb) != 0xb || !(svr & 0x100)) {
 		fail(EXIT_LAPIC, "LVT timer 0x%x, TMICT 0x%x, TDCR 0x%x, SVR 0x%x changed", lvt,
 		     icr, tdcr, svr);
@@ -265,8 +266,8 @@ static void check_disk(bool restored)
 		unsigned slot;
 		int rc = vblk_queue_reap(&disk, &slot, &st);
 		if (rc || st != VIRTIO_BLK_S_OK) {
-			fail(EXIT_DISK, "read-back %u: %s, status %u (%s)", n, virtio_strerror(rc), st,
-			     d->err);
+			fail(EXIT_DISK, "read-back %u: %s, status %u (%s)", n, virtio_strerror(rc),
+			     st, d->err);
 			return;
 		}
 	}
@@ -325,8 +326,8 @@ int guest_main(const struct boot_info *bi)
 	check_uart(iir);
 	printf("snap-selftest: resumed (restores: %u)\n", restores);
 	if (tsc_after < tsc_before)
-		fail(EXIT_TSC, "the TSC went back from %llu to %llu", (unsigned long long)tsc_before,
-		     (unsigned long long)tsc_after);
+		fail(EXIT_TSC, "the TSC went back from %llu to %llu",
+		     (unsigned long long)tsc_before, (unsigned long long)tsc_after);
 	check_memory();
 	check_lapic();
 	check_disk(restores > 0);

@@ -121,16 +121,22 @@ struct smol_plugin_desc {
 #ifdef __cplusplus
 #define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
 	extern "C" SMOL_EXPORT const struct smol_plugin_desc smol_plugin;                          \
-	const struct smol_plugin_desc smol_plugin = {                                              \
-		SMOL_ABI_MAJOR, SMOL_TARGET_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), \
-		(name_),        (desc_),               (ops_)                                  \
-	}
+	const struct smol_plugin_desc smol_plugin = { SMOL_ABI_MAJOR,                              \
+		                                      SMOL_TARGET_ABI_MINOR,                       \
+		                                      sizeof(struct smol_plugin_desc),             \
+		                                      (kind_),                                     \
+		                                      (name_),                                     \
+		                                      (desc_),                                     \
+		                                      (ops_) }
 #else
 #define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
-	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = {                                  \
-		SMOL_ABI_MAJOR, SMOL_TARGET_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), \
-		(name_),        (desc_),               (ops_)                                  \
-	}
+	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = { SMOL_ABI_MAJOR,                  \
+		                                                  SMOL_TARGET_ABI_MINOR,           \
+		                                                  sizeof(struct smol_plugin_desc), \
+		                                                  (kind_),                         \
+		                                                  (name_),                         \
+		                                                  (desc_),                         \
+		                                                  (ops_) }
 #endif
 
 /* ------------------------------------------------------------------------------------ */
@@ -433,7 +439,8 @@ struct smol_device_ops {
 	 * every vCPU stopped, before save(). Work that arrives meanwhile (an ioeventfd) waits.
 	 */
 	void (*pause)(void *state);
-	/** Optional (ABI 1.3). Undoes pause(): the threads take work again. Same thread and lock. */
+	/** Optional (ABI 1.3). Undoes pause(): the threads take work again. Same thread and lock.
+	 */
 	void (*resume)(void *state);
 	/** Reserved for later minor versions: leave zero. */
 	void (*reserved[6])(void);
@@ -645,8 +652,7 @@ struct smol_backend_ops {
 	 */
 	int (*vm_load)(struct smol_vm *vm, uint32_t arch, const void *buf, size_t len);
 	/** Saves a stopped vCPU's whole state; as vm_save. */
-	int (*vcpu_save)(struct smol_vcpu *vcpu, uint32_t arch, void *buf, size_t cap,
-	                 size_t *len);
+	int (*vcpu_save)(struct smol_vcpu *vcpu, uint32_t arch, void *buf, size_t cap, size_t *len);
 	/**
 	 * Loads what vcpu_save wrote into a new vCPU that never ran (instead of
 	 * vcpu_set_x86_boot). 0, -EINVAL (after logging why) for a blob it cannot use, -ENOTSUP

@@ -57,9 +57,15 @@ Test(config_snap, every_section_key_and_line_comes_back)
 Test(config_snap, values_come_back_byte_for_byte)
 {
 	static const char *values[] = {
-		"semi ; colon # hash", "tab\there", "new\nline", "back\\slash \\t not a tab",
-		"\x01\x1f\x7f controls", "utf-8 \xc3\xa9\xe2\x82\xac", " leading and trailing ",
-		"=equals=", "",
+		"semi ; colon # hash",
+		"tab\there",
+		"new\nline",
+		"back\\slash \\t not a tab",
+		"\x01\x1f\x7f controls",
+		"utf-8 \xc3\xa9\xe2\x82\xac",
+		" leading and trailing ",
+		"=equals=",
+		"",
 	};
 	struct cfg *c = cfg_new_empty("t.ini", "/srv");
 	struct cfg_section *s = cfg_add_section(c, CFG_BOOT, "boot", 3);
@@ -84,8 +90,9 @@ Test(config_snap, values_come_back_byte_for_byte)
 Test(config_snap, relative_paths_resolve_where_they_did)
 {
 	struct cfg *c = NULL;
-	cr_assert_eq(cfg_load_string(&c, "/srv/vm/t.ini", "[device d]\ntype = virtio-blk\n"
-	                                                  "path = disk.img\n"),
+	cr_assert_eq(cfg_load_string(&c, "/srv/vm/t.ini",
+	                             "[device d]\ntype = virtio-blk\n"
+	                             "path = disk.img\n"),
 	             0);
 	cr_assert_eq(cfg_override(c, "d.serial=rel/x"), 0);
 	struct cfg *b = round_trip(c);
@@ -120,14 +127,18 @@ Test(config_snap, malformed_text_is_refused)
 		"smolvm-machine 1\nsection\tmachine\tmachine\t1\n", /* no path/dir/cwd */
 		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tmachine\tmachine\t-1\n",
 		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tnope\tx\t1\n",
-		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nkey\tk\tv\t1\n", /* key before a section */
+		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nkey\tk\tv\t1\n", /* key before a section
+		                                                              */
 		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\tv\t1\n"
 		"key\tk\tw\t2\n", /* duplicate key */
 		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tdevice\td\t1\n"
 		"section\tdevice\td\t2\n", /* duplicate device */
-		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\t\\q\t1\n",
-		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\t\\x00\t1\n",
-		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\tv\t1\textra\n",
+		"smolvm-machine "
+		"1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\t\\q\t1\n",
+		"smolvm-machine "
+		"1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\t\\x00\t1\n",
+		"smolvm-machine "
+		"1\npath\tx\ndir\t/\ncwd\t/\nsection\tboot\tboot\t1\nkey\tk\tv\t1\textra\n",
 		"smolvm-machine 1\npath\tx\ndir\t/\ncwd\t/\n", /* no sections */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -56,7 +56,8 @@ static char *machine_text(const char *memory)
 {
 	struct cfg *c = NULL;
 	char ini[256];
-	snprintf(ini, sizeof(ini), "[machine]\nmemory = %s\n[boot]\nkernel = /nonexistent\n", memory);
+	snprintf(ini, sizeof(ini), "[machine]\nmemory = %s\n[boot]\nkernel = /nonexistent\n",
+	         memory);
 	cr_assert_eq(cfg_load_string(&c, "/srv/app.ini", ini), 0);
 	char *t = cfg_serialize(c);
 	cfg_free(c);

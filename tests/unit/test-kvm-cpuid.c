@@ -172,7 +172,8 @@ Test(kvm_cpuid, info_words_in_sdk_order_without_runtime_bits)
 	cr_assert_eq(w[0], 0x76d83203u & ~(1u << 3));
 	cr_assert_eq(w[1], 0x178bfbff & ~(1u << 9));
 	cr_assert_eq(w[2], 0x219c97a9);
-	cr_assert_eq(w[3], 0x0040069c & ~(1u << 4), "OSPKE (7.0 ecx bit 4) dropped, RDPID (22) kept");
+	cr_assert_eq(w[3], 0x0040069c & ~(1u << 4),
+	             "OSPKE (7.0 ecx bit 4) dropped, RDPID (22) kept");
 	cr_assert_eq(w[4], 0x10);
 	cr_assert_eq(w[5], 0x75c237ff);
 	cr_assert_eq(w[6], 0x2fd3fbff);
@@ -181,7 +182,8 @@ Test(kvm_cpuid, info_words_in_sdk_order_without_runtime_bits)
 	cr_assert_eq(w[9], 0x1, "0xd.0 edx");
 	cr_assert_eq(w[10], 0x100);
 	cr_assert_eq(w[11], 0x111ef657);
-	cr_assert(kvm_cpuid_runtime_bit(0, 27) && kvm_cpuid_runtime_bit(3, 4) && !kvm_cpuid_runtime_bit(3, 22));
+	cr_assert(kvm_cpuid_runtime_bit(0, 27) && kvm_cpuid_runtime_bit(3, 4) &&
+	          !kvm_cpuid_runtime_bit(3, 22));
 	cr_assert_not(kvm_cpuid_runtime_bit(0, 24) || kvm_cpuid_runtime_bit(12, 0));
 	/* a leaf the table lacks reads as zero */
 	c->nent = 2;
