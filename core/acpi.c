@@ -174,6 +174,14 @@ static int check_dev(const struct acpi_machine *am, size_t i)
 		if (strncmp(d->hid, am->devs[j].hid, sizeof(d->hid)) == 0 &&
 		    d->uid == am->devs[j].uid)
 			return dev_error(i, d, "device %zu has the same _HID and _UID", j);
+	if (am->vmgenid_gpa && strncmp(d->hid, ACPI_VMGENID_HID, sizeof(d->hid)) == 0)
+		return dev_error(i, d, "_HID is the platform's VM generation ID device's (%s)",
+		                 ACPI_VMGENID_NAME);
+	if (am->vmgenid_gpa && strncmp(d->hid, ACPI_GED_HID, sizeof(d->hid)) == 0 &&
+	    d->uid == ACPI_GED_UID)
+		return dev_error(i, d,
+		                 "_HID and _UID are the platform's generic event device's (%s)",
+		                 ACPI_GED_NAME);
 	if (d->n_io > ACPI_MAX_RES || d->n_mmio > ACPI_MAX_RES || d->n_irq > ACPI_MAX_RES)
 		return dev_error(i, d, "%u I/O, %u MMIO and %u IRQ resources: at most %d of each",
 		                 d->n_io, d->n_mmio, d->n_irq, ACPI_MAX_RES);
@@ -186,6 +194,10 @@ static int check_dev(const struct acpi_machine *am, size_t i)
 		if (base + len > 0x10000)
 			return dev_error(i, d, "I/O ports 0x%x+%u end past port 0xffff", base, len);
 	}
+	for (uint32_t k = 0; k < d->n_irq; k++)
+		if (am->vmgenid_gpa && d->irq[k].gsi == am->ged_gsi)
+			return dev_error(i, d, "GSI %u is the platform's generic event device's",
+			                 am->ged_gsi);
 	for (uint32_t k = 0; k < d->n_mmio; k++) {
 		uint64_t base = d->mmio[k].base, len = d->mmio[k].len;
 		if (len == 0)
@@ -238,6 +250,9 @@ static int assign_names(const struct acpi_machine *am, char (*names)[5])
 			if (strcmp(nm, names[j]) == 0)
 				return dev_error(i, d, "name %s is already taken by %s %zu", nm,
 				                 j < n ? "vCPU" : "device", j < n ? j : j - n);
+		if (am->vmgenid_gpa &&
+		    (strcmp(nm, ACPI_VMGENID_NAME) == 0 || strcmp(nm, ACPI_GED_NAME) == 0))
+			return dev_error(i, d, "name %s is the platform's own device's", nm);
 	}
 	for (size_t i = 0; i < am->n_devs; i++) {
 		char *nm = names[n + i];
@@ -282,8 +297,49 @@ static void dsdt_device(struct aml *a, const struct acpi_dev_desc *d, const char
 	aml_end(a, dev);
 }
 
-/* The DSDT's definition block: \_SB with the processor devices and the described devices,
- * then \_S5. */
+/* The VM generation ID's device and the GED that notifies it (the ASL is in acpi.h). */
+static void dsdt_vmgenid(struct aml *a, uint64_t gpa, uint32_t gsi)
+{
+	size_t dev = aml_device_begin(a, ACPI_VMGENID_NAME);
+	aml_name(a, "_HID");
+	aml_string(a, ACPI_VMGENID_HID);
+	aml_name(a, "_CID");
+	aml_string(a, ACPI_VMGENID_CID);
+	aml_name(a, "_DDN");
+	aml_string(a, ACPI_VMGENID_CID);
+	size_t m = aml_method_begin(a, "ADDR", 0, false);
+	aml_return(a);
+	size_t pkg = aml_package_begin(a, 2);
+	aml_integer(a, gpa & 0xFFFFFFFF);
+	aml_integer(a, gpa >> 32);
+	aml_end(a, pkg);
+	aml_end(a, m);
+	aml_end(a, dev);
+
+	dev = aml_device_begin(a, ACPI_GED_NAME);
+	aml_name(a, "_HID");
+	aml_string(a, ACPI_GED_HID);
+	aml_name(a, "_UID");
+	aml_integer(a, ACPI_GED_UID);
+	aml_name(a, "_CRS");
+	size_t res = aml_res_begin(a);
+	/* an edge: the VMM pulses the line, nothing in the guest has to acknowledge it */
+	aml_res_ext_irq(a, gsi, false, false);
+	aml_res_end(a, res);
+	/* Linux's GED driver looks for _Exx/_Lxx first, then _EVT, called with the GSI */
+	m = aml_method_begin(a, "_EVT", 1, false);
+	size_t cond = aml_if_begin(a);
+	aml_lequal(a);
+	aml_arg(a, 0);
+	aml_integer(a, gsi);
+	aml_notify(a, "\\_SB." ACPI_VMGENID_NAME, ACPI_VMGENID_NOTIFY);
+	aml_end(a, cond);
+	aml_end(a, m);
+	aml_end(a, dev);
+}
+
+/* The DSDT's definition block: \_SB with the processor devices, the described devices and
+ * the platform's (VGEN, GED0), then \_S5. */
 static int dsdt_build(const struct acpi_machine *am, char (*names)[5], struct aml *a)
 {
 	size_t sb = aml_scope_begin(a, "\\_SB");
@@ -297,6 +353,8 @@ static int dsdt_build(const struct acpi_machine *am, char (*names)[5], struct am
 	}
 	for (size_t i = 0; i < am->n_devs; i++)
 		dsdt_device(a, &am->devs[i], names[am->n_vcpus + i]);
+	if (am->vmgenid_gpa)
+		dsdt_vmgenid(a, am->vmgenid_gpa, am->ged_gsi);
 	aml_end(a, sb);
 
 	/* Name (_S5, Package (4) { SLP_TYPa, SLP_TYPb, reserved, reserved }) */
@@ -331,6 +389,17 @@ static int check_machine(const struct acpi_machine *am, uint64_t gpa)
 	if (gpa % 16) {
 		log_err("acpi: tables at 0x%llx: the RSDP must be 16-byte aligned",
 		        (unsigned long long)gpa);
+		return -EINVAL;
+	}
+	if (am->vmgenid_gpa &&
+	    (am->vmgenid_gpa % 8 || (am->vmgenid_gpa & 0xFFF) + ACPI_VMGENID_SIZE > 0x1000)) {
+		log_err("acpi: VM generation ID at 0x%llx: it must be 8-byte aligned and not "
+		        "cross a page",
+		        (unsigned long long)am->vmgenid_gpa);
+		return -EINVAL;
+	}
+	if (am->vmgenid_gpa && am->ged_gsi > 0xFF) {
+		log_err("acpi: generic event device on GSI %u: it must be 0-255", am->ged_gsi);
 		return -EINVAL;
 	}
 	if (am->n_devs && !am->devs) {
@@ -468,6 +537,15 @@ int acpi_build(const struct acpi_machine *am, uint8_t *buf, size_t size, uint64_
 	}
 	if (gpa > UINT64_MAX - used) {
 		log_err("acpi: tables at 0x%llx would wrap around", (unsigned long long)gpa);
+		r = -EINVAL;
+		goto out;
+	}
+	if (am->vmgenid_gpa && am->vmgenid_gpa < gpa + used &&
+	    gpa < am->vmgenid_gpa + ACPI_VMGENID_SIZE) {
+		log_err("acpi: the VM generation ID at 0x%llx lies inside the tables "
+		        "(0x%llx-0x%llx)",
+		        (unsigned long long)am->vmgenid_gpa, (unsigned long long)gpa,
+		        (unsigned long long)(gpa + used - 1));
 		r = -EINVAL;
 		goto out;
 	}

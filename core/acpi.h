@@ -12,6 +12,26 @@
  *   pm_port + 1  sleep status register. Bit 7 WAK_STS, write 1 to clear: Linux clears it
  *                before writing the sleep control register, then polls it for the wake.
  *   pm_port + 2  reset register (write): reset_value resets the machine.
+ *
+ * With vmgenid_gpa set, the DSDT also holds the platform's own two devices (ASL):
+ *
+ *   Device (\_SB.VGEN) {                       // the VM generation ID (Microsoft's
+ *       Name (_HID, "SMOL0001")                 // "Virtual Machine Generation ID" spec; Linux
+ *       Name (_CID, "VM_GEN_COUNTER")           // binds drivers/virt/vmgenid.c by the _CID)
+ *       Name (_DDN, "VM_GEN_COUNTER")
+ *       Method (ADDR) { Return (Package (2) { vmgenid_gpa & 0xFFFFFFFF, vmgenid_gpa >> 32 }) }
+ *   }
+ *   Device (\_SB.GED0) {                       // Generic Event Device (ACPI 6.1 and later)
+ *       Name (_HID, "ACPI0013")
+ *       Name (_UID, 0)
+ *       Name (_CRS, ResourceTemplate () {
+ *           Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive) { ged_gsi } })
+ *       Method (_EVT, 1) { If (Arg0 == ged_gsi) { Notify (\_SB.VGEN, 0x80) } }
+ *   }
+ *
+ * The ID is 16 bytes of guest RAM at vmgenid_gpa; a VMM that changes them raises an edge on
+ * ged_gsi, the guest's GED driver runs _EVT and the Notify makes the vmgenid driver read the
+ * new ID (Linux then reseeds its RNG: "crng reseeded due to virtual machine fork").
  */
 #ifndef SMOLVM_ACPI_H
 #define SMOLVM_ACPI_H
@@ -31,7 +51,18 @@
 
 /** Where the core places the tables: Linux scans 0xE0000-0xFFFFF for the RSDP. */
 #define ACPI_TABLES_GPA 0xE0000ull
-#define ACPI_TABLES_SIZE 0x1F000ull /**< up to 0xFEFFF: the reset vector's page follows */
+/** Up to 0xFDFFF: the VM generation ID's page (0xFE000) and the reset vector's page follow. */
+#define ACPI_TABLES_SIZE 0x1E000ull
+
+/* The platform's own devices in the DSDT (acpi_machine.vmgenid_gpa). */
+#define ACPI_VMGENID_NAME "VGEN"
+#define ACPI_VMGENID_HID "SMOL0001"
+#define ACPI_VMGENID_CID "VM_GEN_COUNTER" /**< what Linux's vmgenid driver matches */
+#define ACPI_VMGENID_SIZE 16
+#define ACPI_VMGENID_NOTIFY 0x80 /**< the Notify value _EVT sends the VGEN device */
+#define ACPI_GED_NAME "GED0"
+#define ACPI_GED_HID "ACPI0013"
+#define ACPI_GED_UID 0
 
 #define ACPI_MAX_RES 4
 /** One device the DSDT describes (contributed by a device plugin). */
@@ -73,6 +104,12 @@ struct acpi_machine {
 	uint8_t reset_value; /**< written to the reset register */
 	const struct acpi_dev_desc *devs;
 	size_t n_devs;
+	/** Where the 16-byte VM generation ID is (8-byte aligned, within one page, outside the
+	 *  tables); 0: no VGEN and no GED0 in the DSDT. */
+	uint64_t vmgenid_gpa;
+	/** The GED's interrupt (an edge, active high) that announces a new ID: a GSI no
+	 *  described device uses (0-255). */
+	uint32_t ged_gsi;
 };
 
 /** One table in the buffer: "RSDP", "XSDT", "FACP", "APIC", "DSDT". */

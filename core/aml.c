@@ -349,6 +349,38 @@ void aml_return(struct aml *a)
 	aml_byte(a, AML_RETURN_OP);
 }
 
+/* DefIfElse (20.2.5.3): IfOp PkgLength Predicate TermList; no Else follows here. */
+size_t aml_if_begin(struct aml *a)
+{
+	aml_byte(a, AML_IF_OP);
+	return aml_pkg_begin(a);
+}
+
+/* DefLEqual (20.2.5.4): LEqualOp Operand Operand. */
+void aml_lequal(struct aml *a)
+{
+	aml_byte(a, AML_LEQUAL_OP);
+}
+
+/* ArgObj (20.2.6.1): Arg0Op (0x68) to Arg6Op (0x6E). */
+void aml_arg(struct aml *a, unsigned n)
+{
+	if (n > 6) {
+		aml_fail(a, -EINVAL);
+		return;
+	}
+	aml_byte(a, (uint8_t)(AML_ARG0_OP + n));
+}
+
+/* DefNotify (20.2.5.3): NotifyOp NotifyObject (a SuperName: here a NameString) NotifyValue (a
+ * TermArg: here an integer). */
+void aml_notify(struct aml *a, const char *path, uint64_t value)
+{
+	aml_byte(a, AML_NOTIFY_OP);
+	aml_namestring(a, path);
+	aml_integer(a, value);
+}
+
 /* DefBuffer: BufferOp PkgLength BufferSize ByteList, BufferSize an integer. */
 void aml_buffer(struct aml *a, const void *bytes, size_t n)
 {

@@ -42,6 +42,10 @@ struct aml {
 #define AML_DEVICE_OP 0x82 /**< after AML_EXT_OP_PREFIX */
 #define AML_ROOT_CHAR 0x5C
 #define AML_PARENT_PREFIX 0x5E
+#define AML_ARG0_OP 0x68 /**< Arg0; Arg1-Arg6 follow (0x69-0x6E) */
+#define AML_NOTIFY_OP 0x86
+#define AML_LEQUAL_OP 0x93
+#define AML_IF_OP 0xA0
 #define AML_RETURN_OP 0xA4
 #define AML_ONES_OP 0xFF
 
@@ -113,6 +117,16 @@ size_t aml_method_begin(struct aml *a, const char *name, unsigned nargs, bool se
 size_t aml_package_begin(struct aml *a, unsigned n_elements);
 /** Return (...): ReturnOp; the caller emits the returned term next. */
 void aml_return(struct aml *a);
+
+/** If (predicate) { ... }: IfOp and its PkgLength; the caller emits the predicate, then the
+ * body: end with aml_end(). */
+size_t aml_if_begin(struct aml *a);
+/** LEqual (x, y), `x == y` in ASL 2.0: LEqualOp; the caller emits both operands next. */
+void aml_lequal(struct aml *a);
+/** ArgN (0-6): a method's argument. */
+void aml_arg(struct aml *a, unsigned n);
+/** Notify (path, value): NotifyOp, the object's NameString and the value as an integer. */
+void aml_notify(struct aml *a, const char *path, uint64_t value);
 
 /** Buffer (n) { bytes }. */
 void aml_buffer(struct aml *a, const void *bytes, size_t n);

@@ -115,7 +115,9 @@ static void begin_section(struct parse_state *ps, const char *hdr)
 	}
 	if (strcmp(hdr, "machine") == 0 || strcmp(hdr, "boot") == 0 ||
 	    strcmp(hdr, "snapshot") == 0) {
-		enum cfg_kind k = hdr[0] == 'm' ? CFG_MACHINE : hdr[0] == 'b' ? CFG_BOOT : CFG_SNAPSHOT;
+		enum cfg_kind k = hdr[0] == 'm'   ? CFG_MACHINE
+		                  : hdr[0] == 'b' ? CFG_BOOT
+		                                  : CFG_SNAPSHOT;
 		struct cfg_section *old = cfg_section(c, k, NULL);
 		if (old) {
 			cfg_error(c, &tmp, NULL, "duplicate section [%s] (first at line %d)", hdr,

@@ -8,23 +8,101 @@
  *                                             -> {"ok":true,"path":...,"bytes":N,"ms":T}
  *   anything wrong                            -> {"error":"what was wrong"}
  *
- * The server runs on the machine's event loop (the thread that may pause and snapshot). A
+ * Every request may carry an "id" (a string or an integer), copied into its reply. Unknown
+ * members are an error (a newer client's option is never silently ignored).
+ *
+ * The server runs on an event loop (the machine's: the thread that may pause and snapshot)
+ * and reaches the machine only through struct control_ops, so it is tested without one. A
  * client that sends garbage, an overlong line or disconnects mid-request costs the machine
  * nothing: it gets an error reply or is dropped. */
 #ifndef SMOLVM_CONTROL_H
 #define SMOLVM_CONTROL_H
 
-struct machine;
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "json.h"
+
+struct evloop;
 struct control;
+
+/** Version of the protocol, in every status reply ("protocol"); new commands and new reply
+ * members do not change it, a changed meaning does. */
+#define CONTROL_PROTOCOL 1
+/** The longest request line (newline excluded); a longer one gets an error and the
+ * connection is closed. */
+#define CONTROL_LINE_MAX 65536
+/** Clients served at once; one more gets {"error":"too many clients"} and is closed. */
+#define CONTROL_MAX_CLIENTS 32
+/** The largest reply. */
+#define CONTROL_REPLY_MAX (1u << 20)
+
+/** What a status request reports (filled by control_ops::status). */
+struct control_status {
+	bool paused;
+	uint32_t vcpus;
+	uint64_t memory; /**< guest RAM, bytes */
+	uint64_t uptime_ms;
+	const char *arch; /**< NULL: not reported */
+	const char *backend; /**< NULL: not reported */
+};
+
+/**
+ * What the server asks of the machine; every call is made on the event loop's thread and
+ * may take as long as it needs (the reply waits for it). Failing calls return a negative
+ * errno and may put a message in @p err (otherwise strerror is used).
+ */
+struct control_ops {
+	void (*status)(void *opaque, struct control_status *st);
+	/** Pause the guest (one level: the server never pauses twice without a resume). */
+	int (*pause)(void *opaque, char *err, size_t errlen);
+	/** Undo one pause. */
+	int (*resume)(void *opaque, char *err, size_t errlen);
+	/**
+	 * Write a snapshot to @p path (absolute), durably, before returning. With @p stop the
+	 * guest must not run again: on success the run ends with status 0 (the server replies
+	 * first: control_close flushes replies); on failure the machine goes on as before.
+	 */
+	int (*snapshot)(void *opaque, const char *path, bool stop, char *err, size_t errlen);
+};
 
 /**
  * Binds @p path (a UNIX socket, mode 0600; an existing socket file nobody listens on is
- * replaced, any other file is an error) and serves it on @p m's event loop until
- * control_close(). 0, or a negative errno after logging why.
+ * replaced, any other file is an error) and serves it on @p loop until control_close().
+ * @p ops (not copied) and @p opaque outlive the server. 0, or a negative errno after logging
+ * why.
  */
-int control_open(struct machine *m, const char *path, struct control **out);
-/** Stops serving, closes every client and removes the socket file. NULL is fine. */
+int control_open(struct evloop *loop, const char *path, const struct control_ops *ops, void *opaque,
+                 struct control **out);
+/** Stops serving, sends what replies it can (a bounded wait), closes every client and
+ * removes the socket file (if it is still the one it bound). NULL is fine. On the event
+ * loop's thread, or once the loop no longer runs. */
 void control_close(struct control *c);
+/** For tests: how long a reply may stay unwritten and a request line stay incomplete before
+ * the client is dropped (defaults: 2000 and 10000 ms). */
+void control_set_timeouts(struct control *c, unsigned write_ms, unsigned line_ms);
+
+/* ---- requests: a pure function from bytes to a request (fuzzed, tested on its own) */
+
+enum control_cmd { CONTROL_STATUS, CONTROL_PAUSE, CONTROL_RESUME, CONTROL_SNAPSHOT };
+
+struct control_req {
+	enum control_cmd cmd;
+	const char *path; /**< snapshot: absolute, shorter than PATH_MAX */
+	bool stop; /**< snapshot */
+	const struct json_value *id; /**< NULL or a string/integer to copy into the reply */
+	struct json_obj obj; /**< what the pointers above point into */
+};
+
+/**
+ * Parses one request line (@p len bytes, no newline) into @p req. 0, or -EINVAL with @p err
+ * saying what is wrong (-ENOMEM). @p req needs control_req_free() in every case, and @p line
+ * must outlive it.
+ */
+int control_parse_request(const char *line, size_t len, struct control_req *req, char *err,
+                          size_t errlen);
+void control_req_free(struct control_req *req);
 
 /**
  * `smolvm ctl SOCK COMMAND [ARGS]`: argv[0] is SOCK. Commands: status, pause, resume,

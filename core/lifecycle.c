@@ -4,10 +4,12 @@
  * guest it was stopped. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
 
+#include "control.h"
 #include "device.h"
 #include "log.h"
 #include "machine.h"
@@ -35,12 +37,22 @@ static uint32_t started_vcpus(const struct machine *m)
 	return n;
 }
 
+/* Lets parked vCPUs go, unless a snapshot-port's request still waits to be served: its vCPU
+ * must stay where it asked until snapshot_serve_request has taken the snapshot. */
 static void release_vcpus(struct machine *m)
 {
 	pthread_mutex_lock(&m->run_lock);
-	__atomic_store_n(&m->pause_req, 0, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&m->snap_requested, __ATOMIC_SEQ_CST))
+		__atomic_store_n(&m->pause_req, 0, __ATOMIC_SEQ_CST);
 	pthread_cond_broadcast(&m->run_cond);
 	pthread_mutex_unlock(&m->run_lock);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 int machine_pause(struct machine *m)
@@ -51,23 +63,22 @@ int machine_pause(struct machine *m)
 		return 0;
 	__atomic_store_n(&m->pause_req, 1, __ATOMIC_SEQ_CST);
 	uint32_t want = started_vcpus(m);
-	int waited = 0;
+	uint64_t deadline = now_ms() + PAUSE_TIMEOUT_MS;
 	pthread_mutex_lock(&m->run_lock);
-	while (m->n_parked < want && !machine_stopping(m) && waited < PAUSE_TIMEOUT_MS) {
+	while (m->n_parked < want && !machine_stopping(m) && now_ms() < deadline) {
 		/* a kick is sticky (immediate_exit); repeat it anyway for a thread that was in a
 		 * device handler when the last one came */
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			if (m->vcpus[i].started && !m->vcpus[i].parked)
 				m->be->vcpu_kick(m->vcpus[i].bv);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		struct timespec ts; /* run_cond waits on CLOCK_MONOTONIC (machine_configure) */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += 50 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_cond_timedwait(&m->run_cond, &m->run_lock, &ts);
-		waited += 50;
 	}
 	bool all = m->n_parked == want;
 	pthread_mutex_unlock(&m->run_lock);
@@ -106,15 +117,29 @@ int machine_resume(struct machine *m)
 			dev_unlock(d);
 		}
 	}
-	if (snapshot_backend_ok(m) && m->be->struct_size >= offsetof(struct smol_backend_ops,
-	                                                             vcpu_was_paused) +
-	                                                     sizeof(void *) &&
+	if (snapshot_backend_ok(m) &&
+	    m->be->struct_size >=
+	            offsetof(struct smol_backend_ops, vcpu_was_paused) + sizeof(void *) &&
 	    m->be->vcpu_was_paused)
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			m->be->vcpu_was_paused(m->vcpus[i].bv);
 	release_vcpus(m);
 	log_debug("machine resumed");
 	return 0;
+}
+
+void machine_release_request(struct machine *m)
+{
+	if (!m->pause_depth)
+		release_vcpus(m);
+}
+
+void machine_end_paused(struct machine *m)
+{
+	/* the run is ending (stopping is set): the vCPUs leave their loops without entering the
+	 * guest, and devices stay paused (a disk takes no request after the snapshot) */
+	m->pause_depth = 0;
+	release_vcpus(m);
 }
 
 bool machine_paused(const struct machine *m)
@@ -137,15 +162,55 @@ int machine_snapshot(struct machine *m, const char *path, char *err, size_t errl
 	return snapshot_take(m, path, false, err, errlen);
 }
 
-/* Until the control socket lands (core/control.c). */
+/* ---- the control socket (`smolvm run --control SOCK`, control.c) -------------------- */
+
+static void mc_status(void *o, struct control_status *st)
+{
+	struct machine *m = o;
+	st->paused = machine_paused(m);
+	st->vcpus = m->n_vcpus;
+	st->memory = m->ram_size;
+	st->uptime_ms = machine_uptime_ms(m);
+	st->arch = m->arch;
+	st->backend = m->backend_name;
+}
+
+static int mc_pause(void *o, char *err, size_t n)
+{
+	int r = machine_pause(o);
+	if (r < 0)
+		snprintf(err, n, "%s", machine_stopping(o) ? "the run is ending" : strerror(-r));
+	return r;
+}
+
+static int mc_resume(void *o, char *err, size_t n)
+{
+	int r = machine_resume(o);
+	if (r < 0)
+		snprintf(err, n, "%s", r == -EINVAL ? "the machine is not paused" : strerror(-r));
+	return r;
+}
+
+static int mc_snapshot(void *o, const char *path, bool stop, char *err, size_t n)
+{
+	/* with stop, the run ends before the vCPUs are let go: the guest runs no further */
+	return snapshot_take(o, path, stop, err, n);
+}
+
+static const struct control_ops machine_control_ops = {
+	.status = mc_status,
+	.pause = mc_pause,
+	.resume = mc_resume,
+	.snapshot = mc_snapshot,
+};
+
 int control_start(struct machine *m)
 {
-	log_err("--control %s: the control socket is not built into this smolvm yet",
-	        m->control_path);
-	return -ENOTSUP;
+	return control_open(&m->loop, m->control_path, &machine_control_ops, m, &m->control);
 }
 
 void control_stop(struct machine *m)
 {
-	(void)m;
+	control_close(m->control);
+	m->control = NULL;
 }

@@ -243,7 +243,11 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool 
 	m->loop.epfd = m->loop.wakefd = -1;
 	pthread_mutex_init(&m->irq_lock, NULL);
 	pthread_mutex_init(&m->run_lock, NULL);
-	pthread_cond_init(&m->run_cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->run_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	bus_init(&m->mmio, "mmio", 1ull << 52);
 	bus_init(&m->pio, "pio", 0x10000);
 
@@ -286,6 +290,9 @@ void machine_print_layout(const struct machine *m)
 	if (m->initrd_path)
 		printf("      initrd %s\n", m->initrd_path);
 	printf("      cmdline \"%s\"\n", m->cmdline);
+	if (m->snap_path)
+		printf("snapshot: on request to %s, then %s\n", m->snap_path,
+		       m->snap_then_stop ? "stop" : "continue");
 	printf("memory map:\n");
 	for (int i = 0; i < m->mem.n_regions; i++)
 		printf("  0x%010llx-0x%010llx  RAM (%llu MiB)\n",
@@ -335,6 +342,7 @@ void machine_print_layout(const struct machine *m)
 			       a->irq[j].active_low ? "low" : "high");
 		printf("\n");
 	}
+	platform_print_layout(m);
 }
 
 /* ---- running ----------------------------------------------------------------------- */
@@ -521,7 +529,7 @@ int machine_run(struct machine *m)
 			evloop_unwatch(&m->loop, sfd, NULL);
 			close(sfd);
 		}
-		return STATUS_ERROR;
+		return STATUS_CONFIG; /* it said why; nothing ran */
 	}
 
 	struct timespec now;
@@ -544,6 +552,7 @@ int machine_run(struct machine *m)
 		}
 		snapshot_serve_request(m);
 	}
+	control_stop(m); /* a --stop reply goes out now, and the socket goes away */
 	stop_vcpus(m);
 	/* -v: where each vCPU was when the run ended (a hung guest stopped by a signal, say) */
 	if (log_level >= SMOL_LOG_DEBUG && m->be->vcpu_dump) {
@@ -555,7 +564,6 @@ int machine_run(struct machine *m)
 				          (unsigned long long)m->vcpus[i].exits, buf);
 		}
 	}
-	control_stop(m);
 	if (sfd >= 0) {
 		evloop_unwatch(&m->loop, sfd, NULL);
 		close(sfd);

@@ -85,6 +85,7 @@ struct machine {
 	char *snap_path; /**< [snapshot] path, resolved; NULL without the section */
 	bool snap_then_stop; /**< [snapshot] then = stop */
 	int snap_requested; /**< atomic: a snapshot-port device asked for one */
+	unsigned n_snapshots; /**< written in this run */
 	bool restoring; /**< the machine comes from a snapshot: no kernel, no boot */
 	const char *control_path; /**< `run --control SOCK` */
 	struct control *control;

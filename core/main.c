@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "machine.h"
 #include "plugin.h"
@@ -38,6 +39,11 @@ static void usage(FILE *f)
 	        "  smolvm acpi [--set SECTION.KEY=VALUE]... MACHINE.ini DIR\n"
 	        "        write the machine's ACPI tables to DIR (rsdp.dat, xsdt.dat, facp.dat,\n"
 	        "        apic.dat, dsdt.dat), for iasl -d\n"
+	        "  smolvm ctl SOCK status|pause|resume|snapshot FILE [--stop]\n"
+	        "        talk to a machine run with --control SOCK: its state, pause and\n"
+	        "        resume it, write a snapshot of it (with --stop the run then ends);\n"
+	        "        exits 0 when done, 1 when the machine refused, 2 on bad usage or\n"
+	        "        when no machine listens on SOCK\n"
 	        "  smolvm plugins\n"
 	        "        list the plugins in the search path\n"
 	        "  smolvm version\n"
@@ -292,6 +298,11 @@ int main(int argc, char **argv)
 		return cmd_machine(argc - i, argv + i, MODE_CHECK);
 	if (strcmp(cmd, "acpi") == 0)
 		return cmd_machine(argc - i, argv + i, MODE_ACPI);
+	if (strcmp(cmd, "ctl") == 0) {
+		/* a plain client: the stop signals end it as usual */
+		pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
+		return ctl_main(argc - i, argv + i);
+	}
 	if (strcmp(cmd, "plugins") == 0) {
 		struct plugin_path pp;
 		plugin_path_init(&pp, NULL);

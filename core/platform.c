@@ -8,18 +8,33 @@
  * Linux on a hardware-reduced ACPI machine reboots through EFI (reboot_init: "ACPI Hardware
  * Reduced bit is set" -> BOOT_EFI); without EFI it falls back to the BIOS: real mode, a jump to
  * F000:FFF0. smolvm's "BIOS" there is five instructions that write the reset register, so that
- * path reboots too, without a reboot= option on the command line. */
+ * path reboots too, without a reboot= option on the command line.
+ *
+ * With ACPI, the DSDT also describes a VM generation ID (16 random bytes in a page of the BIOS
+ * area) and a Generic Event Device on a GSI the platform keeps for itself: after a snapshot is
+ * restored, platform_vmgenid_change() writes a new ID and pulses that line; the guest's GED
+ * runs _EVT, which notifies the ID's device, and Linux reseeds its RNG from the new ID. */
 #include "platform.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "acpi.h"
 #include "config.h"
 #include "log.h"
 #include "machine.h"
 #include "mptable.h"
+
+_Static_assert(ACPI_TABLES_GPA + ACPI_TABLES_SIZE <= PLATFORM_VMGENID_GPA &&
+                       PLATFORM_VMGENID_GPA % 0x1000 == 0 &&
+                       PLATFORM_VMGENID_GPA + 0x1000 <= (PLATFORM_RESET_VECTOR & ~0xFFFull),
+               "the VM generation ID has a page of its own between the ACPI tables and the "
+               "reset vector's page");
+_Static_assert(ACPI_TABLES_SIZE == 120 * 1024, "the -ENOSPC message says 120 KiB");
+_Static_assert(PLATFORM_VMGENID_SIZE == ACPI_VMGENID_SIZE, "one size of VM generation ID");
+_Static_assert(PLATFORM_GED_GSI < MACHINE_IRQS, "the GED's line is an I/O APIC pin");
 
 #define PM_SLEEP_CONTROL 0
 #define PM_SLEEP_STATUS 1
@@ -101,9 +116,104 @@ void platform_configure(struct machine *m)
 	else
 		cfg_error(c, s, cfg_get(s, "on_reboot"), "on_reboot '%s': must be exit or restart",
 		          on_reboot);
+	if (acpi && !m->irq_reserved[PLATFORM_GED_GSI])
+		m->irq_reserved[PLATFORM_GED_GSI] = "the VM generation ID's ACPI event (GED)";
 	/* also without ACPI: the reset stub at the reset vector writes the reset register */
 	bus_add(&m->pio, PLATFORM_PM_PORT, PLATFORM_PM_PORTS, &pm_ops, m, NULL,
 	        "power management (ACPI sleep and reset registers)", NULL);
+}
+
+/* Fills @p id with random bytes from the kernel. 0 or -EIO (reported). */
+static int random_id(uint8_t id[PLATFORM_VMGENID_SIZE])
+{
+	size_t got = 0;
+	while (got < PLATFORM_VMGENID_SIZE) {
+		ssize_t n = getrandom(id + got, PLATFORM_VMGENID_SIZE - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_err("cannot make a VM generation ID: getrandom: %s",
+			        n < 0 ? strerror(errno) : "no bytes");
+			return -EIO;
+		}
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+void platform_vmgenid_format(const uint8_t id[PLATFORM_VMGENID_SIZE], char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < PLATFORM_VMGENID_SIZE; i++) {
+		out[2 * i] = hex[id[i] >> 4];
+		out[2 * i + 1] = hex[id[i] & 0xF];
+	}
+	out[32] = '\0';
+}
+
+static uint8_t *vmgenid_ptr(const struct machine *m)
+{
+	return mem_gpa_ptr(&m->mem, PLATFORM_VMGENID_GPA, PLATFORM_VMGENID_SIZE);
+}
+
+int platform_vmgenid_read(const struct machine *m, uint8_t id[PLATFORM_VMGENID_SIZE])
+{
+	if (!m->acpi)
+		return -ENODEV;
+	const uint8_t *p = vmgenid_ptr(m);
+	if (!p)
+		return -EFAULT;
+	memcpy(id, p, PLATFORM_VMGENID_SIZE);
+	return 0;
+}
+
+int platform_vmgenid_change(struct machine *m)
+{
+	uint8_t old[PLATFORM_VMGENID_SIZE], id[PLATFORM_VMGENID_SIZE];
+	char old_hex[33], new_hex[33];
+
+	if (!m->acpi)
+		return 0;
+	uint8_t *p = vmgenid_ptr(m);
+	if (!p) {
+		log_err("cannot change the VM generation ID: 0x%llx is not guest RAM",
+		        (unsigned long long)PLATFORM_VMGENID_GPA);
+		return -EFAULT;
+	}
+	memcpy(old, p, sizeof(old));
+	/* the guest ignores a notification that leaves the ID as it was */
+	do {
+		if (random_id(id) < 0)
+			return -EIO;
+	} while (memcmp(id, old, sizeof(id)) == 0);
+	memcpy(p, id, sizeof(id));
+	/* the ID is in RAM before the interrupt that makes the guest read it */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	platform_vmgenid_format(old, old_hex);
+	platform_vmgenid_format(id, new_hex);
+	log_debug("VM generation ID %s -> %s (notified on GSI %u)", old_hex, new_hex,
+	          PLATFORM_GED_GSI);
+	int r = machine_irq_set(m, PLATFORM_GED_GSI, 1);
+	int r0 = machine_irq_set(m, PLATFORM_GED_GSI, 0);
+	if (r < 0 || r0 < 0) {
+		r = r < 0 ? r : r0;
+		log_err("cannot notify the guest of its new VM generation ID: GSI %u: %s",
+		        PLATFORM_GED_GSI, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+void platform_print_layout(const struct machine *m)
+{
+	if (!m->acpi)
+		return;
+	printf("  %-9s _CID %s  ID 0x%llx-0x%llx (e820-reserved)  %s: the VM generation ID\n",
+	       ACPI_VMGENID_HID, ACPI_VMGENID_CID, (unsigned long long)PLATFORM_VMGENID_GPA,
+	       (unsigned long long)(PLATFORM_VMGENID_GPA + PLATFORM_VMGENID_SIZE - 1),
+	       ACPI_VMGENID_NAME);
+	printf("  %-9s _UID %u  irq %u (edge, active high)  %s: notifies %s of a new ID\n",
+	       ACPI_GED_HID, ACPI_GED_UID, PLATFORM_GED_GSI, ACPI_GED_NAME, ACPI_VMGENID_NAME);
 }
 
 /* Without ACPI, the MP table describes the processors and the I/O APIC. */
@@ -133,8 +243,12 @@ int platform_build_tables(struct machine *m, struct acpi_tables *out)
 	if (!m->acpi)
 		return build_mptable(m);
 	uint8_t *buf = mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE);
-	if (!buf)
+	uint8_t *vmgenid = mem_gpa_ptr(&m->mem, PLATFORM_VMGENID_GPA, 0x1000);
+	if (!buf || !vmgenid)
 		return -EINVAL; /* RAM below 1 MiB always exists (memory >= 2 MiB) */
+	memset(vmgenid, 0, 0x1000);
+	if (random_id(vmgenid) < 0)
+		return -EINVAL;
 	struct acpi_machine am = {
 		.n_vcpus = m->n_vcpus,
 		.lapic_base = 0xfee00000,
@@ -144,11 +258,13 @@ int platform_build_tables(struct machine *m, struct acpi_tables *out)
 		.reset_value = PLATFORM_RESET_VALUE,
 		.devs = m->descs,
 		.n_devs = m->n_descs,
+		.vmgenid_gpa = PLATFORM_VMGENID_GPA,
+		.ged_gsi = PLATFORM_GED_GSI,
 	};
 	int r = acpi_build(&am, buf, ACPI_TABLES_SIZE, ACPI_TABLES_GPA, &t);
 	if (r < 0) {
 		log_err("%s: cannot build the ACPI tables: %s", m->cfg->path,
-		        r == -ENOSPC ? "more than 128 KiB of tables" : strerror(-r));
+		        r == -ENOSPC ? "more than 120 KiB of tables" : strerror(-r));
 		return -EINVAL;
 	}
 	m->acpi_rsdp_gpa = t.rsdp_gpa;

@@ -1,7 +1,10 @@
 /* snapfile.h: the .smolmachine file: a header, checksummed sections, and guest RAM as a sparse,
  * page-aligned memory section that a restore maps MAP_PRIVATE (pages come in on demand and stay
  * shared between clones). Knows nothing of machines: the core (snapshot.c) decides what goes in
- * each section. The format, byte by byte, is in README ("The .smolmachine file").
+ * each section. The format, byte by byte, is in README ("The .smolmachine file") and in
+ * snapfile-int.h; checksums are XXH3_64bits (libxxhash). A section of a type this build does not
+ * know is refused, not skipped (it may hold state the machine needs): new types come with a new
+ * format version.
  *
  * Writing: snapfile_create() opens a temporary file beside the target; sections are added
  * (memory last); snapfile_commit() writes the header, fsyncs, renames it over the target and
@@ -38,6 +41,8 @@ enum snap_section_type {
 	SNAP_SEC_VCPU = 4, /**< a backend vCPU blob, name "0", "1", ... */
 	SNAP_SEC_DEVICE = 5, /**< a device's state, name: the INI device name */
 	SNAP_SEC_MEMORY = 6, /**< guest RAM, name "" (added with snapfile_add_memory) */
+	/** The memory section's per-chunk checksums, name "" (written by snapfile_add_memory). */
+	SNAP_SEC_MEMORY_SUMS = 7,
 };
 
 /** What the header says besides the sections. */
@@ -55,7 +60,8 @@ struct snap_writer;
 struct snap_reader;
 
 /**
- * Starts writing @p path (through a temporary file in the same folder, mode 0600).
+ * Starts writing @p path (through a temporary file .NAME.tmp.PID.RANDOM in the same folder, mode
+ * 0600). @p info's format_version is ignored; a created_ns of 0 becomes the time now.
  * 0, or a negative errno with @p err filled in.
  */
 int snapfile_create(struct snap_writer **w, const char *path, const struct snap_info *info,
@@ -66,11 +72,17 @@ int snapfile_add(struct snap_writer *w, uint32_t type, const char *name, const v
 /**
  * Adds guest RAM: @p size bytes at @p ram (the host mapping of all of RAM, in guest_mem order),
  * pages of zeros left as holes. @p memfd, when not -1, is the memfd behind @p ram: only its
- * data extents (SEEK_DATA) are read, so untouched RAM costs nothing. 0 or a negative errno.
+ * data extents (SEEK_DATA) are read, so untouched RAM costs nothing. @p size must be the
+ * info's ram_size (a multiple of 4096); a snapshot whose ram_size is 0 has no memory. Also
+ * adds the SNAP_SEC_MEMORY_SUMS section. 0 or a negative errno; after an error, only
+ * snapfile_abort() (snapfile_commit() refuses).
  */
 int snapfile_add_memory(struct snap_writer *w, const uint8_t *ram, uint64_t size, int memfd,
                         char *err, size_t errlen);
-/** Writes the header, fsyncs, renames over the target, fsyncs the folder; frees @p w. */
+/**
+ * Writes the header, fsyncs, renames over the target, fsyncs the folder; frees @p w, and on
+ * failure removes the temporary file (the target is untouched unless the folder's fsync failed).
+ */
 int snapfile_commit(struct snap_writer *w, char *err, size_t errlen);
 /** Removes the temporary file and frees @p w. */
 void snapfile_abort(struct snap_writer *w);
@@ -105,8 +117,9 @@ void snapfile_close(struct snap_reader *r);
 
 /**
  * `smolvm check FILE.smolmachine`: reads and verifies every byte of @p path (header, every
- * section, padding, memory holes included) and prints a summary of its sections to @p out.
- * 0, or -EINVAL after naming in @p err the first section that is wrong.
+ * section, padding, memory holes included) and prints a summary of its sections to @p out (the
+ * caller says whether it is ok). 0, or -EINVAL after naming in @p err the first section that is
+ * wrong (-ENOTSUP for a newer format, another negative errno for I/O, as snapfile_open).
  */
 int snapfile_check(const char *path, FILE *out, char *err, size_t errlen);
 

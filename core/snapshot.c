@@ -54,6 +54,12 @@ static bool dev_has_load(const struct smol_dev *d)
 	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, load) && d->ops->load;
 }
 
+static bool dev_has_pause_resume(const struct smol_dev *d)
+{
+	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, resume) && d->ops->pause &&
+	       d->ops->resume;
+}
+
 /* ---- device streams (the host table's snap_* functions) ------------------------------ */
 
 struct smol_snap_writer {
@@ -177,8 +183,7 @@ static int add_core_section(struct machine *m, struct snap_writer *w, char *err,
 	return snapfile_add(w, SNAP_SEC_CORE, "", buf, sizeof(buf), err, errlen);
 }
 
-static int add_device_section(struct smol_dev *d, struct snap_writer *w, char *err,
-                              size_t errlen)
+static int add_device_section(struct smol_dev *d, struct snap_writer *w, char *err, size_t errlen)
 {
 	struct smol_snap_writer sw = { .version = 1 };
 	const char *plugin = d->plugin->desc->name;
@@ -317,15 +322,20 @@ int snapshot_take(struct machine *m, const char *path, bool stop, char *err, siz
 	}
 	r = snapfile_commit(w, err, errlen);
 	if (r == 0) {
+		/* a guest may ask again and again (then = continue): the first ten are told */
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		log_info("snapshot written to %s in %.1f ms", path,
-		         (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
-		                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+		log_msg(++m->n_snapshots <= 10 ? SMOL_LOG_INFO : SMOL_LOG_DEBUG, NULL,
+		        "snapshot written to %s in %.1f ms", path,
+		        (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		                (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	}
 out:
-	if (r == 0 && stop)
+	if (r == 0 && stop) {
 		machine_request_exit(m, STATUS_OK); /* before the vCPUs are let go: they leave */
-	machine_resume(m);
+		machine_end_paused(m);
+	} else {
+		machine_resume(m);
+	}
 	return r;
 }
 
@@ -339,29 +349,38 @@ void machine_request_snapshot(struct machine *m, struct smol_dev *dev)
 			         dev->label);
 		return;
 	}
-	__atomic_store_n(&m->snap_requested, 1, __ATOMIC_SEQ_CST);
+	/* The asking vCPU (this thread, inside its port handler) must not run one more guest
+	 * instruction: it parks as soon as the handler returns, and the others as they see the
+	 * flag or the pause's kick. The event loop then takes the snapshot. */
+	__atomic_store_n(&m->snap_requested, 1, __ATOMIC_SEQ_CST); /* first: release_vcpus */
+	__atomic_store_n(&m->pause_req, 1, __ATOMIC_SEQ_CST);
 	evloop_wake(&m->loop);
 }
 
 void snapshot_serve_request(struct machine *m)
 {
 	char err[1024];
-	if (!__atomic_exchange_n(&m->snap_requested, 0, __ATOMIC_SEQ_CST) || machine_stopping(m))
+	if (!__atomic_exchange_n(&m->snap_requested, 0, __ATOMIC_SEQ_CST))
 		return;
+	if (machine_stopping(m)) {
+		machine_release_request(m);
+		return;
+	}
 	int r = snapshot_take(m, m->snap_path, m->snap_then_stop, err, sizeof(err));
 	if (r < 0) {
 		log_err("snapshot to %s failed: %s", m->snap_path, err);
 		if (m->snap_then_stop) /* the run was to end with the file: it ends without */
 			machine_request_exit(m, STATUS_ERROR);
 	}
+	machine_release_request(m);
 }
 
 /* ---- restoring ----------------------------------------------------------------------- */
 
 static const char *cpu_word_names[SMOL_X86_CPU_WORDS] = {
-	"CPUID 1 ecx",         "CPUID 1 edx",         "CPUID 7.0 ebx",   "CPUID 7.0 ecx",
-	"CPUID 7.0 edx",       "CPUID 0x80000001 ecx", "CPUID 0x80000001 edx", "CPUID 0xd.1 eax",
-	"XCR0 bits (low)",     "XCR0 bits (high)",    "CPUID 0x80000007 edx", "CPUID 0x80000008 ebx",
+	"CPUID 1 ecx",     "CPUID 1 edx",          "CPUID 7.0 ebx",        "CPUID 7.0 ecx",
+	"CPUID 7.0 edx",   "CPUID 0x80000001 ecx", "CPUID 0x80000001 edx", "CPUID 0xd.1 eax",
+	"XCR0 bits (low)", "XCR0 bits (high)",     "CPUID 0x80000007 edx", "CPUID 0x80000008 ebx",
 };
 
 /* The saved guest must not have seen a CPU this host cannot show it. */
@@ -379,9 +398,13 @@ static int check_cpu(struct machine *m, const struct snap_info *info, const char
 		        info->cpu.vendor, now.vendor);
 		return STATUS_CONFIG;
 	}
-	uint32_t n = info->cpu.n_words < now.n_words ? info->cpu.n_words : now.n_words;
-	if (n > SMOL_X86_CPU_WORDS)
-		n = SMOL_X86_CPU_WORDS;
+	if (info->cpu.n_words < SMOL_X86_CPU_WORDS || now.n_words < SMOL_X86_CPU_WORDS) {
+		log_err("%s: the snapshot records %u CPU feature words, this host's backend %u; "
+		        "%d are needed to compare them",
+		        file, info->cpu.n_words, now.n_words, SMOL_X86_CPU_WORDS);
+		return STATUS_CONFIG;
+	}
+	uint32_t n = SMOL_X86_CPU_WORDS;
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t lacking = info->cpu.words[i] & ~now.words[i];
 		if (lacking) {
@@ -450,9 +473,15 @@ static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const c
 		        d->plugin->desc->abi_minor);
 		return STATUS_CONFIG;
 	}
-	struct smol_snap_reader r = { .buf = p + 10 + nlen, .len = len - 10 - nlen,
+	struct smol_snap_reader r = { .buf = p + 10 + nlen,
+		                      .len = len - 10 - nlen,
 		                      .version = version };
 	dev_lock(d);
+	/* paused until the whole machine is restored: a device that starts on work waiting in
+	 * its state (a disk's posted requests) must not touch the image if a later device
+	 * refuses the restore */
+	if (dev_has_pause_resume(d))
+		d->ops->pause(d->state);
 	int e = d->ops->load(d->state, &r);
 	dev_unlock(d);
 	if (e == 0 && r.pos != r.len) {
@@ -462,7 +491,8 @@ static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const c
 	}
 	if (e < 0) {
 		log_err("%s: %s could not load its state (version %u): %s", file, d->label, version,
-		        e == -ENOTSUP ? "a version it does not know" : strerror(e < -4095 ? EINVAL : -e));
+		        e == -ENOTSUP ? "a version it does not know"
+		                      : strerror(e < -4095 ? EINVAL : -e));
 		return STATUS_CONFIG;
 	}
 	return 0;
@@ -574,6 +604,20 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 		return STATUS_ERROR;
 	if ((r = load_devices(m, sr, file)) != 0)
 		return r;
+	/* a new VM generation ID, and the guest told (Linux reseeds its RNG): after the
+	 * LAPICs are loaded, or loading them would drop the interrupt */
+	if (platform_vmgenid_change(m) < 0)
+		log_warn("%s: the guest was not told of its new VM generation ID: clones may share "
+		         "random numbers",
+		         file);
+	for (size_t i = 0; i < m->n_devs; i++) {
+		struct smol_dev *d = m->devs[i];
+		if (dev_has_pause_resume(d)) {
+			dev_lock(d);
+			d->ops->resume(d->state);
+			dev_unlock(d);
+		}
+	}
 	if (BACKEND_HAS_OP(m, vcpu_was_paused))
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			m->be->vcpu_was_paused(m->vcpus[i].bv);

@@ -46,6 +46,12 @@ uint32_t snap_host_version(struct smol_snap_reader *r);
 int snap_host_read(struct smol_snap_reader *r, void *data, size_t len);
 size_t snap_host_remaining(struct smol_snap_reader *r);
 
+/** Lets vCPUs go that a snapshot request parked, unless a machine_pause() holds them. */
+void machine_release_request(struct machine *m);
+/** The run ends while paused (a snapshot with stop): lets the vCPUs leave, devices stay
+ * paused. Only once machine_stopping() is true. */
+void machine_end_paused(struct machine *m);
+
 /* The control socket of `smolvm run --control SOCK` (lifecycle.c). */
 int control_start(struct machine *m);
 void control_stop(struct machine *m);

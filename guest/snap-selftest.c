@@ -210,7 +210,8 @@ static void check_lapic(void)
 {
 	uint32_t lvt = lapic_read(LAPIC_LVT_TIMER), icr = lapic_read(LAPIC_TMICT);
 	uint32_t tdcr = lapic_read(LAPIC_TDCR), svr = lapic_read(LAPIC_SVR);
-	if ((lvt & (LVT_MASKED | LVT_PERIODIC | 0xff)) != (LVT_MASKED | LVT_PERIODIC | TIMER_VECTOR) ||
+	if ((lvt & (LVT_MASKED | LVT_PERIODIC | 0xff)) !=
+	            (LVT_MASKED | LVT_PERIODIC | TIMER_VECTOR) ||
 	    icr != TIMER_COUNT || (tdcr & 0xb) != 0xb || !(svr & 0x100)) {
 		fail(EXIT_LAPIC, "LVT timer 0x%x, TMICT 0x%x, TDCR 0x%x, SVR 0x%x changed", lvt,
 		     icr, tdcr, svr);
@@ -253,14 +254,29 @@ static void check_disk(bool restored)
 		if (memcmp(rbuf[i], want, 512) != 0)
 			fail(EXIT_DISK, "the read of sector %u returned other data", i);
 	}
+	/* read the written sectors back (queued, as the driver now is) */
 	for (unsigned i = 0; i < WRITES; i++) {
-		uint8_t got[512], want[512];
-		int rc = vblk_read(&disk, WRITE_FIRST + i, got, 512, &st);
+		struct vblk_seg seg = { rbuf[i], 512 };
+		memset(rbuf[i], 0, 512);
+		if (vblk_queue_start(&disk, i, VIRTIO_BLK_T_IN, WRITE_FIRST + i, &seg, 1))
+			return fail(EXIT_DISK, "queue read-back %u: %s", i, d->err);
+	}
+	virtq_kick(d);
+	for (unsigned n = 0; n < WRITES; n++) {
+		unsigned slot;
+		int rc = vblk_queue_reap(&disk, &slot, &st);
+		if (rc || st != VIRTIO_BLK_S_OK) {
+			fail(EXIT_DISK, "read-back %u: %s, status %u (%s)", n, virtio_strerror(rc),
+			     st, d->err);
+			return;
+		}
+	}
+	for (unsigned i = 0; i < WRITES; i++) {
+		uint8_t want[512];
 		fill_sector(want, WRITE_FIRST + i, 'w');
-		if (rc || st != VIRTIO_BLK_S_OK || memcmp(got, want, 512) != 0)
-			fail(EXIT_DISK, "sector %u does not hold what the queued write wrote (%s, "
-			                "status %u)",
-			     WRITE_FIRST + i, virtio_strerror(rc), st);
+		if (memcmp(rbuf[i], want, 512) != 0)
+			fail(EXIT_DISK, "sector %u does not hold what the queued write wrote",
+			     WRITE_FIRST + i);
 	}
 	uint8_t dev_status = virtio_get_status(d);
 	if (!(dev_status & VIRTIO_STATUS_DRIVER_OK) || (dev_status & VIRTIO_STATUS_NEEDS_RESET))
@@ -310,8 +326,8 @@ int guest_main(const struct boot_info *bi)
 	check_uart(iir);
 	printf("snap-selftest: resumed (restores: %u)\n", restores);
 	if (tsc_after < tsc_before)
-		fail(EXIT_TSC, "the TSC went back from %llu to %llu", (unsigned long long)tsc_before,
-		     (unsigned long long)tsc_after);
+		fail(EXIT_TSC, "the TSC went back from %llu to %llu",
+		     (unsigned long long)tsc_before, (unsigned long long)tsc_after);
 	check_memory();
 	check_lapic();
 	check_disk(restores > 0);

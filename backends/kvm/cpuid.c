@@ -1,8 +1,11 @@
 /* cpuid.c: per-vCPU CPUID. Linux sizes its topology from these leaves; they must agree with the
  * MADT (one local APIC per vCPU, APIC ID = vCPU index) or it warns and may mis-size its maps.
- * The machine is one package of n cores, one thread per core, on Intel and AMD alike. */
+ * The machine is one package of n cores, one thread per core, on Intel and AMD alike.
+ * Also what a guest is shown of its CPU (vm_cpu_info) and whether a saved guest's CPUID fits
+ * what this host gives (vcpu_load). */
 #include "cpuid.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +158,93 @@ struct kvm_cpuid2 *kvm_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32
 		t->ecx = t->edx = 0;
 	}
 	return c;
+}
+
+/* ---- what the guest is shown, and whether another host can show it the same ------------ */
+
+enum { EAX, EBX, ECX, EDX };
+
+static const struct {
+	uint32_t fn, idx;
+	uint8_t reg;
+	uint32_t runtime; /* bits KVM or the kernel set per vCPU or at run time */
+} cpu_words[KVM_CPU_WORDS] = {
+	/* OSXSAVE (27, from CR4), hypervisor (31, ours); MONITOR (3) follows MISC_ENABLE */
+	{ 1, 0, ECX, (1u << 3) | (1u << 27) | (1u << 31) },
+	{ 1, 0, EDX, 1u << 9 }, /* APIC: follows the APIC base MSR's enable bit */
+	{ 7, 0, EBX, 0 },
+	{ 7, 0, ECX, 1u << 4 }, /* OSPKE (bit 4): from CR4.PKE */
+	{ 7, 0, EDX, 0 },
+	{ 0x80000001, 0, ECX, 0 },
+	{ 0x80000001, 0, EDX, 0 },
+	{ 0xd, 1, EAX, 0 },
+	{ 0xd, 0, EAX, 0 },
+	{ 0xd, 0, EDX, 0 },
+	{ 0x80000007, 0, EDX, 0 },
+	{ 0x80000008, 0, EBX, 0 },
+};
+
+static const char reg_name[4][4] = { "eax", "ebx", "ecx", "edx" };
+
+static const struct kvm_cpuid_entry2 *cfind(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	return NULL;
+}
+
+static uint32_t reg_of(const struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	if (!e)
+		return 0;
+	switch (reg) {
+	case EAX: return e->eax;
+	case EBX: return e->ebx;
+	case ECX: return e->ecx;
+	default: return e->edx;
+	}
+}
+
+bool kvm_cpuid_runtime_bit(unsigned word, unsigned bit)
+{
+	return word < KVM_CPU_WORDS && bit < 32 && (cpu_words[word].runtime >> bit) & 1;
+}
+
+void kvm_cpuid_info(const struct kvm_cpuid2 *c, char vendor[12], uint32_t *signature,
+                    uint32_t words[KVM_CPU_WORDS])
+{
+	const struct kvm_cpuid_entry2 *l0 = cfind(c, 0, 0);
+	uint32_t v[3] = { reg_of(l0, EBX), reg_of(l0, EDX), reg_of(l0, ECX) };
+	for (unsigned i = 0; i < 12; i++)
+		vendor[i] = (char)(v[i / 4] >> (8 * (i % 4)));
+	*signature = reg_of(cfind(c, 1, 0), EAX);
+	for (unsigned w = 0; w < KVM_CPU_WORDS; w++)
+		words[w] = reg_of(cfind(c, cpu_words[w].fn, cpu_words[w].idx), cpu_words[w].reg) &
+		           ~cpu_words[w].runtime;
+}
+
+int kvm_cpuid_check(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *host, char *why,
+                    size_t why_len)
+{
+	char sv[12], hv[12];
+	uint32_t ssig, hsig, sw[KVM_CPU_WORDS], hw[KVM_CPU_WORDS];
+	kvm_cpuid_info(saved, sv, &ssig, sw);
+	kvm_cpuid_info(host, hv, &hsig, hw);
+	if (memcmp(sv, hv, sizeof(sv)) != 0) {
+		snprintf(why, why_len, "the saved guest ran on a %.12s CPU, this host is %.12s", sv,
+		         hv);
+		return -1;
+	}
+	for (unsigned w = 0; w < KVM_CPU_WORDS; w++) {
+		uint32_t missing = sw[w] & ~hw[w];
+		if (!missing)
+			continue;
+		unsigned bit = (unsigned)__builtin_ctz(missing);
+		snprintf(why, why_len,
+		         "CPUID 0x%x.%u %s bit %u (the saved guest has it, this host does not)",
+		         cpu_words[w].fn, cpu_words[w].idx, reg_name[cpu_words[w].reg], bit);
+		return -1;
+	}
+	return 0;
 }

@@ -1,11 +1,10 @@
 /* kvm.c: the KVM backend (kvm.so), x86_64. A VM with the in-kernel irqchip (PIC + IOAPIC +
  * local APICs) and PIT, RAM slots from the core's memfd mapping, one kvm_run per vCPU, CPUID
- * from KVM_GET_SUPPORTED_CPUID with per-vCPU APIC IDs, exits normalised into smol_exit. */
+ * from KVM_GET_SUPPORTED_CPUID with per-vCPU APIC IDs, exits normalised into smol_exit.
+ * Snapshot state lives in vm-state.c and vcpu-state.c. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/kvm.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <smolvm/sdk.h>
-
 #include "cpuid.h"
+#include "kvm.h"
 
 /* The signal vcpu_kick sends to interrupt KVM_RUN. */
 #define KICK_SIGNAL SIGUSR1
@@ -24,26 +22,6 @@
 /* Where Intel's VMX needs its TSS and identity page table: just below the 4 GiB BIOS area. */
 #define KVM_TSS_ADDR 0xfffbd000u
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000u
-
-struct smol_vm {
-	const struct smol_backend_host *host;
-	int kvm_fd;
-	int vm_fd;
-	int run_size;
-	struct kvm_cpuid2 *cpuid; /* what KVM supports, the base for every vCPU */
-	uint32_t n_vcpus;
-};
-
-struct smol_vcpu {
-	struct smol_vm *vm;
-	uint32_t index;
-	int fd;
-	struct kvm_run *run;
-	pthread_t thread; /* set on first run, for kicks */
-	int thread_known;
-};
-
-#define LOG(vm, lvl, ...) (vm)->host->log((lvl), __VA_ARGS__)
 
 static void kick_handler(int sig)
 {
@@ -222,6 +200,8 @@ static void kvm_vm_destroy(struct smol_vm *vm)
 	close(vm->vm_fd);
 	close(vm->kvm_fd);
 	free(vm->cpuid);
+	free(vm->given);
+	free(vm->msrs);
 	free(vm);
 }
 
@@ -242,19 +222,40 @@ static int kvm_mem_add(struct smol_vm *vm, uint32_t slot, uint64_t gpa, uint64_t
 	return 0;
 }
 
+struct kvm_cpuid2 *kvm_host_cpuid(struct smol_vm *vm, uint32_t index, int vcpu_fd)
+{
+	int khz = vcpu_fd >= 0 ? ioctl(vcpu_fd, KVM_GET_TSC_KHZ, 0) : 0;
+	bool deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	return kvm_cpuid_for_vcpu(vm->cpuid, index, vm->n_vcpus, khz > 0 ? (uint32_t)khz : 0,
+	                          deadline);
+}
+
+int kvm_set_cpuid(struct smol_vcpu *v, const struct kvm_cpuid2 *c)
+{
+	struct smol_vm *vm = v->vm;
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+		int e = errno;
+		LOG(vm, SMOL_LOG_ERROR, "vCPU %u: KVM_SET_CPUID2 (%u entries): %s", v->index,
+		    c->nent, strerror(e));
+		return -e;
+	}
+	size_t sz = sizeof(*c) + c->nent * sizeof(c->entries[0]);
+	struct kvm_cpuid2 *copy = malloc(sz);
+	if (copy) {
+		memcpy(copy, c, sz);
+		free(vm->given);
+		vm->given = copy;
+	}
+	return 0;
+}
+
 /* This vCPU's CPUID (cpuid.c), with the TSC frequency KVM runs the guest at. */
 static int set_cpuid(struct smol_vcpu *v)
 {
-	struct smol_vm *vm = v->vm;
-	int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
-	bool deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
-	struct kvm_cpuid2 *c = kvm_cpuid_for_vcpu(vm->cpuid, v->index, vm->n_vcpus,
-	                                          khz > 0 ? (uint32_t)khz : 0, deadline);
+	struct kvm_cpuid2 *c = kvm_host_cpuid(v->vm, v->index, v->fd);
 	if (!c)
 		return -ENOMEM;
-	int r = ioctl(v->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
-	if (r < 0)
-		LOG(vm, SMOL_LOG_ERROR, "vCPU %u: KVM_SET_CPUID2: %s", v->index, strerror(-r));
+	int r = kvm_set_cpuid(v, c);
 	free(c);
 	return r;
 }
@@ -504,6 +505,12 @@ static const struct smol_backend_ops kvm_ops = {
 	.irq_line = kvm_irq_line,
 	.ioeventfd = kvm_ioeventfd,
 	.irqfd = kvm_irqfd,
+	.vm_cpu_info = kvm_vm_cpu_info,
+	.vm_save = kvm_vm_save,
+	.vm_load = kvm_vm_load,
+	.vcpu_save = kvm_vcpu_save,
+	.vcpu_load = kvm_vcpu_load,
+	.vcpu_was_paused = kvm_vcpu_was_paused,
 };
 
 SMOL_PLUGIN(SMOL_KIND_BACKEND, "kvm", "Linux KVM (x86_64): in-kernel irqchip and PIT", &kvm_ops);

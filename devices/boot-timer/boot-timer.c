@@ -2,7 +2,13 @@
  * logs the time since the smolvm process started, the way Firecracker's CI measures boot time.
  * Keys: port (default 0x440). The byte written is a label for the milestone, printed with it.
  * A Linux init reaches it through /dev/port:
- *   printf '\001' | dd of=/dev/port bs=1 seek=$((0x440)) count=1 */
+ *   printf '\001' | dd of=/dev/port bs=1 seek=$((0x440)) count=1
+ *
+ * Snapshots: the times are the host's, not the guest's, so the state is empty (version 1: zero
+ * bytes). In a machine restored from a snapshot, a milestone's time counts from the start of the
+ * smolvm process that restored it (and from when that process set the machine up): it measures
+ * the restore as a user waits for it, which is what a snapshot's cold start is for. The first
+ * boot's times are gone; the log line says the machine was restored. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +24,8 @@ struct boot_timer {
 	struct smol_dev *dev;
 	double start_s; /* process start, CLOCK_BOOTTIME seconds (from /proc, 1/HZ resolution) */
 	double create_s; /* this device's creation, CLOCK_BOOTTIME seconds */
+	int restored; /* loaded from a snapshot: times count from this process, not the first boot
+	               */
 };
 
 static double boottime_now(void)
@@ -62,18 +70,19 @@ static void bt_write(void *opaque, uint64_t offset, unsigned size, uint64_t valu
 {
 	struct boot_timer *t = opaque;
 	double now = boottime_now();
+	const char *how = t->restored ? "restored from a snapshot" : "set up";
 	(void)offset;
 	(void)size;
 	if (t->start_s >= 0)
 		t->host->log(t->dev, SMOL_LOG_INFO,
 		             "milestone %u: %.1f ms since smolvm started (%.1f ms since the "
-		             "machine was set up)",
+		             "machine was %s)",
 		             (unsigned)(value & 0xff), (now - t->start_s) * 1e3,
-		             (now - t->create_s) * 1e3);
+		             (now - t->create_s) * 1e3, how);
 	else
 		t->host->log(t->dev, SMOL_LOG_INFO,
-		             "milestone %u: %.1f ms since the machine was set up",
-		             (unsigned)(value & 0xff), (now - t->create_s) * 1e3);
+		             "milestone %u: %.1f ms since the machine was %s",
+		             (unsigned)(value & 0xff), (now - t->create_s) * 1e3, how);
 }
 
 static const struct smol_io_ops bt_io = { .read = bt_read, .write = bt_write };
@@ -106,10 +115,45 @@ static void bt_destroy(void *state)
 	free(state);
 }
 
+#define BT_STATE_VERSION 1
+
+static int bt_save(void *state, struct smol_snap_writer *w)
+{
+	struct boot_timer *t = state;
+	t->host->snap_set_version(w, BT_STATE_VERSION);
+	return 0; /* host times only: nothing the restored machine could use */
+}
+
+static int bt_load(void *state, struct smol_snap_reader *r)
+{
+	struct boot_timer *t = state;
+	uint32_t version = t->host->snap_version(r);
+	size_t left = t->host->snap_remaining(r);
+	if (version > BT_STATE_VERSION) {
+		t->host->log(t->dev, SMOL_LOG_ERROR,
+		             "state version %u is newer than this plugin's %u: upgrade the plugin",
+		             version, BT_STATE_VERSION);
+		return -ENOTSUP;
+	}
+	if (version < 1) {
+		t->host->log(t->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
+		return -EINVAL;
+	}
+	if (left) {
+		t->host->log(t->dev, SMOL_LOG_ERROR,
+		             "state: %zu bytes left over: version 1 has none", left);
+		return -EBADMSG;
+	}
+	t->restored = 1;
+	return 0;
+}
+
 static const struct smol_device_ops bt_ops = {
 	.struct_size = sizeof(struct smol_device_ops),
 	.create = bt_create,
 	.destroy = bt_destroy,
+	.save = bt_save,
+	.load = bt_load,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "boot-timer",

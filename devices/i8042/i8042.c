@@ -2,8 +2,10 @@
  * writing command 0xFE (pulse the reset line) to port 0x64 resets the machine: the run ends
  * with status 3 (SMOL_STATUS_REBOOT), or the machine starts again with on_reboot = restart.
  * Status reads say "no data, input buffer empty, self-test passed"; no keyboard is attached.
- * Ports 0x60 (data) and 0x64 (status/command); no keys. */
+ * Ports 0x60 (data) and 0x64 (status/command); no keys.
+ * Snapshots: the controller has no state (every read is constant); version 1 is zero bytes. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -78,10 +80,44 @@ static void kbd_destroy(void *state)
 	free(state);
 }
 
+#define KBD_STATE_VERSION 1
+
+static int kbd_save(void *state, struct smol_snap_writer *w)
+{
+	struct i8042 *k = state;
+	k->host->snap_set_version(w, KBD_STATE_VERSION);
+	return 0; /* nothing to save */
+}
+
+static int kbd_load(void *state, struct smol_snap_reader *r)
+{
+	struct i8042 *k = state;
+	uint32_t version = k->host->snap_version(r);
+	size_t left = k->host->snap_remaining(r);
+	if (version > KBD_STATE_VERSION) {
+		k->host->log(k->dev, SMOL_LOG_ERROR,
+		             "state version %u is newer than this plugin's %u: upgrade the plugin",
+		             version, KBD_STATE_VERSION);
+		return -ENOTSUP;
+	}
+	if (version < 1) {
+		k->host->log(k->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
+		return -EINVAL;
+	}
+	if (left) {
+		k->host->log(k->dev, SMOL_LOG_ERROR,
+		             "state: %zu bytes left over: version 1 has none", left);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 static const struct smol_device_ops kbd_ops = {
 	.struct_size = sizeof(struct smol_device_ops),
 	.create = kbd_create,
 	.destroy = kbd_destroy,
+	.save = kbd_save,
+	.load = kbd_load,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "i8042",

@@ -20,6 +20,8 @@
  *  - Power-on divisor: DLL=1, DLM=0 (115200 baud from a 1.8432 MHz clock); the datasheet
  *    leaves the divisor latch undefined after reset. SCR resets to 0.
  *  - No modem lines are connected outside loopback: CTS, DSR, RI and DCD read as 0.
+ *  - Snapshots (uart-snap.c): every register, the receiver FIFO and the host-side input
+ *    buffer are state; the output and input files are the restored configuration's.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,8 +33,6 @@
 
 enum { REG_RBR = 0, REG_IER, REG_IIR, REG_LCR, REG_MCR, REG_LSR, REG_MSR, REG_SCR };
 
-/* IER: received data (and character timeout), THR empty, line status, modem status. */
-enum { IER_ERBFI = 0x01, IER_ETBEI = 0x02, IER_ELSI = 0x04, IER_EDSSI = 0x08 };
 enum {
 	IIR_MSI = 0x00,
 	IIR_NONE = 0x01,
@@ -42,31 +42,6 @@ enum {
 	IIR_CTI = 0x0c,
 	IIR_FIFO = 0xc0
 };
-enum { FCR_ENABLE = 0x01, FCR_RX_RESET = 0x02, FCR_DMA = 0x08, FCR_TRIGGER = 0xc0 };
-enum { LCR_DLAB = 0x80 };
-enum {
-	MCR_DTR = 0x01,
-	MCR_RTS = 0x02,
-	MCR_OUT1 = 0x04,
-	MCR_OUT2 = 0x08,
-	MCR_LOOP = 0x10,
-	MCR_MASK = 0x1f
-};
-enum {
-	MSR_DCTS = 0x01,
-	MSR_DDSR = 0x02,
-	MSR_TERI = 0x04,
-	MSR_DDCD = 0x08,
-	MSR_DELTAS = 0x0f,
-	MSR_CTS = 0x10,
-	MSR_DSR = 0x20,
-	MSR_RI = 0x40,
-	MSR_DCD = 0x80
-};
-
-#define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
-#define LSR_CHAR_ERRORS (LSR_PE | LSR_FE | LSR_BI)
-
 static bool fifo_on(const struct uart *u)
 {
 	return u->fcr & FCR_ENABLE;
@@ -201,7 +176,7 @@ static void ier_write(struct uart *u, uint8_t v)
 	/* Enabling ETBEI while THR is empty (always, here) raises THR empty, as on a 16550. */
 	if ((v & IER_ETBEI) && !(u->ier & IER_ETBEI))
 		u->thri = true;
-	u->ier = v & 0x0f;
+	u->ier = v & IER_MASK;
 	uart_update_irq(u);
 }
 
@@ -221,17 +196,25 @@ static void fcr_write(struct uart *u, uint8_t v)
 	uart_update_irq(u);
 }
 
+/* MSR's line bits (CTS, DSR, RI, DCD) with MCR @mcr: only loopback drives them. */
+uint8_t uart_msr_lines(uint8_t mcr)
+{
+	uint8_t now = 0;
+
+	if (mcr & MCR_LOOP) {
+		now |= (mcr & MCR_RTS) ? MSR_CTS : 0;
+		now |= (mcr & MCR_DTR) ? MSR_DSR : 0;
+		now |= (mcr & MCR_OUT1) ? MSR_RI : 0;
+		now |= (mcr & MCR_OUT2) ? MSR_DCD : 0;
+	}
+	return now;
+}
+
 /* Recomputes MSR's line bits from their sources and records what changed in the deltas. */
 static void msr_update(struct uart *u)
 {
-	uint8_t now = 0, changed;
+	uint8_t now = uart_msr_lines(u->mcr), changed;
 
-	if (u->mcr & MCR_LOOP) {
-		now |= (u->mcr & MCR_RTS) ? MSR_CTS : 0;
-		now |= (u->mcr & MCR_DTR) ? MSR_DSR : 0;
-		now |= (u->mcr & MCR_OUT1) ? MSR_RI : 0;
-		now |= (u->mcr & MCR_OUT2) ? MSR_DCD : 0;
-	}
 	changed = (u->msr ^ now) & 0xf0;
 	u->msr = now | (u->msr & MSR_DELTAS) | ((changed >> 4) & (MSR_DCTS | MSR_DDSR | MSR_DDCD));
 	if ((changed & MSR_RI) && !(now & MSR_RI)) /* trailing edge of RI */
@@ -415,6 +398,8 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	}
 	if (flags & SMOL_CREATE_CHECK_ONLY)
 		return 0;
+	/* Opens and watches the input but reads nothing from it: on a restore, load() runs before
+	 * the event loop first polls, so input already waiting reaches the restored receiver. */
 	return uart_io_open(u);
 }
 
@@ -437,6 +422,8 @@ static const struct smol_device_ops uart_ops = {
 	.create = uart_create,
 	.destroy = uart_destroy,
 	.reset = uart_reset,
+	.save = uart_save,
+	.load = uart_load,
 	.describe = uart_describe,
 };
 

@@ -282,3 +282,12 @@ void uart_io_tx(struct uart *u, uint8_t c)
 	u->host->log(u->dev, SMOL_LOG_WARN, "output: %s: dropping what cannot be written",
 	             n < 0 ? strerror(errno) : "short write");
 }
+
+/* After a restore: the host buffer came from the snapshot. A full buffer stops a pipe or a
+ * file until the guest reads (as input_ready() does), and what fits in the receiver goes in. */
+void uart_io_restored(struct uart *u)
+{
+	if (!u->in_tty && u->in_count == UART_INBUF_LEN)
+		input_stop(u);
+	uart_io_feed(u);
+}

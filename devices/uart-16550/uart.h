@@ -23,6 +23,33 @@
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 #define LSR_RXFERR 0x80
+#define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
+#define LSR_CHAR_ERRORS (LSR_PE | LSR_FE | LSR_BI)
+
+/* IER: received data (and character timeout), THR empty, line status, modem status. */
+enum { IER_ERBFI = 0x01, IER_ETBEI = 0x02, IER_ELSI = 0x04, IER_EDSSI = 0x08, IER_MASK = 0x0f };
+/* FCR: the bits kept are ENABLE, DMA and TRIGGER (RX/TX reset act and are not kept). */
+enum { FCR_ENABLE = 0x01, FCR_RX_RESET = 0x02, FCR_DMA = 0x08, FCR_TRIGGER = 0xc0 };
+enum { LCR_DLAB = 0x80 };
+enum {
+	MCR_DTR = 0x01,
+	MCR_RTS = 0x02,
+	MCR_OUT1 = 0x04,
+	MCR_OUT2 = 0x08,
+	MCR_LOOP = 0x10,
+	MCR_MASK = 0x1f
+};
+enum {
+	MSR_DCTS = 0x01,
+	MSR_DDSR = 0x02,
+	MSR_TERI = 0x04,
+	MSR_DDCD = 0x08,
+	MSR_DELTAS = 0x0f,
+	MSR_CTS = 0x10,
+	MSR_DSR = 0x20,
+	MSR_RI = 0x40,
+	MSR_DCD = 0x80
+};
 
 struct uart {
 	const struct smol_host *host;
@@ -55,7 +82,12 @@ struct uart {
 /* Register model (uart-16550.c). */
 void uart_receive(struct uart *u, uint8_t c, uint8_t err);
 unsigned uart_rx_room(const struct uart *u);
+uint8_t uart_msr_lines(uint8_t mcr);
 void uart_rx_quiet(struct uart *u);
+
+/* Snapshots (uart-snap.c): the state, version 1, is described there. */
+int uart_save(void *state, struct smol_snap_writer *w);
+int uart_load(void *state, struct smol_snap_reader *r);
 
 /* Host I/O (uart-io.c). */
 int uart_io_config(struct uart *u);
@@ -63,5 +95,6 @@ int uart_io_open(struct uart *u);
 void uart_io_close(struct uart *u);
 void uart_io_tx(struct uart *u, uint8_t c);
 void uart_io_feed(struct uart *u);
+void uart_io_restored(struct uart *u);
 
 #endif

@@ -62,10 +62,29 @@ struct blk {
 	bool busy;
 	unsigned want_idle;
 	bool stopping;
+	/* pause() (ABI 1.3, before a snapshot): no request is taken until resume(). With the
+	 * thread, paused holds one count of want_idle; without it, a notification that comes
+	 * meanwhile sets kick_missed and resume() kicks the queue for it. */
+	bool paused;
+	bool kick_missed;
+	char *path; /* the image, for messages */
 	bool f_discard, f_write_zeroes; /* negotiated, as read when the request was taken */
 	/* statistics, logged with -v when the device goes */
 	uint64_t n_requests, n_serves, n_empty_serves, n_self_kicks;
 };
+
+/* The transport lock (qlock) with the I/O thread, nothing without it (the core's device
+ * lock is enough then). */
+void blk_lock(struct blk *b);
+void blk_unlock(struct blk *b);
+/* With blk_lock held: until the I/O thread is out of the request it took (see struct blk). */
+void blk_wait_idle(struct blk *b);
+
+/* Snapshots (blk-snap.c): the device ops save, load, pause and resume (ABI 1.3). */
+int blk_save(void *state, struct smol_snap_writer *w);
+int blk_load(void *state, struct smol_snap_reader *r);
+void blk_pause(void *state);
+void blk_resume(void *state);
 
 /* Serves up to a queue's worth of available requests (with b->threaded: called with qlock
  * held, released during each request's I/O), interrupts once if the driver wants, and

@@ -19,6 +19,11 @@
  * I/O thread, outside the core's device lock (see struct blk); interrupts leave through an
  * irqfd. Without an ioeventfd, requests are served in the MMIO handler (a vCPU thread) and
  * self-kicks go through the event loop; without an irqfd, interrupts through irq_pulse.
+ *
+ * The image is locked while the disk exists (an OFD lock on the whole file: a write lock when
+ * writable, a shared read lock when read-only), so two machines (clones of one snapshot, say)
+ * cannot both write it, nor one write what another reads. Snapshots (save, load, pause,
+ * resume) are in blk-snap.c.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -65,6 +70,8 @@ static void blk_notify(void *opaque, unsigned index)
 
 	if (b->threaded)
 		blk_kick_self(b); /* a QueueNotify the ioeventfd did not take: wake the thread */
+	else if (b->paused)
+		b->kick_missed = true; /* served on resume() */
 	else
 		blk_serve(b, index);
 }
@@ -80,7 +87,11 @@ static void blk_vlog(void *opaque, int level, const char *msg)
 {
 	struct blk *b = opaque;
 
-	b->host->log(b->dev, level == 0 ? SMOL_LOG_WARN : SMOL_LOG_DEBUG, "%s", msg);
+	b->host->log(b->dev,
+	             level == VIRTIO_LOG_STATE        ? SMOL_LOG_ERROR
+	             : level == VIRTIO_LOG_GUEST_WARN ? SMOL_LOG_DEBUG
+	                                              : SMOL_LOG_WARN,
+	             "%s", msg);
 }
 
 static const struct virtio_mmio_ops blk_virtio_ops = {
@@ -91,13 +102,13 @@ static const struct virtio_mmio_ops blk_virtio_ops = {
 	.log = blk_vlog,
 };
 
-static void blk_lock(struct blk *b)
+void blk_lock(struct blk *b)
 {
 	if (b->threaded)
 		pthread_mutex_lock(&b->qlock);
 }
 
-static void blk_unlock(struct blk *b)
+void blk_unlock(struct blk *b)
 {
 	if (b->threaded)
 		pthread_mutex_unlock(&b->qlock);
@@ -106,7 +117,7 @@ static void blk_unlock(struct blk *b)
 /* With qlock held: until the I/O thread is out of the request it took, whose queue a reset
  * (or a queue switched off) is about to take away. want_idle keeps it from taking the next
  * one meanwhile (it would: it holds qlock from one request's end to the next one's start). */
-static void blk_wait_idle(struct blk *b)
+void blk_wait_idle(struct blk *b)
 {
 	if (!b->threaded)
 		return;
@@ -269,6 +280,44 @@ static int blk_open(struct blk *b, const char *key, const char *path, bool block
 		       b->direct ? "aligned block (cache = none)" : "sector");
 	b->sectors = size / unit * (unit / BLK_SECTOR);
 	return 0;
+}
+
+/*
+ * Clones restore one snapshot in several processes: two machines writing one image, or one
+ * writing under another's feet, corrupt it. A writable disk takes an OFD write lock on the
+ * whole image, a read-only one a shared read lock (OFD locks belong to the open file, so
+ * they conflict between two opens in one process too, and go with its last close). `smolvm
+ * check` takes none, but reports a conflict. A file system without such locks is not an
+ * error: it is said, and the disk goes on unprotected.
+ */
+static int blk_lock_image(struct blk *b, const char *path, bool check_only)
+{
+	const struct smol_host *h = b->host;
+	struct flock fl = { .l_type = b->readonly ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(b->fd, check_only ? F_OFD_GETLK : F_OFD_SETLK, &fl) == 0) {
+		if (!check_only || fl.l_type == F_UNLCK)
+			return 0;
+	} else if (errno == EAGAIN || errno == EACCES) {
+		/* what is in the way: a writer, or readers (then we are the writer) */
+		fl = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fcntl(b->fd, F_OFD_GETLK, &fl) || fl.l_type == F_UNLCK)
+			fl.l_type = b->readonly ? F_WRLCK : F_RDLCK;
+	} else {
+		h->log(b->dev, SMOL_LOG_WARN,
+		       "cannot lock image '%s': %s: nothing keeps another machine from using it "
+		       "at the same time",
+		       path, strerror(errno));
+		return 0;
+	}
+	h->cfg_error(b->dev, "path",
+	             "image '%s' is in use by another process (%s): give each machine its own "
+	             "copy (cp --reflink=auto)%s",
+	             path,
+	             fl.l_type == F_WRLCK ? "locked for writing"
+	                                  : "open read-only, and this disk is writable",
+	             fl.l_type == F_WRLCK ? "" : ", or make this one readonly = on");
+	return -EINVAL;
 }
 
 static void blk_set_serial(struct blk *b, const char *serial, const char *path)
@@ -460,6 +509,7 @@ static void blk_destroy(void *state)
 		close(b->fd);
 	free(b->bounce);
 	free(b->zeros);
+	free(b->path);
 	pthread_cond_destroy(&b->idle);
 	pthread_mutex_destroy(&b->qlock);
 	free(b);
@@ -470,7 +520,7 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 {
 	const char *path_cfg, *serial, *cache;
 	uint64_t base, irq, block_size;
-	char *path = NULL;
+	char *path;
 	struct blk *b;
 	int ro, ret = -EINVAL;
 
@@ -532,7 +582,9 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 		host->log(dev, SMOL_LOG_ERROR, "cannot resolve the path %s", path_cfg);
 		return -ENOMEM;
 	}
-	if (blk_open(b, "path", path, block_size != 0))
+	b->path = path;
+	if (blk_open(b, "path", path, block_size != 0) ||
+	    blk_lock_image(b, path, flags & SMOL_CREATE_CHECK_ONLY))
 		goto out;
 	blk_set_serial(b, serial, path);
 	if ((b->direct && posix_memalign((void **)&b->bounce, 4096, BLK_BOUNCE)) ||
@@ -562,7 +614,6 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 	if (ret == 0 && !(flags & SMOL_CREATE_CHECK_ONLY))
 		ret = blk_attach_eventfds(b);
 out:
-	free(path);
 	return ret;
 }
 
@@ -602,7 +653,11 @@ static const struct smol_device_ops blk_ops = {
 	.create = blk_create,
 	.destroy = blk_destroy,
 	.reset = blk_reset,
+	.save = blk_save,
+	.load = blk_load,
 	.describe = blk_describe,
+	.pause = blk_pause,
+	.resume = blk_resume,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "virtio-blk", "virtio block device (virtio-mmio) on a raw image",

@@ -94,7 +94,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *vm, const char *why)
 {
 	if (vm->status & VIRTIO_STATUS_NEEDS_RESET)
 		return; /* said once: a guest must not be able to flood the host's log */
-	virtio_log(vm, 0, "device needs a reset: %s", why);
+	virtio_log(vm, VIRTIO_LOG_GUEST_ERROR, "device needs a reset: %s", why);
 	vm->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vm->status & VIRTIO_STATUS_DRIVER_OK)
 		virtio_mmio_interrupt(vm, VIRTIO_INT_CONFIG);
@@ -143,7 +143,8 @@ static void status_write(struct virtio_mmio *vm, uint32_t v)
 		return;
 	}
 	if ((cur & (STATUS_ORDERED | VIRTIO_STATUS_FAILED)) & ~drv) {
-		virtio_log(vm, 1, "Status 0x%x would clear bits of 0x%x: ignored", v, cur);
+		virtio_log(vm, VIRTIO_LOG_GUEST_WARN,
+		           "Status 0x%x would clear bits of 0x%x: ignored", v, cur);
 		return;
 	}
 	add = drv & ~cur;
@@ -154,7 +155,7 @@ static void status_write(struct virtio_mmio *vm, uint32_t v)
 	if (add & VIRTIO_STATUS_FEATURES_OK) {
 		unknown = vm->driver_features & ~vm->device_features;
 		if (unknown || !((vm->driver_features >> VIRTIO_F_VERSION_1) & 1)) {
-			virtio_log(vm, 1, "features 0x%llx refused: %s",
+			virtio_log(vm, VIRTIO_LOG_GUEST_WARN, "features 0x%llx refused: %s",
 			           (unsigned long long)vm->driver_features,
 			           unknown ? "not offered" : "no VIRTIO_F_VERSION_1");
 			add &= ~VIRTIO_STATUS_FEATURES_OK;
@@ -182,7 +183,8 @@ static void queue_ready_write(struct virtio_mmio *vm, struct virtq *q, uint32_t 
 	if (v != 1 || q->ready)
 		return;
 	if (!(vm->status & VIRTIO_STATUS_FEATURES_OK) || (vm->status & VIRTIO_STATUS_FAILED)) {
-		virtio_log(vm, 1, "queue %u: QueueReady before FEATURES_OK: ignored", q->index);
+		virtio_log(vm, VIRTIO_LOG_GUEST_WARN,
+		           "queue %u: QueueReady before FEATURES_OK: ignored", q->index);
 		return;
 	}
 	if (q->num == 0) {
@@ -240,15 +242,17 @@ static void queue_reg_write(struct virtio_mmio *vm, struct virtq *q, uint64_t of
 	if (!q)
 		return;
 	if (q->ready) {
-		virtio_log(vm, 1, "queue %u: register 0x%llx written while ready: ignored",
-		           q->index, (unsigned long long)off);
+		virtio_log(vm, VIRTIO_LOG_GUEST_WARN,
+		           "queue %u: register 0x%llx written while ready: ignored", q->index,
+		           (unsigned long long)off);
 		return;
 	}
 	switch (off) {
 	case VIRTIO_MMIO_QUEUE_NUM:
 		q->num = (v && v <= q->num_max && !(v & (v - 1))) ? (uint16_t)v : 0;
 		if (!q->num)
-			virtio_log(vm, 1, "queue %u: QueueNum %u invalid", q->index, v);
+			virtio_log(vm, VIRTIO_LOG_GUEST_WARN, "queue %u: QueueNum %u invalid",
+			           q->index, v);
 		break;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW:
 	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
@@ -278,8 +282,8 @@ void virtio_mmio_write(struct virtio_mmio *vm, uint64_t off, unsigned size, uint
 		return;
 	}
 	if (size != 4 || (off & 3)) {
-		virtio_log(vm, 1, "%u-byte write to register 0x%llx: ignored", size,
-		           (unsigned long long)off);
+		virtio_log(vm, VIRTIO_LOG_GUEST_WARN, "%u-byte write to register 0x%llx: ignored",
+		           size, (unsigned long long)off);
 		return;
 	}
 	switch (off) {
@@ -288,7 +292,8 @@ void virtio_mmio_write(struct virtio_mmio *vm, uint64_t off, unsigned size, uint
 		if ((vm->status & (VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK)) !=
 		            VIRTIO_STATUS_DRIVER ||
 		    vm->driver_features_sel > 1) {
-			virtio_log(vm, 1, "DriverFeatures written outside negotiation: ignored");
+			virtio_log(vm, VIRTIO_LOG_GUEST_WARN,
+			           "DriverFeatures written outside negotiation: ignored");
 			break;
 		}
 		set_half(&vm->driver_features, vm->driver_features_sel == 1, v);

@@ -48,6 +48,14 @@
 /* Most queues per device. */
 #define VIRTIO_MAX_QUEUES 8u
 
+/* Levels of virtio_mmio_ops::log. The guest's errors (a queue broken) are said once per
+ * reset; its warnings may repeat (show them at debug level: a guest must not be able to
+ * flood the host's log). A snapshot state refused by virtio_mmio_load() is not the guest's
+ * doing (a corrupt file, another configuration): an error for the host's log. */
+#define VIRTIO_LOG_GUEST_ERROR 0
+#define VIRTIO_LOG_GUEST_WARN 1
+#define VIRTIO_LOG_STATE 2
+
 /* One guest buffer of a descriptor chain: guest-physical, not yet checked against RAM. */
 struct virtio_seg {
 	uint64_t gpa;
@@ -101,7 +109,7 @@ struct virtio_mmio_ops {
 	 * fill @buf (zeroed beforehand); writes are ignored without config_write. */
 	void (*config_read)(void *opaque, uint32_t off, void *buf, unsigned len);
 	void (*config_write)(void *opaque, uint32_t off, const void *buf, unsigned len);
-	/* Optional: diagnostics about the guest's mistakes (level: 0 error, 1 warning). */
+	/* Optional: diagnostics (level: VIRTIO_LOG_*). */
 	void (*log)(void *opaque, int level, const char *msg);
 };
 
@@ -197,5 +205,57 @@ int virtq_write(struct virtq *q, const struct virtio_chain *c, uint32_t off, con
  */
 int virtq_iov(struct virtq *q, const struct virtio_chain *c, bool writable, uint32_t off,
               uint32_t len, struct iovec *iov, unsigned max);
+
+/*
+ * Snapshots. The transport's state (registers and queues) goes through the SDK's snap_*
+ * stream functions as one section the device writes inside its own state, from its own
+ * save() and load() (sdk.h, ABI 1.3). All fields little-endian, in this order:
+ *
+ *   le32 layout version (VIRTIO_MMIO_STATE_VERSION)   le32 DeviceID
+ *   le64 offered features    le64 driver (accepted) features
+ *   le32 DeviceFeaturesSel   le32 DriverFeaturesSel   le32 QueueSel
+ *   le32 Status              le32 InterruptStatus     le32 ConfigGeneration
+ *   le32 number of queues, then per queue (40 bytes):
+ *     le16 QueueNumMax  le16 QueueNum  u8 QueueReady  u8 broken
+ *     le64 desc  le64 driver (avail)  le64 device (used)
+ *     le16 last_avail  le16 used_idx  le16 signalled_used  le32 pushed
+ *
+ * Save only a device whose queues hold no chain taken and not returned (paused: every
+ * virtq_pop() answered by its virtq_push()). 0 or snap_write()'s error.
+ */
+#define VIRTIO_MMIO_STATE_VERSION 1
+#define VIRTIO_MMIO_STATE_HEADER 52
+#define VIRTIO_MMIO_STATE_QUEUE 40
+
+struct smol_host;
+struct smol_snap_writer;
+struct smol_snap_reader;
+
+int virtio_mmio_save(const struct virtio_mmio *vm, const struct smol_host *h,
+                     struct smol_snap_writer *w);
+
+/*
+ * Loads what virtio_mmio_save() wrote into @vm, made by virtio_mmio_init() as the device is
+ * configured now, with guest RAM in place. Every field is checked as if a hostile guest had
+ * written it, and against the device as configured: the same DeviceID, queues and
+ * QueueNumMax, the same offered features (a difference is refused naming the feature); a
+ * Status reachable by the rules of virtio_mmio_write(); accepted features within the offered
+ * ones; InterruptStatus bits the transport knows; QueueNum 0 or a power of 2 <= QueueNumMax;
+ * for a ready queue that is not broken: FEATURES_OK, rings aligned and inside guest RAM (as
+ * QueueReady checks), no chain held (last_avail == used_idx) and the interrupt bookkeeping
+ * consistent (used_idx - signalled_used == pushed, mod 2^16). Nothing is changed unless all
+ * of it is good. No interrupt is raised: the core restores the line's level.
+ * 0; -ENOTSUP for a newer layout; -EINVAL for a state refused (after ops->log at
+ * VIRTIO_LOG_STATE says why); snap_read()'s error (-EBADMSG) for a truncated one.
+ */
+int virtio_mmio_load(struct virtio_mmio *vm, const struct smol_host *h, struct smol_snap_reader *r);
+
+/* Is queue @index live with entries the device has not taken (virtq_pending())? After a
+ * load: work the driver posted before the snapshot, which it will not notify again. */
+bool virtio_mmio_queue_pending(struct virtio_mmio *vm, unsigned index);
+
+/* The specification's name of feature @bit (a reserved bit, or one of @device_id's), or
+ * NULL. */
+const char *virtio_feature_name(uint32_t device_id, unsigned bit);
 
 #endif

@@ -77,13 +77,19 @@ void virtq_start(struct virtq *q)
 		return;
 	q->last_avail = q->used_idx = q->signalled_used = 0;
 	q->pushed = 0;
-	if ((q->desc & 15) || (q->avail & 1) || (q->used & 3)) {
-		queue_broken(q, "misaligned ring");
-		return;
-	}
+	const char *bad = virtq_rings_bad(q);
+	if (bad)
+		queue_broken(q, bad);
+}
+
+const char *virtq_rings_bad(struct virtq *q)
+{
+	if ((q->desc & 15) || (q->avail & 1) || (q->used & 3))
+		return "misaligned ring";
 	if (!gpa(q, q->desc, 16 * (uint64_t)q->num) || !gpa(q, q->avail, avail_size(q->num)) ||
 	    !gpa(q, q->used, used_size(q->num)))
-		queue_broken(q, "ring outside guest RAM");
+		return "ring outside guest RAM";
+	return NULL;
 }
 
 static int load16(struct virtq *q, uint64_t addr, uint16_t *out)
@@ -233,7 +239,8 @@ int virtq_pop(struct virtq *q, struct virtio_chain *c)
 		bad = walk_chain(q, head, c);
 		if (!bad)
 			return 1;
-		virtio_log(q->vm, 1, "queue %u: chain %u failed: %s", q->index, head, bad);
+		virtio_log(q->vm, VIRTIO_LOG_GUEST_WARN, "queue %u: chain %u failed: %s", q->index,
+		           head, bad);
 		if (virtq_push(q, head, 0))
 			return -EIO;
 	}

@@ -10,6 +10,10 @@
  *   +12 (32-bit)  read: how many bytes were hashed
  * Keys: port (default 0x520).
  *
+ * Snapshots (SDK 1.3): the state is the hash and the count of bytes hashed, written field by
+ * field at fixed width, little-endian (never the object's bytes: its layout is the compiler's).
+ *   version 1:  u32 hash, u32 count
+ *
  * C++ rules at the ABI: the entry points are plain functions with C linkage types, nothing
  * throws across them (new is nothrow), and no static object with a constructor exists, so
  * dlopen runs no plugin code before the loader has checked the descriptor.
@@ -43,6 +47,11 @@ class Fnv1a
 	std::uint32_t count() const noexcept
 	{
 		return count_;
+	}
+	void restore(std::uint32_t hash, std::uint32_t count) noexcept
+	{
+		hash_ = hash;
+		count_ = count;
 	}
 
       private:
@@ -79,6 +88,8 @@ void fnv_write(void *opaque, std::uint64_t offset, unsigned, std::uint64_t value
 
 const smol_io_ops fnv_io = { fnv_read, fnv_write };
 
+constexpr std::uint32_t kStateVersion = 1;
+
 int fnv_create(const smol_host *host, smol_dev *dev, std::uint32_t, void **state)
 {
 	std::uint64_t port = 0;
@@ -108,16 +119,70 @@ void fnv_destroy(void *state)
 	delete static_cast<FnvDevice *>(state);
 }
 
+int put_le32(const FnvDevice *d, smol_snap_writer *w, std::uint32_t v)
+{
+	const std::uint8_t b[4] = { static_cast<std::uint8_t>(v), static_cast<std::uint8_t>(v >> 8),
+		                    static_cast<std::uint8_t>(v >> 16),
+		                    static_cast<std::uint8_t>(v >> 24) };
+	return d->host->snap_write(w, b, sizeof(b));
+}
+
+int get_le32(const FnvDevice *d, smol_snap_reader *r, std::uint32_t *v)
+{
+	std::uint8_t b[4];
+	int ret = d->host->snap_read(r, b, sizeof(b));
+	if (ret)
+		return ret;
+	*v = std::uint32_t{ b[0] } | std::uint32_t{ b[1] } << 8 | std::uint32_t{ b[2] } << 16 |
+	     std::uint32_t{ b[3] } << 24;
+	return 0;
+}
+
+int fnv_save(void *state, smol_snap_writer *w)
+{
+	const auto *d = static_cast<FnvDevice *>(state);
+	d->host->snap_set_version(w, kStateVersion);
+	int ret = put_le32(d, w, d->fnv.hash());
+	return ret ? ret : put_le32(d, w, d->fnv.count());
+}
+
+int fnv_load(void *state, smol_snap_reader *r)
+{
+	auto *d = static_cast<FnvDevice *>(state);
+	std::uint32_t version = d->host->snap_version(r), hash = 0, count = 0;
+	if (version > kStateVersion) {
+		d->host->log(d->dev, SMOL_LOG_ERROR,
+		             "state version %u is newer than this plugin's %u: upgrade the plugin",
+		             version, kStateVersion);
+		return -ENOTSUP;
+	}
+	if (version < 1) {
+		d->host->log(d->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
+		return -EINVAL;
+	}
+	int ret = get_le32(d, r, &hash);
+	if (ret == 0)
+		ret = get_le32(d, r, &count);
+	if (ret) {
+		d->host->log(d->dev, SMOL_LOG_ERROR, "state: truncated");
+		return ret;
+	}
+	d->fnv.restore(hash, count); /* any hash and count are valid */
+	return 0;
+}
+
 const smol_device_ops fnv_ops = {
 	sizeof(smol_device_ops),
 	fnv_create,
 	fnv_destroy,
 	fnv_reset,
-	nullptr,
-	nullptr,
-	nullptr,
-	nullptr,
+	fnv_save,
+	fnv_load,
+	nullptr, // describe
+	nullptr, // methods
 	0,
+	nullptr, // pause: no threads
+	nullptr, // resume
 	{},
 };
 

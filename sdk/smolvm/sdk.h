@@ -121,16 +121,22 @@ struct smol_plugin_desc {
 #ifdef __cplusplus
 #define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
 	extern "C" SMOL_EXPORT const struct smol_plugin_desc smol_plugin;                          \
-	const struct smol_plugin_desc smol_plugin = {                                              \
-		SMOL_ABI_MAJOR, SMOL_TARGET_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), \
-		(name_),        (desc_),               (ops_)                                  \
-	}
+	const struct smol_plugin_desc smol_plugin = { SMOL_ABI_MAJOR,                              \
+		                                      SMOL_TARGET_ABI_MINOR,                       \
+		                                      sizeof(struct smol_plugin_desc),             \
+		                                      (kind_),                                     \
+		                                      (name_),                                     \
+		                                      (desc_),                                     \
+		                                      (ops_) }
 #else
 #define SMOL_PLUGIN(kind_, name_, desc_, ops_)                                                     \
-	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = {                                  \
-		SMOL_ABI_MAJOR, SMOL_TARGET_ABI_MINOR, sizeof(struct smol_plugin_desc), (kind_), \
-		(name_),        (desc_),               (ops_)                                  \
-	}
+	SMOL_EXPORT const struct smol_plugin_desc smol_plugin = { SMOL_ABI_MAJOR,                  \
+		                                                  SMOL_TARGET_ABI_MINOR,           \
+		                                                  sizeof(struct smol_plugin_desc), \
+		                                                  (kind_),                         \
+		                                                  (name_),                         \
+		                                                  (desc_),                         \
+		                                                  (ops_) }
 #endif
 
 /* ------------------------------------------------------------------------------------ */
@@ -405,10 +411,13 @@ struct smol_device_ops {
 	 * UART's output, a disk's path), instead of a reset, before any vCPU runs; on the
 	 * event-loop thread under the device's lock. Accept every older state version the device
 	 * knows; refuse a newer one (-ENOTSUP) and state that does not fit the device as
-	 * configured now (-EINVAL: a disk of another size), after logging why. Do not re-drive IRQ
-	 * lines: the core restores their levels. A device with work waiting in restored state (a
-	 * queue with requests) starts on it by itself. 0 or a negative errno (the restore is
-	 * refused before the guest runs).
+	 * configured now (-EINVAL: a disk of another size), after logging why. Do not re-drive the
+	 * levels of IRQ lines: the core restores them; but an edge the device raised that the
+	 * guest has not acknowledged yet may have been in flight when the state was saved (an
+	 * irqfd's injection): raise it again. A device with work waiting in restored state (a
+	 * queue with requests) starts on it by itself, once resume() is called if it has one (the
+	 * core pauses such devices before load() and resumes them when the whole machine is
+	 * restored). 0 or a negative errno (the restore is refused before the guest runs).
 	 */
 	int (*load)(void *state, struct smol_snap_reader *r);
 	/**
@@ -430,7 +439,8 @@ struct smol_device_ops {
 	 * every vCPU stopped, before save(). Work that arrives meanwhile (an ioeventfd) waits.
 	 */
 	void (*pause)(void *state);
-	/** Optional (ABI 1.3). Undoes pause(): the threads take work again. Same thread and lock. */
+	/** Optional (ABI 1.3). Undoes pause(): the threads take work again. Same thread and lock.
+	 */
 	void (*resume)(void *state);
 	/** Reserved for later minor versions: leave zero. */
 	void (*reserved[6])(void);
@@ -560,9 +570,12 @@ struct smol_vm_config {
  * ioeventfd, irqfd and every snapshot op (vm_cpu_info, vm_save, vm_load, vcpu_save,
  * vcpu_load, vcpu_was_paused) run on the core's main thread (the event loop's), never while
  * the vCPU concerned is inside vcpu_run. vcpu_set_x86_boot too, before the vCPU first runs.
- * vcpu_run runs on the vCPU's own thread, the same thread for the vCPU's whole life (macOS
- * binds a vCPU to one thread); vcpu_dump on it or on the main thread once it stopped.
- * vcpu_kick and irq_line may be called from any thread at any time.
+ * vcpu_run runs on the vCPU's own thread, the same thread for the vCPU's whole life; vcpu_dump
+ * on it or on the main thread once it stopped. vcpu_kick and irq_line may be called from any
+ * thread at any time. (A hypervisor that binds a vCPU to the thread that created it, as
+ * macOS's does, cannot be driven this way in 1.x: vCPUs are created and their state saved
+ * from the main thread. An hvf backend needs a later minor version that moves vcpu_create and
+ * the vCPU state ops onto the vCPU's thread.)
  */
 struct smol_backend_ops {
 	uint32_t struct_size; /**< sizeof(struct smol_backend_ops) as the plugin saw it */
@@ -587,7 +600,10 @@ struct smol_backend_ops {
 	SMOL_MUST_CHECK int (*vcpu_run)(struct smol_vcpu *vcpu, struct smol_exit *exit);
 	/**
 	 * Required. Makes the vCPU's current or next vcpu_run return SMOL_EXIT_INTR soon; callable
-	 * from any thread.
+	 * from any thread. Sticky until that return, and precise: a vcpu_run that starts after a
+	 * kick first completes the port or MMIO exit the core has just served (an IN's value
+	 * reaches the guest's register, the instruction retires) and returns without running any
+	 * other guest instruction (KVM: immediate_exit). Pausing and snapshots rely on it.
 	 */
 	void (*vcpu_kick)(struct smol_vcpu *vcpu);
 	/** Required on x86. Sets a boot CPU's registers for a loader's entry state. */
@@ -636,8 +652,7 @@ struct smol_backend_ops {
 	 */
 	int (*vm_load)(struct smol_vm *vm, uint32_t arch, const void *buf, size_t len);
 	/** Saves a stopped vCPU's whole state; as vm_save. */
-	int (*vcpu_save)(struct smol_vcpu *vcpu, uint32_t arch, void *buf, size_t cap,
-	                 size_t *len);
+	int (*vcpu_save)(struct smol_vcpu *vcpu, uint32_t arch, void *buf, size_t cap, size_t *len);
 	/**
 	 * Loads what vcpu_save wrote into a new vCPU that never ran (instead of
 	 * vcpu_set_x86_boot). 0, -EINVAL (after logging why) for a blob it cannot use, -ENOTSUP

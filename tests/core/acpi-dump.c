@@ -1,5 +1,6 @@
 /* acpi-dump DIR: builds the ACPI tables of a synthetic machine (2 vCPUs, a 16550 at 0x3f8 on
- * IRQ 4, two virtio-mmio devices on IRQs 5 and 6) at 0xE0000 and writes them as DIR/<sig>.dat
+ * IRQ 4, two virtio-mmio devices on IRQs 5 and 6, a VM generation ID at 0xFE000 and its GED on
+ * GSI 23) at 0xE0000 and writes them as DIR/<sig>.dat
  * for tests/core/check-iasl to disassemble. Exits 0, or 1 after a message. */
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
 		.reset_value = 1,
 		.devs = devs,
 		.n_devs = 3,
+		.vmgenid_gpa = 0xFE000,
+		.ged_gsi = 23,
 	};
 	if (acpi_build(&am, buf, sizeof(buf), ACPI_TABLES_GPA, &t) ||
 	    acpi_write_files(&t, buf, argv[1]))

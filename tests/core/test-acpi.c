@@ -392,6 +392,71 @@ Test(acpi, tables_above_4_gib_leave_the_32_bit_dsdt_field_0)
 	cr_assert_eq(sum(f, 276), 0);
 }
 
+/* The platform's VGEN and GED0 (acpi.h), byte for byte what iasl 20200925 compiles (-oa) from
+ * the ASL in acpi.h with the ID at 0xFE000 and the GED on GSI 23. */
+Test(acpi, vmgenid_and_ged_devices)
+{
+	/* the bodies after the devices' names (sizeof - 1: without the literal's own NUL) */
+	static const char vgen[] = "\x08_HID\x0DSMOL0001\0"
+	                           "\x08_CID\x0DVM_GEN_COUNTER\0"
+	                           "\x08_DDN\x0DVM_GEN_COUNTER\0"
+	                           "\x14\x10"
+	                           "ADDR\x00" /* Method (ADDR, 0, NotSerialized) */
+	                           "\xA4\x12\x08\x02" /* Return (Package (2) { */
+	                           "\x0C\x00\xE0\x0F\x00\x00"; /* 0x000FE000, Zero }) */
+	static const char ged[] = "\x08_HID\x0D"
+	                          "ACPI0013\0"
+	                          "\x08_UID\x00"
+	                          "\x08_CRS\x11\x0E\x0A\x0B" /* Buffer (11) */
+	                          "\x89\x06\x00\x03\x01\x17\x00\x00\x00" /* Interrupt {23} */
+	                          "\x79\x00" /* End Tag */
+	                          "\x14\x19_EVT\x01" /* Method (_EVT, 1, NotSerialized) */
+	                          "\xA0\x12\x93\x68\x0A\x17" /* If ((Arg0 == 0x17)) */
+	                          "\x86\\\x2E_SB_VGEN\x0A\x80"; /* Notify (\\_SB.VGEN, 0x80) */
+	struct found d[8];
+	am.vmgenid_gpa = 0xFE000;
+	am.ged_gsi = 23;
+	build();
+	const uint8_t *aml = buf + t.table[4].offset + 36;
+	cr_assert_eq(find_devices(aml, t.table[4].length - 36, d, 8), 7);
+	cr_assert_str_eq(d[5].name, "VGEN");
+	cr_assert_str_eq(d[6].name, "GED0");
+	cr_assert_eq(d[5].len, sizeof(vgen) - 1);
+	cr_assert_arr_eq(d[5].body, vgen, sizeof(vgen) - 1);
+	cr_assert_eq(d[6].len, sizeof(ged) - 1);
+	cr_assert_arr_eq(d[6].body, ged, sizeof(ged) - 1);
+}
+
+Test(acpi, vmgenid_above_4_gib_is_two_halves)
+{
+	struct found d[8];
+	am.vmgenid_gpa = 0x123456FF0ull;
+	am.ged_gsi = 9;
+	build();
+	cr_assert_eq(find_devices(buf + t.table[4].offset + 36, t.table[4].length - 36, d, 8), 7);
+	/* Package (2) { 0x23456FF0, One } */
+	HAS(d[5].body, d[5].len, 0xA4, 0x12, 0x08, 0x02, 0x0C, 0xF0, 0x6F, 0x45, 0x23, 0x01);
+	/* Interrupt {9}, If (Arg0 == 9) */
+	HAS(d[6].body, d[6].len, 0x89, 0x06, 0x00, 0x03, 0x01, 0x09, 0x00, 0x00, 0x00, 0x79, 0x00);
+	HAS(d[6].body, d[6].len, 0xA0, 0x12, 0x93, 0x68, 0x0A, 0x09, 0x86);
+}
+
+Test(acpi, platform_names_and_ids_are_free_without_the_vmgenid)
+{
+	strcpy(devs[0].name, "VGEN");
+	strcpy(devs[1].hid, "SMOL0001");
+	strcpy(devs[2].hid, "ACPI0013");
+	devs[2].uid = 0;
+	devs[2].irq[0].gsi = 23;
+	build();
+	/* with them, another GED (ACPI0013, _UID 1) is fine */
+	machine_init();
+	am.vmgenid_gpa = 0xFE000;
+	am.ged_gsi = 23;
+	strcpy(devs[2].hid, "ACPI0013");
+	build();
+}
+
 #define GUARD 256
 
 Test(acpi, enospc_writes_nothing)
@@ -482,6 +547,26 @@ Test(acpi, duplicate_hid_and_uid)
 	refused("device 2 (_HID \"LNRO0005\", _UID 0): device 1 has the same _HID and _UID");
 }
 
+Test(acpi, vmgenid_refusals_say_why)
+{
+	am.vmgenid_gpa = 0xFE000;
+	am.ged_gsi = 23;
+	devs[1].irq[0].gsi = 23;
+	refused("device 1 (_HID \"LNRO0005\", _UID 0): GSI 23 is the platform's generic event "
+	        "device's");
+	machine_init();
+	am.vmgenid_gpa = 0xFE000;
+	strcpy(devs[2].name, "GED0");
+	refused("name GED0 is the platform's own device's");
+	machine_init();
+	am.vmgenid_gpa = GPA + 0x200;
+	refused("acpi: the VM generation ID at 0xe0200 lies inside the tables (0xe0000-0x");
+	machine_init();
+	am.vmgenid_gpa = 0xFEFF8;
+	refused("acpi: VM generation ID at 0xfeff8: it must be 8-byte aligned and not cross a "
+	        "page");
+}
+
 /* Spoils the synthetic machine in the @p i th way; returns what that is, NULL past the last. */
 static const char *spoil(int i)
 {
@@ -516,6 +601,34 @@ static const char *spoil(int i)
 		devs[1].mmio[0].base = 0;
 		devs[1].mmio[0].len = 1ull << 32;
 		return "4 GiB of MMIO (Memory32Fixed's length is 32-bit)";
+	case 27: am.vmgenid_gpa = 0xFE004; return "VM generation ID not 8-byte aligned";
+	case 28: am.vmgenid_gpa = 0xFEFF8; return "VM generation ID crossing a page";
+	case 29: am.vmgenid_gpa = GPA + 0x100; return "VM generation ID inside the tables";
+	case 30: am.vmgenid_gpa = GPA - 8; return "VM generation ID overlapping the tables";
+	case 31:
+		am.vmgenid_gpa = 0xFE000;
+		am.ged_gsi = 256;
+		return "GED on GSI 256";
+	case 32:
+		am.vmgenid_gpa = 0xFE000;
+		am.ged_gsi = 6;
+		return "a device on the GED's GSI";
+	case 33:
+		am.vmgenid_gpa = 0xFE000;
+		strcpy(devs[0].name, "VGEN");
+		return "a device named VGEN";
+	case 34:
+		am.vmgenid_gpa = 0xFE000;
+		strcpy(devs[1].name, "GED0");
+		return "a device named GED0";
+	case 35:
+		am.vmgenid_gpa = 0xFE000;
+		strcpy(devs[1].hid, "SMOL0001");
+		return "a device with the VM generation ID's _HID";
+	case 36:
+		am.vmgenid_gpa = 0xFE000;
+		strcpy(devs[1].hid, "ACPI0013");
+		return "a device with the GED's _HID and _UID";
 	default: return NULL;
 	}
 }

@@ -202,6 +202,42 @@ Test(aml, method_flags)
 	cr_assert_eq(a.err, -EINVAL);
 }
 
+/* A GED's _EVT: Method (_EVT, 1) { If ((Arg0 == 0x17)) { Notify (\_SB.VGEN, 0x80) } }, the bytes
+ * iasl 20200925 compiles from that ASL with -oa. */
+Test(aml, if_lequal_arg_notify)
+{
+	size_t m = aml_method_begin(&a, "_EVT", 1, false);
+	size_t i = aml_if_begin(&a);
+	aml_lequal(&a);
+	aml_arg(&a, 0);
+	aml_integer(&a, 23);
+	aml_notify(&a, "\\_SB.VGEN", 0x80);
+	aml_end(&a, i);
+	aml_end(&a, m);
+	/* Notify: 86, \ 2E _SB_ VGEN (10), 0A 80: 13 bytes. If: 93 68 0A 17 (4) + 13 = 17,
+	 * PkgLength
+	 * 18. Method: name 4 + flags 1 + If 19 = 24, PkgLength 25. */
+	EXPECT(0x14, 0x19, '_', 'E', 'V', 'T', 0x01, /* Method (_EVT, 1, NotSerialized) */
+	       0xA0, 0x12, /* If */
+	       0x93, 0x68, 0x0A, 0x17, /* (Arg0 == 0x17) */
+	       0x86, 0x5C, 0x2E, '_', 'S', 'B', '_', 'V', 'G', 'E', 'N', 0x0A, 0x80); /* Notify */
+}
+
+Test(aml, args_0_to_6)
+{
+	for (unsigned n = 0; n <= 6; n++)
+		aml_arg(&a, n);
+	EXPECT(0x68, 0x69, 0x6A, 0x6B, 0x6C, 0x6D, 0x6E);
+	aml_arg(&a, 7);
+	cr_assert_eq(a.err, -EINVAL);
+}
+
+Test(aml, notify_of_a_bad_name_is_an_error)
+{
+	aml_notify(&a, "\\_SB.TOOLONG", 0x80);
+	cr_assert_eq(a.err, -EINVAL);
+}
+
 /* PkgLength forms (20.2.4) at their boundaries: the value counts its own bytes. */
 Test(aml, pkglength_encoding)
 {

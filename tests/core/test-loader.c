@@ -1,10 +1,17 @@
-/* Unit tests of the plugin loader (core/plugin.c) against the fixtures in tests/fixtures. */
+/* Unit tests of the plugin loader (core/plugin.c) against the fixtures in tests/fixtures, and
+ * of plugins built for an older ABI minor (1.2) loaded, created and destroyed by this core. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "bus.h"
+#include "config.h"
+#include "device.h"
+#include "machine.h"
 #include "plugin.h"
 
 static char path[4096];
@@ -20,6 +27,14 @@ static const char *fixture(const char *name)
 
 #define assert_has(hay, needle)                                                                    \
 	cr_assert(strstr((hay), (needle)), "expected \"%s\" in: %s", (needle), (hay))
+
+/* "ABI 1.N" of this core, for messages. */
+static const char *core_abi(const char *fmt)
+{
+	static char buf[128];
+	snprintf(buf, sizeof(buf), fmt, SMOL_ABI_MAJOR, SMOL_ABI_MINOR);
+	return buf;
+}
 
 Test(loader, good_plugin)
 {
@@ -42,7 +57,7 @@ Test(loader, wrong_major_refused_by_name)
 	cr_assert_null(p);
 	assert_has(err, "fixture-major.so");
 	assert_has(err, "ABI 2.0");
-	assert_has(err, "speaks ABI 1.2");
+	assert_has(err, core_abi("speaks ABI %u.%u"));
 }
 
 Test(loader, newer_minor_refused)
@@ -52,7 +67,7 @@ Test(loader, newer_minor_refused)
 	        plugin_open_file(fixture("fixture-minor"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
 	        0);
 	assert_has(err, "fixture-minor.so");
-	assert_has(err, "ABI 1.99, newer than this smolvm's 1.2");
+	assert_has(err, core_abi("ABI 1.99, newer than this smolvm's %u.%u"));
 }
 
 Test(loader, no_descriptor)
@@ -110,4 +125,106 @@ Test(loader, search_path_order)
 	cr_assert_eq(plugin_find(&pp, "../etc", SMOL_KIND_DEVICE, &p, err, sizeof(err)), -EINVAL);
 	plugin_close_all();
 	plugin_path_free(&pp);
+}
+
+/* ---- plugins built for ABI 1.2 ------------------------------------------------------- */
+
+/* A 1.2 device: same table size as 1.3's, so only abi_minor tells the core that the slots 1.3
+ * calls save, load, pause and resume are not those ops. The fixture holds traps there. */
+Test(loader, abi_1_2_plugin_accepted)
+{
+	struct plugin *p = NULL;
+	cr_assert_eq(
+	        plugin_open_file(fixture("fixture-abi12"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
+	        0, "%s", err);
+	cr_assert_eq(p->desc->abi_major, 1);
+	cr_assert_eq(p->desc->abi_minor, 2, "built against the 1.2 header");
+	cr_assert_eq(p->desc->struct_size, sizeof(struct smol_plugin_desc));
+	const struct smol_device_ops *ops = p->desc->ops;
+	cr_assert_eq(ops->struct_size, sizeof(struct smol_device_ops), "1.2 and 1.3 tables match");
+	cr_assert(DEV_HAS_OP(ops, pause) && ops->pause && ops->resume && ops->save && ops->load,
+	          "the traps are where a 1.3 core would look: reading by struct_size alone fails");
+	plugin_close(p);
+}
+
+Test(loader, target_minor_2_descriptor_says_1_2)
+{
+	struct plugin *p = NULL;
+	cr_assert_eq(plugin_open_file(fixture("fixture-target12"), SMOL_KIND_DEVICE, &p, err,
+	                              sizeof(err)),
+	             0, "%s", err);
+	cr_assert_eq(p->desc->abi_major, SMOL_ABI_MAJOR);
+	cr_assert_eq(p->desc->abi_minor, 2, "SMOL_TARGET_ABI_MINOR=2");
+	const struct smol_device_ops *ops = p->desc->ops;
+	cr_assert_eq(ops->struct_size, sizeof(struct smol_device_ops));
+	cr_assert(!ops->save && !ops->load && !ops->pause && !ops->resume);
+	plugin_close(p);
+	cr_assert_eq(
+	        plugin_open_file(fixture("fixture-good"), SMOL_KIND_DEVICE, &p, err, sizeof(err)),
+	        0, "%s", err);
+	cr_assert_eq(p->desc->abi_minor, SMOL_ABI_MINOR, "without a target: this header's");
+	plugin_close(p);
+}
+
+/* stderr (the core's and the plugins' log) into a file the test reads back. */
+static char log_path[] = "/tmp/test-loader-log-XXXXXX";
+
+static void capture_stderr(void)
+{
+	int fd = mkstemp(log_path);
+	cr_assert(fd >= 0);
+	fflush(stderr);
+	cr_assert(dup2(fd, STDERR_FILENO) >= 0);
+	close(fd);
+}
+
+static const char *captured(void)
+{
+	static char text[16384];
+	fflush(stderr);
+	FILE *f = fopen(log_path, "r");
+	cr_assert(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = 0;
+	fclose(f);
+	return text;
+}
+
+/* Through the core: the 1.2 device is created from an INI section (a port mapped, its handler
+ * reached through the bus), reset and destroyed, and none of the traps fires. */
+Test(loader, abi_1_2_device_runs_through_the_core)
+{
+	const char *dir = getenv("FIXTURE_DIR");
+	char ini[8192];
+	struct cfg *c = NULL;
+	struct machine m;
+	cr_assert_not_null(dir);
+	capture_stderr();
+	snprintf(ini, sizeof(ini),
+	         "[machine]\n"
+	         "plugin_path = %s:%s/../../backends/kvm\n"
+	         "[boot]\n"
+	         "kernel = %s/fixture-good.so\n"
+	         "[device old]\n"
+	         "type = fixture-abi12\n"
+	         "port = 0x510\n",
+	         dir, dir, dir);
+	cr_assert_eq(cfg_load_string(&c, "abi12.ini", ini), 0);
+	cr_assert_eq(machine_configure(&m, c, false, false), 0, "%s", captured());
+	cr_assert_eq(m.n_devs, 1);
+	cr_assert_eq(m.devs[0]->plugin->desc->abi_minor, 2);
+	cr_assert_not_null(m.devs[0]->state);
+	const struct bus_range *r = bus_find(&m.pio, 0x511);
+	cr_assert(r && r->ops && r->ops->read, "the fixture's ports are mapped");
+	cr_assert_eq(r->ops->read(r->opaque, 0x511 - r->base, 1), 0xf1, "its handler runs");
+	dev_reset_all(&m);
+	cr_assert_not(machine_stopping(&m), "a trap fired: %s", captured());
+	machine_destroy(&m);
+	cfg_free(c);
+	plugin_close_all();
+	const char *log = captured();
+	assert_has(log, "fixture create called");
+	assert_has(log, "fixture destroy called");
+	cr_assert_null(strstr(log, "fixture: the core called"), "%s", log);
+	unlink(log_path);
 }

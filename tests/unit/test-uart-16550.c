@@ -155,9 +155,10 @@ Test(uart, descriptor)
 	cr_assert_eq(plugin->abi_major, SMOL_ABI_MAJOR);
 	cr_assert_eq(plugin->struct_size, sizeof(struct smol_plugin_desc));
 	const struct smol_device_ops *ops = plugin->ops;
-	cr_assert(ops->create && ops->destroy && ops->reset);
-	cr_assert_null(ops->save);
-	cr_assert_null(ops->load);
+	cr_assert(ops->create && ops->destroy && ops->reset && ops->describe);
+	cr_assert(ops->save && ops->load, "snapshots: tests/unit/test-uart-snap.c");
+	cr_assert_null(ops->pause, "no threads to pause");
+	cr_assert_null(ops->resume);
 }
 
 Test(uart, defaults_map_com1_and_claim_irq4)
