@@ -15,13 +15,17 @@
  *               smolvm  `smolvm run FILE.smolmachine`
  *               qemu    QEMU microvm restoring (-incoming "exec:cat FILE") a migration file
  *                       saved through QMP from the same machine started with -S, i.e. paused
- *                       before its first instruction (QEMU cannot stop at port 0xf5): after
- *                       the load its firmware loads the payload and the payload runs from its
- *                       entry to the exit, which costs microseconds of guest time
- *   memory    peak RSS (ru_maxrss) of each runner's exiting runs, and an idle smolvm clone
- *             (a second snapshot, with snap-bench.idle on the command line: after the marker
- *             it halts): /proc/PID/status 100 ms after its marker (VmHWM, VmRSS and its
- *             anonymous, file and shmem parts), then SIGKILL
+ *                       before its first instruction (QEMU cannot stop at port 0xf5). The
+ *                       restored machine stays paused like its source: this process continues
+ *                       it through QMP (`cont`) once the file is loaded, inside the timing.
+ *                       Its firmware then loads the payload, which runs from its entry to the
+ *                       exit: microseconds of guest time
+ *   memory    an idle clone of smolvm and of QEMU (the same machine with snap-bench.idle on
+ *             its command line, saved the same way: after the marker it halts):
+ *             /proc/PID/status 100 ms after its marker (VmHWM, VmRSS and its anonymous, file
+ *             and shmem parts), then SIGKILL; and the peak RSS (ru_maxrss) of every runner's
+ *             exiting runs, which counts the pages the child had from this process between
+ *             fork and exec (about this process's RSS; the idle figures are exec's own mm)
  *   clones    C restores (floor: C floors) started at once, each to its exit: C / wall time
  */
 #define _GNU_SOURCE
@@ -46,12 +50,20 @@ static const char *const rname[NR] = { "floor", "smolvm", "qemu-microvm" };
 static const char *const rkey[NR] = { "floor", "smolvm", "qemu" };
 static const int ok_status[NR] = { 0, 0, 1 /* isa-debug-exit: (0 << 1) | 1 */ };
 
+/* /proc/PID/status of idle clones, kB */
+struct idle_stats {
+	double hwm[MAX_RUNS], rss[MAX_RUNS], anon[MAX_RUNS], file[MAX_RUNS], shmem[MAX_RUNS];
+	int n, failures;
+	char error[400];
+};
+
 struct runner_stats {
 	double marker[MAX_RUNS], exit[MAX_RUNS], rss[MAX_RUNS];
 	int n, failures;
 	char error[400];
 	double clones_ms; /* -1: failed or not run */
 	char clones_error[300];
+	struct idle_stats idle; /* smolvm and qemu */
 };
 
 struct row {
@@ -61,9 +73,6 @@ struct row {
 	char snap_error[400];
 	long long disk, apparent, qemu_file; /* bytes; -1 unknown */
 	struct runner_stats r[NR];
-	double hwm[MAX_RUNS], vmrss[MAX_RUNS], anon[MAX_RUNS], file[MAX_RUNS], shmem[MAX_RUNS];
-	int idles, idle_failures;
-	char idle_error[400];
 };
 
 static struct row rows[NSIZES];
@@ -105,7 +114,7 @@ static void write_ini(const char *path, unsigned mib, const char *payload, const
 	        "[machine]\nmemory = %uM\nacpi = off\n[boot]\nkernel = %s\ncmdline = "
 	        "console=ttyS0%s\n[snapshot]\npath = %s\nthen = stop\n"
 	        "[device com1]\ntype = uart-16550\ninput = none\n"
-	        "[device exit]\ntype = debug-exit\n"
+	        "[device exit]\ntype = debug-exit\nsize = 1\n"
 	        "[device snap0]\ntype = snapshot-port\nport = 0xf5\n",
 	        mib, payload, idle ? " snap-bench.idle" : "", snap);
 	fclose(f);
@@ -153,22 +162,21 @@ static void restore_once(struct runner_stats *s, const struct snap_cmd *c, int o
 	s->rss[s->n++] = (double)p.maxrss_kib;
 }
 
-static void idle_once(struct row *w, char **argv)
+static void idle_once(struct idle_stats *s, const struct snap_cmd *c)
 {
-	struct snap_cmd c = { argv, NULL };
 	struct proc_result p;
-	if (snap_run(&c, 120, true, &p) < 0 || p.marker_ms < 0 || p.vmhwm < 0) {
-		w->idle_failures++;
-		describe(w->idle_error, sizeof(w->idle_error),
+	if (snap_run(c, 120, true, &p) < 0 || p.marker_ms < 0 || p.vmhwm < 0) {
+		s->failures++;
+		describe(s->error, sizeof(s->error),
 		         p.marker_ms < 0 ? "idle clone: no marker" : "idle clone: no /proc sample",
 		         &p);
 		return;
 	}
-	w->hwm[w->idles] = (double)p.vmhwm;
-	w->vmrss[w->idles] = (double)p.vmrss;
-	w->anon[w->idles] = (double)p.rss_anon;
-	w->file[w->idles] = (double)p.rss_file;
-	w->shmem[w->idles++] = (double)p.rss_shmem;
+	s->hwm[s->n] = (double)p.vmhwm;
+	s->rss[s->n] = (double)p.vmrss;
+	s->anon[s->n] = (double)p.rss_anon;
+	s->file[s->n] = (double)p.rss_file;
+	s->shmem[s->n++] = (double)p.rss_shmem;
 }
 
 static long long file_bytes(const char *path, bool on_disk)
@@ -185,12 +193,28 @@ static void qemu_argv(char **a, char *mem, size_t memsize, unsigned mib, char *p
 {
 	snprintf(mem, memsize, "%uM", mib);
 	char *base[] = {
-		QEMU, "-M", "microvm,x-option-roms=off,rtc=off", "-accel", "kvm", "-cpu", "host",
-		"-m", mem, "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
-		"-serial", "stdio", "-device",
+		QEMU,
+		"-M",
+		"microvm,x-option-roms=off,rtc=off",
+		"-accel",
+		"kvm",
+		"-cpu",
+		"host",
+		"-m",
+		mem,
+		"-smp",
+		"1",
+		"-nodefaults",
+		"-no-user-config",
+		"-display",
+		"none",
+		"-serial",
+		"stdio",
+		"-device",
 		"isa-debug-exit,iobase=0xf4,iosize=1", /* not 4: 0xf5 is the snapshot port */
-		/* without it the restored machine would stay paused like its source */
-		"-global", "migration.store-global-state=off", "-kernel", payload, NULL
+		"-kernel",
+		payload,
+		NULL
 	};
 	int n = 0;
 	for (; base[n]; n++)
@@ -200,12 +224,55 @@ static void qemu_argv(char **a, char *mem, size_t memsize, unsigned mib, char *p
 	a[n] = NULL;
 }
 
+/* Saves QEMU's migration file @p mig of the machine with @p append paused before its first
+ * instruction, and makes @p restore the command line that restores it (continued through
+ * @p sock). true when saved; the error in @p r otherwise. */
+static bool qemu_prepare(struct runner_stats *r, char **save, char **restore, char *mem,
+                         size_t memsize, unsigned mib, char *payload, char *append, char *mig,
+                         char *sock, char *qmp_arg, char *inc)
+{
+	char *save_extra[] = { "-append", append, "-S", "-qmp", qmp_arg, NULL };
+	char *restore_extra[] = { "-append", append, "-incoming", inc, "-qmp", qmp_arg, NULL };
+	qemu_argv(save, mem, memsize, mib, payload, save_extra);
+	qemu_argv(restore, mem, memsize, mib, payload, restore_extra);
+	if (snap_qemu_save(save, sock, mig, r->error, sizeof(r->error)) == 0)
+		return true;
+	r->failures++;
+	return false;
+}
+
+/* @p n clones of @p c at once; QEMU's each get their own QMP socket in @p dir. */
+static void clone_batch(struct runner_stats *r, const struct snap_cmd *c, int n, int ok, bool qemu,
+                        const char *dir, char *mem, size_t memsize, unsigned mib, char *payload,
+                        char *append, char *inc)
+{
+	static struct snap_cmd many[SNAP_MAX_CLONES];
+	static char *qargv[SNAP_MAX_CLONES][48], qsock[SNAP_MAX_CLONES][128];
+	static char qarg[SNAP_MAX_CLONES][160];
+	for (int i = 0; i < n; i++) {
+		many[i] = *c;
+		if (!qemu)
+			continue;
+		snprintf(qsock[i], sizeof(qsock[i]), "%s/qmp-%d.sock", dir, i);
+		snprintf(qarg[i], sizeof(qarg[i]), "unix:%s,server=on,wait=off", qsock[i]);
+		char *extra[] = { "-append", append, "-incoming", inc, "-qmp", qarg[i], NULL };
+		qemu_argv(qargv[i], mem, memsize, mib, payload, extra);
+		many[i].argv = qargv[i];
+		many[i].qmp = qsock[i];
+	}
+	r->clones_ms = snap_clones(many, n, ok, r->clones_error, sizeof(r->clones_error));
+	for (int i = 0; qemu && i < n; i++)
+		unlink(qsock[i]);
+}
+
 static void bench_size(struct row *w, unsigned mib, int runs, int clones, const char *build,
                        bool have_qemu)
 {
 	char dir[64], smolvm[4096], floor_bin[4096], payload_rel[4096];
-	char ini[128], iini[128], snap[128], isnap[128], mig[128], sock[128], inc[160];
-	char mem[16], mibs[16], *qsave[48], *qrestore[48];
+	char ini[128], iini[128], snap[128], isnap[128], mig[128], imig[128], sock[128];
+	char inc[160], iinc[160], qmp_arg[160], mem[16], mibs[16];
+	char append[] = "console=ttyS0", iappend[] = "console=ttyS0 snap-bench.idle";
+	char *qsave[48], *qrestore[48], *qisave[48], *qirestore[48];
 	w->mib = mib;
 	w->disk = w->apparent = w->qemu_file = -1;
 	for (int k = 0; k < NR; k++)
@@ -227,13 +294,17 @@ static void bench_size(struct row *w, unsigned mib, int runs, int clones, const 
 	snprintf(iini, sizeof(iini), "%s/idle.ini", dir);
 	snprintf(snap, sizeof(snap), "%s/exit.smolmachine", dir);
 	snprintf(isnap, sizeof(isnap), "%s/idle.smolmachine", dir);
-	snprintf(mig, sizeof(mig), "%s/qemu.migration", dir);
+	snprintf(mig, sizeof(mig), "%s/exit.migration", dir);
+	snprintf(imig, sizeof(imig), "%s/idle.migration", dir);
 	snprintf(sock, sizeof(sock), "%s/qmp.sock", dir);
+	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", sock);
 	snprintf(inc, sizeof(inc), "exec:cat %s", mig);
+	snprintf(iinc, sizeof(iinc), "exec:cat %s", imig);
 	snprintf(mibs, sizeof(mibs), "%u", mib);
 	write_ini(ini, mib, payload, snap, false);
 	write_ini(iini, mib, payload, isnap, true);
 
+	/* smolvm's files: the timed snapshots, then the idle clone's */
 	for (int i = 0; i < runs; i++)
 		take_snapshot(w, smolvm, ini, true);
 	bool have_snap = w->snaps > 0 && take_snapshot(w, smolvm, iini, false) == 0;
@@ -243,64 +314,39 @@ static void bench_size(struct row *w, unsigned mib, int runs, int clones, const 
 		snprintf(w->r[SMOLVM].error, sizeof(w->r[SMOLVM].error), "no snapshot: %.300s",
 		         w->snap_error);
 
-	char qmp_arg[160];
-	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", sock);
-	char *save_extra[] = { "-S", "-qmp", qmp_arg, NULL };
-	char *restore_extra[] = { "-incoming", inc, "-qmp", qmp_arg, NULL };
-	qemu_argv(qsave, mem, sizeof(mem), mib, payload, save_extra);
-	qemu_argv(qrestore, mem, sizeof(mem), mib, payload, restore_extra);
+	/* QEMU's */
+	struct runner_stats *q = &w->r[QEMU_R];
 	bool qemu_ok = false;
 	if (!have_qemu)
-		snprintf(w->r[QEMU_R].error, sizeof(w->r[QEMU_R].error), QEMU " is missing");
-	else if (snap_qemu_save(qsave, sock, mig, w->r[QEMU_R].error, sizeof(w->r[QEMU_R].error)) ==
-	         0)
-		qemu_ok = true;
+		snprintf(q->error, sizeof(q->error), QEMU " is missing");
 	else
-		w->r[QEMU_R].failures++;
+		qemu_ok = qemu_prepare(q, qsave, qrestore, mem, sizeof(mem), mib, payload, append,
+		                       mig, sock, qmp_arg, inc) &&
+		          qemu_prepare(q, qisave, qirestore, mem, sizeof(mem), mib, payload,
+		                       iappend, imig, sock, qmp_arg, iinc);
 	w->qemu_file = qemu_ok ? file_bytes(mig, false) : -1;
 
 	char *fargv[] = { floor_bin, payload, mibs, NULL };
 	char *sargv[] = { smolvm, "run", snap, NULL };
-	char *iargv[] = { smolvm, "run", isnap, NULL };
+	char *siargv[] = { smolvm, "run", isnap, NULL };
 	struct snap_cmd cmd[NR] = { { fargv, NULL }, { sargv, NULL }, { qrestore, sock } };
+	struct snap_cmd idle_cmd[NR] = { { NULL, NULL }, { siargv, NULL }, { qirestore, sock } };
 	bool on[NR] = { true, have_snap, qemu_ok };
-	for (int i = 0; i < runs; i++) {
-		for (int k = 0; k < NR; k++)
-			if (on[k])
-				restore_once(&w->r[k], &cmd[k], ok_status[k]);
-		if (have_snap)
-			idle_once(w, iargv);
-	}
-	/* clones: floor and smolvm start the same command N times; each QEMU has its own QMP
-	 * socket */
-	static struct snap_cmd many[SNAP_MAX_CLONES];
-	static char *qargv[SNAP_MAX_CLONES][48], qsock[SNAP_MAX_CLONES][128],
-	        qarg[SNAP_MAX_CLONES][160];
-	for (int k = 0; k < NR && clones > 0; k++) {
-		if (!on[k])
-			continue;
-		for (int i = 0; i < clones; i++) {
-			many[i] = cmd[k];
-			if (k != QEMU_R)
+	for (int i = 0; i < runs; i++)
+		for (int k = 0; k < NR; k++) {
+			if (!on[k])
 				continue;
-			snprintf(qsock[i], sizeof(qsock[i]), "%s/qmp-%d.sock", dir, i);
-			snprintf(qarg[i], sizeof(qarg[i]), "unix:%s,server=on,wait=off", qsock[i]);
-			char *extra[] = { "-incoming", inc, "-qmp", qarg[i], NULL };
-			qemu_argv(qargv[i], mem, sizeof(mem), mib, payload, extra);
-			many[i].argv = qargv[i];
-			many[i].qmp = qsock[i];
+			restore_once(&w->r[k], &cmd[k], ok_status[k]);
+			if (idle_cmd[k].argv)
+				idle_once(&w->r[k].idle, &idle_cmd[k]);
 		}
-		w->r[k].clones_ms = snap_clones(many, clones, ok_status[k], w->r[k].clones_error,
-		                                sizeof(w->r[k].clones_error));
-		for (int i = 0; k == QEMU_R && i < clones; i++)
-			unlink(qsock[i]);
-	}
-	unlink(sock);
-	unlink(ini);
-	unlink(iini);
-	unlink(snap);
-	unlink(isnap);
-	unlink(mig);
+	for (int k = 0; k < NR && clones > 0; k++)
+		if (on[k])
+			clone_batch(&w->r[k], &cmd[k], clones, ok_status[k], k == QEMU_R, dir, mem,
+			            sizeof(mem), mib, payload, append, inc);
+	const char *const files[] = { sock, ini, iini, snap, isnap, mig, imig };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		unlink(files[i]);
 	rmdir(dir);
 	free(payload);
 }
@@ -354,9 +400,10 @@ static void print_table(int runs, int clones, const char *where)
 	       "smolvm: `smolvm run FILE.smolmachine`; floor: bench/floor\nrunning the same "
 	       "payload from its entry with the same RAM mapped; qemu-microvm: -incoming of a "
 	       "migration\nfile saved through QMP from the same machine started with -S (before "
-	       "its first instruction: QEMU\ncannot stop at port 0xf5), so its firmware loads "
-	       "the payload, which runs from its entry (microseconds).\nFiles on a tmpfs. %d "
-	       "runs each, in %s\n",
+	       "its first instruction: QEMU\ncannot stop at port 0xf5), continued through QMP "
+	       "once loaded (it stays paused like its source);\nits firmware then loads the "
+	       "payload, which runs from its entry (microseconds). Files on a tmpfs.\n%d runs "
+	       "each, in %s\n",
 	       runs, where);
 	printf("%-8s %12s %12s %12s %12s %12s\n", "RAM", "snapshot ms", "snap run ms",
 	       "file on disk", "apparent", "qemu file");
@@ -376,45 +423,67 @@ static void print_table(int runs, int clones, const char *where)
 	print_restore("the guest's first byte after the restore on the pipe", true);
 	print_restore("exit", false);
 
-	printf("\nmemory (MiB) and clones: idle smolvm clone's /proc/PID/status 100 ms after its "
-	       "marker; peak RSS\n(ru_maxrss) of the exiting runs; %d started at once, each to "
-	       "its exit: clones/s\n",
-	       clones);
-	printf("%-8s %7s %7s %7s %7s %7s | %7s %7s %7s | %7s %7s %7s\n", "RAM", "VmHWM", "VmRSS",
-	       "anon", "file", "shmem", "floor", "smolvm", "qemu", "floor/s", "smolvm/s", "qemu/s");
+	printf("\nmemory (MiB): idle clones (the same machine with snap-bench.idle, halted after "
+	       "the "
+	       "marker):\n/proc/PID/status 100 ms after the marker; and ru_maxrss of the exiting "
+	       "runs (which counts what the child\nheld of this process between fork and exec)\n");
+	printf("%-8s %27s %11s %11s | %20s\n", "", "smolvm idle clone", "qemu idle", "",
+	       "ru_maxrss, exiting");
+	printf("%-8s %6s %6s %6s %6s %11s %11s | %6s %6s %6s\n", "RAM", "VmHWM", "VmRSS", "anon",
+	       "file", "VmHWM", "qemu/smolvm", "floor", "smolvm", "qemu");
 	for (int s = 0; s < NSIZES; s++) {
 		struct row *w = &rows[s];
-		char c[11][24];
-		double *idle[5] = { w->hwm, w->vmrss, w->anon, w->file, w->shmem };
-		for (int x = 0; x < 5; x++)
-			cell(c[x], 24, w->idles, "%.2f", med(idle[x], w->idles) / 1024);
+		struct idle_stats *m = &w->r[SMOLVM].idle, *q = &w->r[QEMU_R].idle;
+		char c[9][24];
+		cell(c[0], 24, m->n, "%.2f", med(m->hwm, m->n) / 1024);
+		cell(c[1], 24, m->n, "%.2f", med(m->rss, m->n) / 1024);
+		cell(c[2], 24, m->n, "%.2f", med(m->anon, m->n) / 1024);
+		cell(c[3], 24, m->n, "%.2f", med(m->file, m->n) / 1024);
+		cell(c[4], 24, q->n, "%.2f", med(q->hwm, q->n) / 1024);
+		cell(c[5], 24, m->n && q->n, "%.1fx", med(q->hwm, q->n) / med(m->hwm, m->n));
+		for (int k = 0; k < NR; k++)
+			cell(c[6 + k], 24, w->r[k].n, "%.2f", med(w->r[k].rss, w->r[k].n) / 1024);
+		printf("%-4u MiB %6s %6s %6s %6s %11s %11s | %6s %6s %6s\n", w->mib, c[0], c[1],
+		       c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+	}
+
+	printf("\nclones: %d restores of one file started at once (floor: %d floors), each to its "
+	       "exit; clones/s = %d / wall time\n",
+	       clones, clones, clones);
+	printf("%-8s %9s %9s %9s %9s %9s\n", "RAM", "floor/s", "smolvm/s", "qemu/s", "smolvm/",
+	       "smolvm/");
+	printf("%-8s %9s %9s %9s %9s %9s\n", "", "", "", "", "floor", "qemu");
+	for (int s = 0; s < NSIZES; s++) {
+		struct row *w = &rows[s];
+		char c[5][24];
+		double cps[NR];
 		for (int k = 0; k < NR; k++) {
-			cell(c[5 + k], 24, w->r[k].n, "%.2f", med(w->r[k].rss, w->r[k].n) / 1024);
-			cell(c[8 + k], 24, w->r[k].clones_ms > 0, "%.1f",
-			     clones * 1000.0 / w->r[k].clones_ms);
+			cps[k] = w->r[k].clones_ms > 0 ? clones * 1000.0 / w->r[k].clones_ms : 0;
+			cell(c[k], 24, cps[k] > 0, "%.1f", cps[k]);
 		}
-		printf("%-4u MiB %7s %7s %7s %7s %7s | %7s %7s %7s | %7s %7s %7s\n", w->mib, c[0],
-		       c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]);
+		cell(c[3], 24, cps[SMOLVM] > 0 && cps[FLOOR] > 0, "%.2fx",
+		     cps[SMOLVM] / cps[FLOOR]);
+		cell(c[4], 24, cps[SMOLVM] > 0 && cps[QEMU_R] > 0, "%.1fx",
+		     cps[SMOLVM] / cps[QEMU_R]);
+		printf("%-4u MiB %9s %9s %9s %9s %9s\n", w->mib, c[0], c[1], c[2], c[3], c[4]);
 	}
 	for (int s = 0; s < NSIZES; s++) {
 		struct row *w = &rows[s];
 		one_line(w->snap_error);
-		one_line(w->idle_error);
-		for (int k = 0; k < NR; k++) {
-			one_line(w->r[k].error);
-			one_line(w->r[k].clones_error);
-		}
 		if (w->snap_failures)
 			printf("%u MiB: snapshot: %d failed; last: %s\n", w->mib, w->snap_failures,
 			       w->snap_error);
-		if (w->idle_failures)
-			printf("%u MiB: idle clone: %d failed; last: %s\n", w->mib,
-			       w->idle_failures, w->idle_error);
 		for (int k = 0; k < NR; k++) {
 			struct runner_stats *r = &w->r[k];
+			one_line(r->error);
+			one_line(r->clones_error);
+			one_line(r->idle.error);
 			if (r->failures || (!r->n && r->error[0]))
 				printf("%u MiB: %s: %d ok, %d failed; last: %s\n", w->mib, rname[k],
 				       r->n, r->failures, r->error);
+			if (r->idle.failures)
+				printf("%u MiB: %s idle clone: %d failed; last: %s\n", w->mib,
+				       rname[k], r->idle.failures, r->idle.error);
 			if (r->clones_error[0])
 				printf("%u MiB: %s clones: %s\n", w->mib, rname[k],
 				       r->clones_error);
@@ -434,7 +503,8 @@ static void write_json(FILE *j, int runs, int clones, bool last)
 	        "    \"snapshot\": {\n      \"runs\": %d, \"clones\": %d, \"payload\": "
 	        "\"guest/snap-bench\",\n      \"restore_measures\": \"fork to the guest's first "
 	        "byte after the restore on stdout (marker_ms) and to exit (exit_ms); qemu: "
-	        "-incoming of a migration file saved at -S, payload from its entry\",\n"
+	        "-incoming of a migration file saved at -S, continued through QMP, payload from "
+	        "its entry\",\n"
 	        "      \"snapshot_measures\": \"smolvm's log line: pause to file durable\",\n"
 	        "      \"rows\": [\n",
 	        runs, clones);
@@ -448,13 +518,6 @@ static void write_json(FILE *j, int runs, int clones, bool last)
 		        ", \"file_disk_bytes\": %lld, \"file_apparent_bytes\": %lld, "
 		        "\"qemu_file_bytes\": %lld",
 		        w->disk, w->apparent, w->qemu_file);
-		fprintf(j, ",\n         \"idle_clone\": {\"samples\": %d", w->idles);
-		json_series(j, "vmhwm_kib", w->hwm, w->idles, 1);
-		json_series(j, "vmrss_kib", w->vmrss, w->idles, 1);
-		json_series(j, "rss_anon_kib", w->anon, w->idles, 1);
-		json_series(j, "rss_file_kib", w->file, w->idles, 1);
-		json_series(j, "rss_shmem_kib", w->shmem, w->idles, 1);
-		fprintf(j, "}");
 		for (int k = 0; k < NR; k++) {
 			struct runner_stats *r = &w->r[k];
 			fprintf(j, ",\n         \"%s\": {\"ok_runs\": %d, \"failures\": %d",
@@ -468,6 +531,17 @@ static void write_json(FILE *j, int runs, int clones, bool last)
 			if (r->clones_ms > 0)
 				fprintf(j, ", \"clones_per_s\": %.2f",
 				        clones * 1000.0 / r->clones_ms);
+			if (k != FLOOR) {
+				struct idle_stats *d = &r->idle;
+				fprintf(j, ", \"idle_clone\": {\"samples\": %d, \"failures\": %d",
+				        d->n, d->failures);
+				json_series(j, "vmhwm_kib", d->hwm, d->n, 1);
+				json_series(j, "vmrss_kib", d->rss, d->n, 1);
+				json_series(j, "rss_anon_kib", d->anon, d->n, 1);
+				json_series(j, "rss_file_kib", d->file, d->n, 1);
+				json_series(j, "rss_shmem_kib", d->shmem, d->n, 1);
+				fprintf(j, "}");
+			}
 			fprintf(j, "}");
 		}
 		struct runner_stats *f = &w->r[FLOOR], *m = &w->r[SMOLVM], *q = &w->r[QEMU_R];
