@@ -6,7 +6,7 @@
  * serve three ports: COM1's THR (to stdout), COM1's LSR (always "transmitter empty"), and the
  * debug-exit port, whose byte becomes the exit status. No plugins, no config, no threads.
  *
- * usage: floor PAYLOAD.elf [MEMORY_MIB]
+ * usage: floor PAYLOAD.elf [MEMORY_MIB [CMDLINE]]   (CMDLINE: "floor" unless given)
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -38,7 +38,7 @@ static int die(const char *what)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: floor PAYLOAD.elf [MEMORY_MIB]\n");
+		fprintf(stderr, "usage: floor PAYLOAD.elf [MEMORY_MIB [CMDLINE]]\n");
 		return 2;
 	}
 	uint64_t mem_size = (argc > 2 ? strtoull(argv[2], NULL, 0) : 128) << 20;
@@ -96,7 +96,11 @@ int main(int argc, char **argv)
 			pd[g * 512 + i] = (g << 30) | (i << 21) | 0x83;
 	}
 	uint8_t *zp = ram + ZERO_PAGE;
-	const char *cmdline = "floor";
+	const char *cmdline = argc > 3 ? argv[3] : "floor";
+	if (strlen(cmdline) >= 4096) {
+		errno = E2BIG;
+		return die("the command line");
+	}
 	strcpy((char *)ram + CMDLINE, cmdline);
 	*(uint32_t *)(zp + 0x228) = CMDLINE;
 	*(uint32_t *)(zp + 0x202) = 0x53726448;

@@ -20,12 +20,13 @@
  *                       it through QMP (`cont`) once the file is loaded, inside the timing.
  *                       Its firmware then loads the payload, which runs from its entry to the
  *                       exit: microseconds of guest time
- *   memory    an idle clone of smolvm and of QEMU (the same machine with snap-bench.idle on
- *             its command line, saved the same way: after the marker it halts):
- *             /proc/PID/status 100 ms after its marker (VmHWM, VmRSS and its anonymous, file
- *             and shmem parts), then SIGKILL; and the peak RSS (ru_maxrss) of every runner's
- *             exiting runs, which counts the pages the child had from this process between
- *             fork and exec (about this process's RSS; the idle figures are exec's own mm)
+ *   memory    an idle clone under each runner (the same machine with snap-bench.idle on its
+ *             command line, saved the same way; the floor is given that command line: after
+ *             the marker the payload halts): /proc/PID/status 100 ms after its marker (VmHWM,
+ *             VmRSS and its anonymous, file and shmem parts), then SIGKILL. Only in the JSON:
+ *             ru_maxrss of the exiting runs, which is never below what the child held of this
+ *             process between fork and exec (about this process's anonymous RSS: after the
+ *             virtio-blk table some 4 MiB), so it says little about the floor and smolvm
  *   clones    C restores (floor: C floors) started at once, each to its exit: C / wall time
  */
 #define _GNU_SOURCE
@@ -63,7 +64,7 @@ struct runner_stats {
 	char error[400];
 	double clones_ms; /* -1: failed or not run */
 	char clones_error[300];
-	struct idle_stats idle; /* smolvm and qemu */
+	struct idle_stats idle;
 };
 
 struct row {
@@ -327,18 +328,18 @@ static void bench_size(struct row *w, unsigned mib, int runs, int clones, const 
 	w->qemu_file = qemu_ok ? file_bytes(mig, false) : -1;
 
 	char *fargv[] = { floor_bin, payload, mibs, NULL };
+	char *fiargv[] = { floor_bin, payload, mibs, iappend, NULL };
 	char *sargv[] = { smolvm, "run", snap, NULL };
 	char *siargv[] = { smolvm, "run", isnap, NULL };
 	struct snap_cmd cmd[NR] = { { fargv, NULL }, { sargv, NULL }, { qrestore, sock } };
-	struct snap_cmd idle_cmd[NR] = { { NULL, NULL }, { siargv, NULL }, { qirestore, sock } };
+	struct snap_cmd idle_cmd[NR] = { { fiargv, NULL }, { siargv, NULL }, { qirestore, sock } };
 	bool on[NR] = { true, have_snap, qemu_ok };
 	for (int i = 0; i < runs; i++)
 		for (int k = 0; k < NR; k++) {
 			if (!on[k])
 				continue;
 			restore_once(&w->r[k], &cmd[k], ok_status[k]);
-			if (idle_cmd[k].argv)
-				idle_once(&w->r[k].idle, &idle_cmd[k]);
+			idle_once(&w->r[k].idle, &idle_cmd[k]);
 		}
 	for (int k = 0; k < NR && clones > 0; k++)
 		if (on[k])
@@ -423,29 +424,31 @@ static void print_table(int runs, int clones, const char *where)
 	print_restore("the guest's first byte after the restore on the pipe", true);
 	print_restore("exit", false);
 
-	printf("\nmemory (MiB): idle clones (the same machine with snap-bench.idle, halted after "
-	       "the "
-	       "marker):\n/proc/PID/status 100 ms after the marker; and ru_maxrss of the exiting "
-	       "runs (which counts what the child\nheld of this process between fork and exec)\n");
-	printf("%-8s %27s %11s %11s | %20s\n", "", "smolvm idle clone", "qemu idle", "",
-	       "ru_maxrss, exiting");
-	printf("%-8s %6s %6s %6s %6s %11s %11s | %6s %6s %6s\n", "RAM", "VmHWM", "VmRSS", "anon",
-	       "file", "VmHWM", "qemu/smolvm", "floor", "smolvm", "qemu");
+	printf("\nmemory (MiB): an idle clone under each runner (the same machine with "
+	       "snap-bench.idle on its command line,\nhalted after the marker): /proc/PID/status "
+	       "100 ms after the marker, medians\n");
+	printf("%-8s %7s %7s %7s %8s %8s | %23s\n", "", "floor", "smolvm", "qemu", "smolvm/",
+	       "qemu/", "smolvm's VmHWM is");
+	printf("%-8s %7s %7s %7s %8s %8s | %7s %7s %7s\n", "RAM", "VmHWM", "VmHWM", "VmHWM",
+	       "floor", "smolvm", "anon", "file", "shmem");
 	for (int s = 0; s < NSIZES; s++) {
 		struct row *w = &rows[s];
-		struct idle_stats *m = &w->r[SMOLVM].idle, *q = &w->r[QEMU_R].idle;
-		char c[9][24];
-		cell(c[0], 24, m->n, "%.2f", med(m->hwm, m->n) / 1024);
-		cell(c[1], 24, m->n, "%.2f", med(m->rss, m->n) / 1024);
-		cell(c[2], 24, m->n, "%.2f", med(m->anon, m->n) / 1024);
-		cell(c[3], 24, m->n, "%.2f", med(m->file, m->n) / 1024);
-		cell(c[4], 24, q->n, "%.2f", med(q->hwm, q->n) / 1024);
-		cell(c[5], 24, m->n && q->n, "%.1fx", med(q->hwm, q->n) / med(m->hwm, m->n));
-		for (int k = 0; k < NR; k++)
-			cell(c[6 + k], 24, w->r[k].n, "%.2f", med(w->r[k].rss, w->r[k].n) / 1024);
-		printf("%-4u MiB %6s %6s %6s %6s %11s %11s | %6s %6s %6s\n", w->mib, c[0], c[1],
-		       c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+		struct idle_stats *f = &w->r[FLOOR].idle, *m = &w->r[SMOLVM].idle;
+		struct idle_stats *q = &w->r[QEMU_R].idle;
+		char c[8][24];
+		cell(c[0], 24, f->n, "%.2f", med(f->hwm, f->n) / 1024);
+		cell(c[1], 24, m->n, "%.2f", med(m->hwm, m->n) / 1024);
+		cell(c[2], 24, q->n, "%.2f", med(q->hwm, q->n) / 1024);
+		cell(c[3], 24, f->n && m->n, "%.2fx", med(m->hwm, m->n) / med(f->hwm, f->n));
+		cell(c[4], 24, m->n && q->n, "%.1fx", med(q->hwm, q->n) / med(m->hwm, m->n));
+		cell(c[5], 24, m->n, "%.2f", med(m->anon, m->n) / 1024);
+		cell(c[6], 24, m->n, "%.2f", med(m->file, m->n) / 1024);
+		cell(c[7], 24, m->n, "%.2f", med(m->shmem, m->n) / 1024);
+		printf("%-4u MiB %7s %7s %7s %8s %8s | %7s %7s %7s\n", w->mib, c[0], c[1], c[2],
+		       c[3], c[4], c[5], c[6], c[7]);
 	}
+	printf("(each runner's VmRSS, anon, file and shmem, and ru_maxrss of the exiting runs: "
+	       "in the JSON)\n");
 
 	printf("\nclones: %d restores of one file started at once (floor: %d floors), each to its "
 	       "exit; clones/s = %d / wall time\n",
@@ -506,6 +509,9 @@ static void write_json(FILE *j, int runs, int clones, bool last)
 	        "-incoming of a migration file saved at -S, continued through QMP, payload from "
 	        "its entry\",\n"
 	        "      \"snapshot_measures\": \"smolvm's log line: pause to file durable\",\n"
+	        "      \"memory_measures\": \"idle_clone: /proc/PID/status of an idle clone 100 "
+	        "ms after its marker; ru_maxrss_kib: of the exiting runs, never below what the "
+	        "child held of the bench between fork and exec\",\n"
 	        "      \"rows\": [\n",
 	        runs, clones);
 	for (int s = 0; s < NSIZES; s++) {
@@ -527,11 +533,11 @@ static void write_json(FILE *j, int runs, int clones, bool last)
 			if (r->n)
 				fprintf(j, ", \"min_marker_ms\": %.3f, \"min_exit_ms\": %.3f",
 				        r->marker[0], r->exit[0]); /* sorted by the medians */
-			json_series(j, "peak_rss_kib", r->rss, r->n, 1);
+			json_series(j, "ru_maxrss_kib", r->rss, r->n, 1);
 			if (r->clones_ms > 0)
 				fprintf(j, ", \"clones_per_s\": %.2f",
 				        clones * 1000.0 / r->clones_ms);
-			if (k != FLOOR) {
+			{
 				struct idle_stats *d = &r->idle;
 				fprintf(j, ", \"idle_clone\": {\"samples\": %d, \"failures\": %d",
 				        d->n, d->failures);
