@@ -5,6 +5,7 @@
 #include "plugin.h"
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
@@ -61,7 +62,17 @@ static void path_add_list(struct plugin_path *pp, const char *list)
 }
 
 /* The build tree: when the executable sits next to build.ninja, its plugins are in
- * backends/NAME/, devices/NAME/ and plugins/NAME/ below it. */
+ * backends/NAME/NAME.so, devices/NAME/NAME.so and plugins/NAME/NAME.so below it. Each group is
+ * one path entry ending in BUILD_GROUP ("/\*"): plugin_find looks straight at GROUP/NAME/NAME.so,
+ * so nothing is listed or probed per subfolder (a restore's start-up pays no folder scans). */
+#define BUILD_GROUP "/*"
+
+static bool is_group(const char *dir)
+{
+	size_t n = strlen(dir);
+	return n >= 2 && strcmp(dir + n - 2, BUILD_GROUP) == 0;
+}
+
 static void path_add_build_tree(struct plugin_path *pp)
 {
 	char exe[PATH_MAX], probe[PATH_MAX + 32];
@@ -78,35 +89,8 @@ static void path_add_build_tree(struct plugin_path *pp)
 		return;
 	static const char *const groups[] = { "backends", "devices", "plugins" };
 	for (size_t g = 0; g < 3; g++) {
-		snprintf(probe, sizeof(probe), "%s/%s", exe, groups[g]);
-		DIR *d = opendir(probe);
-		if (!d)
-			continue;
-		struct dirent *e;
-		char *names[128];
-		int k = 0;
-		while ((e = readdir(d)) && k < 128) {
-			if (e->d_name[0] == '.' || e->d_type != DT_DIR)
-				continue;
-			names[k++] = strdup(e->d_name);
-		}
-		closedir(d);
-		/* stable order */
-		for (int i = 0; i < k; i++)
-			for (int j = i + 1; j < k; j++)
-				if (names[i] && names[j] && strcmp(names[i], names[j]) > 0) {
-					char *t = names[i];
-					names[i] = names[j];
-					names[j] = t;
-				}
-		for (int i = 0; i < k; i++) {
-			char dir[PATH_MAX + 300];
-			if (names[i]) {
-				snprintf(dir, sizeof(dir), "%s/%s", probe, names[i]);
-				path_add(pp, dir);
-			}
-			free(names[i]);
-		}
+		snprintf(probe, sizeof(probe), "%s/%s" BUILD_GROUP, exe, groups[g]);
+		path_add(pp, probe);
 	}
 }
 
@@ -271,7 +255,11 @@ int plugin_find(const struct plugin_path *pp, const char *name, uint32_t want_ki
 	}
 	for (int i = 0; i < pp->n; i++) {
 		char file[PATH_MAX];
-		snprintf(file, sizeof(file), "%s/%s.so", pp->dirs[i], name);
+		if (is_group(pp->dirs[i]))
+			snprintf(file, sizeof(file), "%.*s/%s/%s.so", (int)strlen(pp->dirs[i]) - 2,
+			         pp->dirs[i], name, name);
+		else
+			snprintf(file, sizeof(file), "%s/%s.so", pp->dirs[i], name);
 		if (access(file, F_OK) != 0)
 			continue;
 		struct plugin *p;
@@ -306,34 +294,71 @@ void plugin_close_all(void)
 	}
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the plugins of one folder: every NAME.so in it. */
+static void list_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
+			continue;
+		char file[PATH_MAX], err[512];
+		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+		struct plugin *p;
+		if (plugin_open_file(file, 0, &p, err, sizeof(err)) < 0) {
+			printf("%-16.*s %-8s %-5s %-50s refused: %s\n", (int)(len - 3), e->d_name,
+			       "-", "-", file, err);
+			continue;
+		}
+		char abi[16];
+		snprintf(abi, sizeof(abi), "%u.%u", p->desc->abi_major, p->desc->abi_minor);
+		printf("%-16s %-8s %-5s %-50s %s\n", p->desc->name, plugin_kind_name(p->desc->kind),
+		       abi, file, p->desc->description ? p->desc->description : "");
+		plugin_close(p);
+	}
+	closedir(d);
+}
+
+/* A build-tree group: each subfolder's plugins, subfolders in name order. */
+static void list_group(const char *group)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%.*s", (int)strlen(group) - 2, group);
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	char *names[256];
+	size_t k = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && k < 256)
+		if (e->d_name[0] != '.' && e->d_type == DT_DIR && (names[k] = strdup(e->d_name)))
+			k++;
+	closedir(d);
+	qsort(names, k, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < k; i++) {
+		char sub[PATH_MAX + 300];
+		snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]);
+		list_dir(sub);
+		free(names[i]);
+	}
+}
+
 int plugin_list(const struct plugin_path *pp)
 {
 	printf("%-16s %-8s %-5s %-50s %s\n", "NAME", "KIND", "ABI", "FILE", "DESCRIPTION");
 	for (int i = 0; i < pp->n; i++) {
-		DIR *d = opendir(pp->dirs[i]);
-		if (!d)
-			continue;
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			size_t len = strlen(e->d_name);
-			if (len < 4 || strcmp(e->d_name + len - 3, ".so") != 0)
-				continue;
-			char file[PATH_MAX], err[512];
-			snprintf(file, sizeof(file), "%s/%s", pp->dirs[i], e->d_name);
-			struct plugin *p;
-			if (plugin_open_file(file, 0, &p, err, sizeof(err)) < 0) {
-				printf("%-16.*s %-8s %-5s %-50s refused: %s\n", (int)(len - 3),
-				       e->d_name, "-", "-", file, err);
-				continue;
-			}
-			char abi[16];
-			snprintf(abi, sizeof(abi), "%u.%u", p->desc->abi_major, p->desc->abi_minor);
-			printf("%-16s %-8s %-5s %-50s %s\n", p->desc->name,
-			       plugin_kind_name(p->desc->kind), abi, file,
-			       p->desc->description ? p->desc->description : "");
-			plugin_close(p);
-		}
-		closedir(d);
+		if (is_group(pp->dirs[i]))
+			list_group(pp->dirs[i]);
+		else
+			list_dir(pp->dirs[i]);
 	}
 	return 0;
 }
