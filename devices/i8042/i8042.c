@@ -121,5 +121,6 @@ static const struct smol_device_ops kbd_ops = {
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "i8042",
-            "PC keyboard controller, reset line only: 0xFE to port 0x64 ends the run (status 0)",
+            "PC keyboard controller, reset line only: 0xFE to port 0x64 is a reboot (status 3, or "
+            "a restart)",
             &kbd_ops);
