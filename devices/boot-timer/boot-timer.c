@@ -19,6 +19,8 @@
 
 #include <smolvm/sdk.h>
 
+#include "dev-snap.h"
+
 struct boot_timer {
 	const struct smol_host *host;
 	struct smol_dev *dev;
@@ -127,25 +129,10 @@ static int bt_save(void *state, struct smol_snap_writer *w)
 static int bt_load(void *state, struct smol_snap_reader *r)
 {
 	struct boot_timer *t = state;
-	uint32_t version = t->host->snap_version(r);
-	size_t left = t->host->snap_remaining(r);
-	if (version > BT_STATE_VERSION) {
-		t->host->log(t->dev, SMOL_LOG_ERROR,
-		             "state version %u is newer than this plugin's %u: upgrade the plugin",
-		             version, BT_STATE_VERSION);
-		return -ENOTSUP;
-	}
-	if (version < 1) {
-		t->host->log(t->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
-		return -EINVAL;
-	}
-	if (left) {
-		t->host->log(t->dev, SMOL_LOG_ERROR,
-		             "state: %zu bytes left over: version 1 has none", left);
-		return -EBADMSG;
-	}
-	t->restored = 1;
-	return 0;
+	int ret = dev_snap_load_empty(t->host, t->dev, r, BT_STATE_VERSION);
+	if (ret == 0)
+		t->restored = 1;
+	return ret;
 }
 
 static const struct smol_device_ops bt_ops = {

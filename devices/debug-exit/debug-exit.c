@@ -10,6 +10,8 @@
 
 #include <smolvm/sdk.h>
 
+#include "dev-snap.h"
+
 struct debug_exit {
 	const struct smol_host *host;
 	struct smol_dev *dev;
@@ -81,24 +83,7 @@ static int de_save(void *state, struct smol_snap_writer *w)
 static int de_load(void *state, struct smol_snap_reader *r)
 {
 	struct debug_exit *d = state;
-	uint32_t version = d->host->snap_version(r);
-	size_t left = d->host->snap_remaining(r);
-	if (version > DE_STATE_VERSION) {
-		d->host->log(d->dev, SMOL_LOG_ERROR,
-		             "state version %u is newer than this plugin's %u: upgrade the plugin",
-		             version, DE_STATE_VERSION);
-		return -ENOTSUP;
-	}
-	if (version < 1) {
-		d->host->log(d->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
-		return -EINVAL;
-	}
-	if (left) {
-		d->host->log(d->dev, SMOL_LOG_ERROR,
-		             "state: %zu bytes left over: version 1 has none", left);
-		return -EBADMSG;
-	}
-	return 0;
+	return dev_snap_load_empty(d->host, d->dev, r, DE_STATE_VERSION);
 }
 
 static const struct smol_device_ops de_ops = {

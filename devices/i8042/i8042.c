@@ -11,6 +11,8 @@
 
 #include <smolvm/sdk.h>
 
+#include "dev-snap.h"
+
 #define I8042_DATA 0x60
 #define I8042_CMD 0x64
 #define I8042_STATUS_SYS 0x04 /* system flag: self-test passed */
@@ -92,24 +94,7 @@ static int kbd_save(void *state, struct smol_snap_writer *w)
 static int kbd_load(void *state, struct smol_snap_reader *r)
 {
 	struct i8042 *k = state;
-	uint32_t version = k->host->snap_version(r);
-	size_t left = k->host->snap_remaining(r);
-	if (version > KBD_STATE_VERSION) {
-		k->host->log(k->dev, SMOL_LOG_ERROR,
-		             "state version %u is newer than this plugin's %u: upgrade the plugin",
-		             version, KBD_STATE_VERSION);
-		return -ENOTSUP;
-	}
-	if (version < 1) {
-		k->host->log(k->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
-		return -EINVAL;
-	}
-	if (left) {
-		k->host->log(k->dev, SMOL_LOG_ERROR,
-		             "state: %zu bytes left over: version 1 has none", left);
-		return -EBADMSG;
-	}
-	return 0;
+	return dev_snap_load_empty(k->host, k->dev, r, KBD_STATE_VERSION);
 }
 
 static const struct smol_device_ops kbd_ops = {

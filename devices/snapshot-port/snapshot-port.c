@@ -24,6 +24,8 @@
 
 #include <smolvm/sdk.h>
 
+#include "dev-snap.h"
+
 #define SNAP_PORT_DEFAULT 0xf5
 #define SNAP_PORT_STATE_VERSION 1
 
@@ -99,25 +101,18 @@ static int sp_save(void *state, struct smol_snap_writer *w)
 static int sp_load(void *state, struct smol_snap_reader *r)
 {
 	struct snap_port *s = state;
-	uint32_t version = s->host->snap_version(r);
+	uint32_t version;
 	uint8_t b[4];
-	if (version > SNAP_PORT_STATE_VERSION) {
-		s->host->log(s->dev, SMOL_LOG_ERROR,
-		             "state version %u is newer than this plugin's %u: upgrade the plugin",
-		             version, SNAP_PORT_STATE_VERSION);
-		return -ENOTSUP;
-	}
-	if (version < 1) {
-		s->host->log(s->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
-		return -EINVAL;
-	}
+	int ret = dev_snap_version(s->host, s->dev, r, SNAP_PORT_STATE_VERSION, &version);
+	if (ret)
+		return ret;
 	size_t left = s->host->snap_remaining(r);
 	if (left != sizeof(b)) {
 		s->host->log(s->dev, SMOL_LOG_ERROR,
 		             "state: %zu bytes, version 1 has 4 (the restore count)", left);
 		return -EBADMSG;
 	}
-	int ret = s->host->snap_read(r, b, sizeof(b));
+	ret = s->host->snap_read(r, b, sizeof(b));
 	if (ret)
 		return ret;
 	uint32_t restores =

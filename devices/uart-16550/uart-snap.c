@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dev-snap.h"
 #include "uart.h"
 
 #define UART_STATE_VERSION 1
@@ -169,21 +170,13 @@ static int read_state(struct uart *u, struct smol_snap_reader *r, struct saved *
 int uart_load(void *state, struct smol_snap_reader *r)
 {
 	struct uart *u = state;
-	uint32_t version = u->host->snap_version(r);
+	uint32_t version;
 	struct saved s;
 	size_t left;
 	int ret;
 
-	if (version > UART_STATE_VERSION) {
-		u->host->log(u->dev, SMOL_LOG_ERROR,
-		             "state version %u is newer than this plugin's %u: upgrade the plugin",
-		             version, UART_STATE_VERSION);
-		return -ENOTSUP;
-	}
-	if (version < 1) {
-		u->host->log(u->dev, SMOL_LOG_ERROR, "state version %u does not exist", version);
-		return -EINVAL;
-	}
+	if ((ret = dev_snap_version(u->host, u->dev, r, UART_STATE_VERSION, &version)))
+		return ret;
 	memset(&s, 0, sizeof s);
 	if ((ret = read_state(u, r, &s)))
 		return ret;
