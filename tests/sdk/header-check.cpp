@@ -11,8 +11,18 @@ int create(const smol_host *, smol_dev *, uint32_t, void **state)
 }
 void destroy(void *) {}
 #if SMOL_TARGET_ABI_MINOR >= 3
-const smol_device_ops ops = { sizeof(smol_device_ops), create, destroy, nullptr, nullptr, nullptr,
-	                      nullptr, nullptr, 0, nullptr, nullptr, {} };
+const smol_device_ops ops = { sizeof(smol_device_ops),
+	                      create,
+	                      destroy,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      0,
+	                      nullptr,
+	                      nullptr,
+	                      {} };
 #else
 const smol_device_ops ops = {
 	sizeof(smol_device_ops), create, destroy, nullptr, nullptr, nullptr, nullptr, nullptr, 0, {}
@@ -25,7 +35,8 @@ SMOL_PLUGIN(SMOL_KIND_DEVICE, "header-check-cxx", "C++ header check", &ops);
 int main()
 {
 	return smol_plugin.abi_major == SMOL_ABI_MAJOR &&
-	                       smol_plugin.abi_minor == SMOL_TARGET_ABI_MINOR && smol_plugin.ops == &ops ?
-	               0 :
-	               1;
+	                       smol_plugin.abi_minor == SMOL_TARGET_ABI_MINOR &&
+	                       smol_plugin.ops == &ops
+	               ? 0
+	               : 1;
 }
