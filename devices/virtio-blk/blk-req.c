@@ -274,11 +274,11 @@ static uint32_t blk_request(struct blk *b, struct virtq *q, const struct virtio_
 	return written + 1;
 }
 
-bool blk_serve(struct blk *b, unsigned index)
+bool blk_serve(void *opaque, unsigned index)
 {
+	struct blk *b = opaque;
 	struct virtq *q = virtio_mmio_queue(&b->vm, index);
 	uint64_t before = b->n_requests;
-	bool more;
 
 	if (!q)
 		return false;
@@ -286,43 +286,32 @@ bool blk_serve(struct blk *b, unsigned index)
 	/* At most a queue's worth per call: a guest that keeps refilling the ring must not hold
 	 * the device (and, without the thread, the event loop) forever. */
 	for (unsigned served = 0; served < q->num; served++) {
-		/* a vCPU waits to reset the queue, or the device goes: no new request */
-		if (b->threaded && (b->want_idle || b->stopping))
+		/* a vCPU waits to reset the queue, a pause, or the device goes: no new request */
+		if (virtio_worker_yield(&b->w))
 			break;
 		if (virtq_pop(q, &b->chain) <= 0)
 			break;
 		b->f_discard = virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_DISCARD);
 		b->f_write_zeroes = virtio_mmio_has_feature(&b->vm, VIRTIO_BLK_F_WRITE_ZEROES);
 		/* The chain is a copy and the I/O touches only guest RAM and the image: the
-		 * transport is free meanwhile. A reset waits for busy to clear, so the queue is
-		 * still the one the chain came from when it is pushed below. */
-		if (b->threaded) {
-			b->busy = true;
-			pthread_mutex_unlock(&b->qlock);
-		}
+		 * transport is free meanwhile. A reset waits for the request to end, so the queue
+		 * is still the one the chain came from when it is pushed below. */
+		virtio_worker_io_begin(&b->w);
 		uint32_t len = blk_request(b, q, &b->chain);
-
-		if (b->threaded) {
-			pthread_mutex_lock(&b->qlock);
-			b->busy = false;
-			pthread_cond_broadcast(&b->idle);
-		}
+		virtio_worker_io_end(&b->w);
 		b->n_requests++;
 		if (virtq_push(q, b->chain.head, len))
 			break;
 		/* The thread takes its time over a batch: each completion is announced at once
 		 * (as far as the driver's used_event or NO_INTERRUPT allow), not after the
 		 * batch's last request. */
-		if (b->threaded)
+		if (b->w.threaded)
 			virtq_notify(q);
 	}
 	if (b->n_requests == before)
 		b->n_empty_serves++;
 	virtq_notify(q);
-	more = virtq_pending(q);
-	if (more && !b->threaded) {
-		b->n_self_kicks++;
-		blk_kick_self(b); /* the rest after the event loop has had its turn */
-	}
-	return more;
+	/* more waiting: the worker comes back (without the thread, after the event loop has had
+	 * its turn) */
+	return virtq_pending(q);
 }

@@ -35,40 +35,20 @@ static uint32_t get32(const uint8_t *p)
 	return le32toh(v);
 }
 
-/* pause: the request in hand finishes, no new one is taken (the thread waits on want_idle
- * like it does for a reset, holding nothing); a kick that comes meanwhile stays in the
- * eventfd, or in kick_missed without the thread. */
+/* pause: the request in hand finishes, no new one is taken; a kick that comes meanwhile is
+ * served on resume (virtio-worker.h). */
 void blk_pause(void *state)
 {
 	struct blk *b = state;
 
-	blk_lock(b);
-	if (!b->paused) {
-		b->paused = true;
-		if (b->threaded) {
-			b->want_idle++;
-			while (b->busy)
-				pthread_cond_wait(&b->idle, &b->qlock);
-		}
-	}
-	blk_unlock(b);
+	virtio_worker_pause(&b->w);
 }
 
 void blk_resume(void *state)
 {
 	struct blk *b = state;
 
-	blk_lock(b);
-	if (b->paused) {
-		b->paused = false;
-		if (b->threaded && --b->want_idle == 0)
-			pthread_cond_broadcast(&b->idle); /* it serves what came meanwhile */
-		if (!b->threaded && b->kick_missed) {
-			b->kick_missed = false;
-			blk_kick_self(b);
-		}
-	}
-	blk_unlock(b);
+	virtio_worker_resume(&b->w);
 }
 
 int blk_save(void *state, struct smol_snap_writer *w)
@@ -82,15 +62,15 @@ int blk_save(void *state, struct smol_snap_writer *w)
 	h->snap_set_version(w, BLK_STATE_VERSION);
 	memcpy(own, &cap, 8);
 	own[8] = b->readonly;
-	blk_lock(b);
+	virtio_worker_lock(&b->w);
 	/* paused, nothing is in flight; if not, the request in hand completes first (a
 	 * request taken and not completed could not be restored) */
-	blk_wait_idle(b);
+	virtio_worker_wait_idle(&b->w);
 	memcpy(own + 9, b->config, BLK_CONFIG_SIZE);
 	r = h->snap_write(w, own, sizeof(own));
 	if (r == 0)
 		r = virtio_mmio_save(&b->vm, h, w);
-	blk_unlock(b);
+	virtio_worker_unlock(&b->w);
 	return r;
 }
 
@@ -179,8 +159,8 @@ int blk_load(void *state, struct smol_snap_reader *r)
 	ret = check_config(b, own + 9);
 	if (ret)
 		return ret;
-	blk_lock(b);
-	blk_wait_idle(b); /* a new device: nothing in flight, but the thread runs */
+	virtio_worker_lock(&b->w);
+	virtio_worker_wait_idle(&b->w); /* a new device: nothing in flight, but the thread runs */
 	ret = virtio_mmio_load(&b->vm, h, r);
 	if (ret == 0) {
 		memcpy(b->config, own + 9, BLK_CONFIG_SIZE);
@@ -188,8 +168,8 @@ int blk_load(void *state, struct smol_snap_reader *r)
 		/* requests the driver posted before the snapshot and will not notify again:
 		 * the thread (or the event loop, through the same eventfd) serves them */
 		if (virtio_mmio_queue_pending(&b->vm, 0))
-			blk_kick_self(b);
+			virtio_worker_kick(&b->w, 0);
 	}
-	blk_unlock(b);
+	virtio_worker_unlock(&b->w);
 	return ret;
 }

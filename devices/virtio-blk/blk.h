@@ -2,13 +2,13 @@
 #ifndef SMOLVM_VIRTIO_BLK_H
 #define SMOLVM_VIRTIO_BLK_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include <smolvm/sdk.h>
 
+#include "virtio-worker.h"
 #include "virtio.h"
 
 #define BLK_WINDOW 0x200
@@ -36,7 +36,6 @@ struct blk {
 	uint64_t sectors; /* capacity in 512-byte sectors */
 	uint64_t base;
 	uint32_t irq;
-	int kick_fd; /* ioeventfd on QueueNotify (ABI 1.2), -1 without */
 	int irq_fd; /* irqfd on the interrupt line (ABI 1.2), -1 without */
 	char serial[BLK_ID_BYTES]; /* NUL-padded, not NUL-terminated when 20 bytes long */
 	uint8_t config[BLK_CONFIG_SIZE];
@@ -44,41 +43,15 @@ struct blk {
 	uint8_t *zeros; /* BLK_BOUNCE zero bytes, 4 KiB aligned (write zeroes) */
 	struct iovec iov[BLK_QUEUE_SIZE];
 	struct virtio_chain chain;
-	/* The I/O thread (when the backend takes an ioeventfd for QueueNotify): it serves the
-	 * queue outside the core's device lock and drops qlock during each request's I/O, so
-	 * register accesses from vCPUs wait for at most one request, never a whole batch.
-	 * qlock guards the transport and queue state (b->vm) between it and the handlers;
-	 * busy says it is inside a request with qlock released, and a reset waits on idle
-	 * until it is not. want_idle counts such waiters: while it is not 0 the thread takes
-	 * no new request and waits on idle too, so a reset waits for one request, not for
-	 * the ring to drain. stopping (destroy) makes it finish the request it has and
-	 * leave. Without the thread, requests are served in the handlers. */
-	bool threaded;
-	bool thread_started;
-	pthread_t io_thread;
-	int stop_fd;
-	pthread_mutex_t qlock;
-	pthread_cond_t idle;
-	bool busy;
-	unsigned want_idle;
-	bool stopping;
-	/* pause() (ABI 1.3, before a snapshot): no request is taken until resume(). With the
-	 * thread, paused holds one count of want_idle; without it, a notification that comes
-	 * meanwhile sets kick_missed and resume() kicks the queue for it. */
-	bool paused;
-	bool kick_missed;
+	/* Queue notifications and the I/O thread (virtio-worker.h): with the thread, requests
+	 * are served outside the core's device lock, the worker's lock guarding vm, dropped
+	 * during each request's I/O; without it, in the handlers. */
+	struct virtio_worker w;
 	char *path; /* the image, for messages */
 	bool f_discard, f_write_zeroes; /* negotiated, as read when the request was taken */
-	/* statistics, logged with -v when the device goes */
-	uint64_t n_requests, n_serves, n_empty_serves, n_self_kicks;
+	/* statistics, logged with -v when the device goes (self-kicks: w.n_self_kicks) */
+	uint64_t n_requests, n_serves, n_empty_serves;
 };
-
-/* The transport lock (qlock) with the I/O thread, nothing without it (the core's device
- * lock is enough then). */
-void blk_lock(struct blk *b);
-void blk_unlock(struct blk *b);
-/* With blk_lock held: until the I/O thread is out of the request it took (see struct blk). */
-void blk_wait_idle(struct blk *b);
 
 /* Snapshots (blk-snap.c): the device ops save, load, pause and resume (ABI 1.3). */
 int blk_save(void *state, struct smol_snap_writer *w);
@@ -86,11 +59,9 @@ int blk_load(void *state, struct smol_snap_reader *r);
 void blk_pause(void *state);
 void blk_resume(void *state);
 
-/* Serves up to a queue's worth of available requests (with b->threaded: called with qlock
- * held, released during each request's I/O), interrupts once if the driver wants, and
- * returns whether more are waiting (without the thread it has kicked itself for them). */
-bool blk_serve(struct blk *b, unsigned index);
-/* Has the event loop call blk_serve again soon (through kick_fd). */
-void blk_kick_self(struct blk *b);
+/* The worker's serve callback: serves up to a queue's worth of available requests (with
+ * the thread: worker lock held, released during each request's I/O), interrupts once if the
+ * driver wants, and returns whether more are waiting. */
+bool blk_serve(void *opaque, unsigned index);
 
 #endif

@@ -16,9 +16,9 @@
  *   irq       interrupt line (default: the first free line from 5 up), edge-triggered
  *
  * Queue notifications arrive through an ioeventfd (ABI 1.2) and are served by the disk's own
- * I/O thread, outside the core's device lock (see struct blk); interrupts leave through an
- * irqfd. Without an ioeventfd, requests are served in the MMIO handler (a vCPU thread) and
- * self-kicks go through the event loop; without an irqfd, interrupts through irq_pulse.
+ * I/O thread, outside the core's device lock (devices/virtio/virtio-worker.h); interrupts leave
+ * through an irqfd. Without an ioeventfd, requests are served in the MMIO handler (a vCPU thread)
+ * and self-kicks go through the event loop; without an irqfd, interrupts through irq_pulse.
  *
  * The image is locked while the disk exists (an OFD lock on the whole file: a write lock when
  * writable, a shared read lock when read-only), so two machines (clones of one snapshot, say)
@@ -30,7 +30,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,12 +67,7 @@ static void blk_notify(void *opaque, unsigned index)
 {
 	struct blk *b = opaque;
 
-	if (b->threaded)
-		blk_kick_self(b); /* a QueueNotify the ioeventfd did not take: wake the thread */
-	else if (b->paused)
-		b->kick_missed = true; /* served on resume() */
-	else
-		blk_serve(b, index);
+	virtio_worker_notify(&b->w, index); /* the thread, or blk_serve here */
 }
 
 static void blk_config_read(void *opaque, uint32_t off, void *buf, unsigned len)
@@ -102,39 +96,13 @@ static const struct virtio_mmio_ops blk_virtio_ops = {
 	.log = blk_vlog,
 };
 
-void blk_lock(struct blk *b)
-{
-	if (b->threaded)
-		pthread_mutex_lock(&b->qlock);
-}
-
-void blk_unlock(struct blk *b)
-{
-	if (b->threaded)
-		pthread_mutex_unlock(&b->qlock);
-}
-
-/* With qlock held: until the I/O thread is out of the request it took, whose queue a reset
- * (or a queue switched off) is about to take away. want_idle keeps it from taking the next
- * one meanwhile (it would: it holds qlock from one request's end to the next one's start). */
-void blk_wait_idle(struct blk *b)
-{
-	if (!b->threaded)
-		return;
-	b->want_idle++;
-	while (b->busy)
-		pthread_cond_wait(&b->idle, &b->qlock);
-	if (--b->want_idle == 0)
-		pthread_cond_broadcast(&b->idle); /* the thread goes on once we release qlock */
-}
-
 static uint64_t blk_mmio_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct blk *b = opaque;
 
-	blk_lock(b);
+	virtio_worker_lock(&b->w);
 	uint64_t v = virtio_mmio_read(&b->vm, off, size);
-	blk_unlock(b);
+	virtio_worker_unlock(&b->w);
 	return v;
 }
 
@@ -142,11 +110,12 @@ static void blk_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t v
 {
 	struct blk *b = opaque;
 
-	blk_lock(b);
+	virtio_worker_lock(&b->w);
+	/* a reset or a queue switched off: the request in flight (only) ends first */
 	if (off == VIRTIO_MMIO_STATUS || off == VIRTIO_MMIO_QUEUE_READY)
-		blk_wait_idle(b);
+		virtio_worker_wait_idle(&b->w);
 	virtio_mmio_write(&b->vm, off, size, value);
-	blk_unlock(b);
+	virtio_worker_unlock(&b->w);
 }
 
 static const struct smol_io_ops blk_mmio_ops = {
@@ -357,113 +326,25 @@ static int blk_claim_irq(struct blk *b, uint64_t irq)
 	return 0;
 }
 
-/* A guest write of 0 to QueueNotify signalled by the backend instead of a vCPU exit, or the
- * device's own self-kick: the queue is served here, on the event loop's thread, under the
- * device's lock. */
-static void blk_kicked(void *opaque, int fd, uint32_t events)
-{
-	struct blk *b = opaque;
-	uint64_t n;
-
-	(void)events;
-	if (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
-		virtio_mmio_queue_notify(&b->vm, 0);
-}
-
-void blk_kick_self(struct blk *b)
-{
-	uint64_t one = 1;
-
-	if (b->kick_fd >= 0 && write(b->kick_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-		b->host->log(b->dev, SMOL_LOG_WARN, "cannot kick the queue: %s", strerror(errno));
-}
-
-/* The I/O thread: waits for a kick (the guest's, through the ioeventfd, or its own), serves
- * while requests are waiting, until destroy() writes stop_fd. */
-static void *blk_io_thread(void *opaque)
-{
-	struct blk *b = opaque;
-	struct pollfd p[2] = { { .fd = b->kick_fd, .events = POLLIN },
-		               { .fd = b->stop_fd, .events = POLLIN } };
-	uint64_t n;
-
-	for (;;) {
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			/* the disk would never be served again: end the run rather than hang */
-			b->host->log(b->dev, SMOL_LOG_ERROR,
-			             "I/O thread: poll: %s; stopping the VM", strerror(errno));
-			b->host->request_exit(b->dev, 1);
-			return NULL;
-		}
-		if (p[1].revents)
-			return NULL;
-		if (read(b->kick_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-			continue;
-		pthread_mutex_lock(&b->qlock);
-		for (bool more = true; more && !b->stopping;) {
-			/* a vCPU about to reset the queue goes first */
-			while (b->want_idle && !b->stopping)
-				pthread_cond_wait(&b->idle, &b->qlock);
-			/* vCPUs get the transport during each request's I/O (blk_serve drops
-			 * qlock there), resets through want_idle above */
-			more = !b->stopping && virtio_mmio_queue_live(&b->vm, 0) && blk_serve(b, 0);
-			if (more)
-				b->n_self_kicks++; /* a batch done, another one waiting */
-		}
-		pthread_mutex_unlock(&b->qlock);
-	}
-}
-
-/* Queue notifications: through an ioeventfd served by the I/O thread when the backend takes
- * one (ABI 1.2); else the MMIO handler serves them and the kick eventfd, watched on the event
- * loop, carries the device's self-kicks. Interrupts through an irqfd when there is one, else
- * irq_pulse. */
+/* Interrupts through an irqfd when the backend takes one (ABI 1.2), else irq_pulse. Queue
+ * notifications through the worker: an ioeventfd served by the I/O thread when the backend
+ * takes one, else the MMIO handler serves them and the kick eventfd, watched on the event
+ * loop, carries the device's self-kicks. */
 static int blk_attach_eventfds(struct blk *b)
 {
 	const struct smol_host *h = b->host;
-	int r;
 
-	b->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->kick_fd < 0) {
-		h->log(b->dev, SMOL_LOG_ERROR, "cannot create the queue's eventfd: %s",
-		       strerror(errno));
-		return -EINVAL;
-	}
-	bool ioevent = false;
 	if (h->abi_minor >= 2) {
-		r = h->ioeventfd(b->dev, b->base + VIRTIO_MMIO_QUEUE_NOTIFY, 4,
-		                 SMOL_IOEVENT_DATAMATCH, 0, b->kick_fd);
-		ioevent = r == 0;
-		if (r < 0 && r != -ENOTSUP)
-			h->log(b->dev, SMOL_LOG_WARN, "no ioeventfd (%s): queue notifications exit",
-			       strerror(-r));
 		b->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (b->irq_fd >= 0 && h->irqfd(b->dev, b->irq, b->irq_fd) < 0) {
 			close(b->irq_fd);
 			b->irq_fd = -1;
 		}
 	}
-	if (ioevent) {
-		/* signals stay blocked in the thread: it inherits the core's mask */
-		b->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		b->threaded = true;
-		r = b->stop_fd < 0 ? errno : pthread_create(&b->io_thread, NULL, blk_io_thread, b);
-		if (r) {
-			b->threaded = false;
-			h->log(b->dev, SMOL_LOG_ERROR, "cannot start the I/O thread: %s",
-			       strerror(r));
-			return -EINVAL;
-		}
-		b->thread_started = true;
-	} else if (h->fd_watch(b->dev, b->kick_fd, SMOL_FD_IN, blk_kicked, b) < 0) {
-		h->log(b->dev, SMOL_LOG_ERROR, "cannot watch the queue's eventfd: %s",
-		       strerror(errno));
+	if (virtio_worker_attach(&b->w, b->base + VIRTIO_MMIO_QUEUE_NOTIFY))
 		return -EINVAL;
-	}
 	h->log(b->dev, SMOL_LOG_DEBUG, "queue notifications: %s; interrupts: %s",
-	       ioevent ? "ioeventfd, served by the disk's I/O thread" : "MMIO exits",
+	       b->w.threaded ? "ioeventfd, served by the disk's I/O thread" : "MMIO exits",
 	       b->irq_fd >= 0 ? "irqfd" : "irq_pulse");
 	return 0;
 }
@@ -472,37 +353,16 @@ static void blk_destroy(void *state)
 {
 	struct blk *b = state;
 
-	if (b->thread_started) {
-		uint64_t one = 1;
-
-		/* it finishes the request in hand (if any), takes no other, and leaves */
-		pthread_mutex_lock(&b->qlock);
-		b->stopping = true;
-		pthread_cond_broadcast(&b->idle);
-		pthread_mutex_unlock(&b->qlock);
-		if (write(b->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
-			/* a thread still polling would use what we free: keep it all */
-			b->host->log(b->dev, SMOL_LOG_ERROR,
-			             "cannot stop the I/O thread: %s; its state is leaked",
-			             strerror(errno));
-			return;
-		}
-		pthread_join(b->io_thread, NULL);
-	}
+	/* the thread finishes the request in hand (if any), takes no other, and leaves */
+	if (virtio_worker_stop(&b->w))
+		return; /* it may still run: keep all it could use */
 	/* how well notifications were batched: a wake-up per request means none were (read
 	 * once the thread is gone: it updates them) */
 	b->host->log(b->dev, SMOL_LOG_DEBUG,
 	             "served %llu requests in %llu wake-ups (%llu found nothing, %llu "
 	             "self-kicks)",
 	             (unsigned long long)b->n_requests, (unsigned long long)b->n_serves,
-	             (unsigned long long)b->n_empty_serves, (unsigned long long)b->n_self_kicks);
-	if (b->stop_fd >= 0)
-		close(b->stop_fd);
-	if (b->kick_fd >= 0) {
-		if (!b->threaded)
-			(void)b->host->fd_unwatch(b->dev, b->kick_fd);
-		close(b->kick_fd);
-	}
+	             (unsigned long long)b->n_empty_serves, (unsigned long long)b->w.n_self_kicks);
 	if (b->irq_fd >= 0)
 		close(b->irq_fd);
 	if (b->fd >= 0)
@@ -510,8 +370,6 @@ static void blk_destroy(void *state)
 	free(b->bounce);
 	free(b->zeros);
 	free(b->path);
-	pthread_cond_destroy(&b->idle);
-	pthread_mutex_destroy(&b->qlock);
 	free(b);
 }
 
@@ -533,9 +391,8 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 	b->host = host;
 	b->dev = dev;
 	b->fd = -1;
-	b->kick_fd = b->irq_fd = b->stop_fd = -1;
-	pthread_mutex_init(&b->qlock, NULL);
-	pthread_cond_init(&b->idle, NULL);
+	b->irq_fd = -1;
+	virtio_worker_init(&b->w, host, dev, &b->vm, 1, blk_serve, b);
 	*state = b;
 
 	/* Read every key before failing: all are known, all errors reported. */
@@ -621,10 +478,10 @@ static void blk_reset(void *state)
 {
 	struct blk *b = state;
 
-	blk_lock(b);
-	blk_wait_idle(b);
+	virtio_worker_lock(&b->w);
+	virtio_worker_wait_idle(&b->w);
 	virtio_mmio_reset(&b->vm);
-	blk_unlock(b);
+	virtio_worker_unlock(&b->w);
 }
 
 /* A virtio-mmio device to ACPI (LNRO0005, as Linux's virtio_mmio matches it), or to the
