@@ -95,5 +95,10 @@ void sleep_us(long us);
 /* Until the used index reaches @target (wrapping), at most @ms milliseconds. */
 bool wait_used(uint16_t target, int ms);
 uint32_t used_len(uint16_t i);
+/*
+ * Four FLUSH requests sharing one 32-byte header buffer, published and kicked, with the I/O
+ * thread held inside the first (fake_gpa_hold(HDR, 16)), its transport lock released.
+ */
+void four_flushes_held(void);
 
 #endif

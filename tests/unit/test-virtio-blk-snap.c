@@ -207,30 +207,6 @@ static void *bg_pause_run(void *opaque)
 	return NULL;
 }
 
-/* Four FLUSH requests sharing one header, the I/O thread held inside the first (as the
- * reset tests in test-virtio-blk.c do). */
-static void four_flushes_held(void)
-{
-	uint32_t t = htole32(T_FLUSH);
-
-	memset(ram + HDR, 0, 32);
-	memcpy(ram + HDR, &t, 4);
-	for (unsigned i = 0; i < 4; i++) {
-		uint16_t head = (uint16_t)(2 * i), v = htole16(head);
-
-		ram[STATUS + i] = 0xee;
-		desc(head, HDR, 32, VIRTQ_DESC_F_NEXT, head + 1);
-		desc(head + 1, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
-		memcpy(ram + AVAIL + 4 + 2 * (avail_idx % QSIZE), &v, 2);
-		avail_idx++;
-	}
-	fake_gpa_hold(HDR, 16);
-	tpublish();
-	tkick();
-	cr_assert(fake_gpa_wait_held(TIMEOUT_MS), "the I/O thread never took a request: %s",
-	          fake_log());
-}
-
 Test(blksnap, threaded_pause_waits_for_the_request_in_flight_and_takes_no_other)
 {
 	struct bg_pause a = { 0 };

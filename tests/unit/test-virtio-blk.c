@@ -721,33 +721,6 @@ Test(blk, threaded_nothing_served_before_driver_ok)
 	cr_assert_eq(ram[STATUS], 0xee);
 }
 
-/*
- * Four FLUSH requests sharing one 32-byte header buffer: the ring walk looks it up whole,
- * the request reads its first 16 bytes, so fake_gpa_hold(HDR, 16) holds the I/O thread
- * inside the first request, with the transport lock released.
- */
-static void four_flushes_held(void)
-{
-	uint32_t t = htole32(T_FLUSH);
-
-	memset(ram + HDR, 0, 32);
-	memcpy(ram + HDR, &t, 4);
-	for (unsigned i = 0; i < 4; i++) {
-		uint16_t head = (uint16_t)(2 * i), v = htole16(head);
-
-		ram[STATUS + i] = 0xee;
-		desc(head, HDR, 32, VIRTQ_DESC_F_NEXT, head + 1);
-		desc(head + 1, STATUS + i, 1, VIRTQ_DESC_F_WRITE, 0);
-		memcpy(ram + AVAIL + 4 + 2 * (avail_idx % QSIZE), &v, 2);
-		avail_idx++;
-	}
-	fake_gpa_hold(HDR, 16);
-	tpublish();
-	tkick();
-	cr_assert(fake_gpa_wait_held(TIMEOUT_MS), "the I/O thread never took a request: %s",
-	          fake_log());
-}
-
 /* A reset (Status 0, a machine reset) or QueueReady = 0 while a request is in flight: it
  * waits for that request, and for no other; nothing is completed into the queue once it is
  * done. */
