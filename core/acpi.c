@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "aml.h"
+#include "le.h"
 #include "log.h"
 
 #define OEM_ID "SMOLVM"
@@ -67,15 +68,9 @@
 #define MAX_VCPUS 255 /* 8-bit APIC ids in the Processor Local APIC structure, 0xFF broadcast */
 #define CPU_HID "ACPI0007"
 
-/* A little-endian field of @p n bytes. */
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-#define put16(p, v) put_le(p, v, 2)
-#define put32(p, v) put_le(p, v, 4)
-#define put64(p, v) put_le(p, v, 8)
+#define put16(p, v) le_put(p, v, 2)
+#define put32(p, v) le_put(p, v, 4)
+#define put64(p, v) le_put(p, v, 8)
 
 /* Sets p[at] so that the @p len bytes at @p p sum to 0 (mod 256). */
 static void set_checksum(uint8_t *p, size_t len, size_t at)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "le.h"
+
 void aml_init(struct aml *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -72,12 +74,6 @@ static void aml_insert(struct aml *a, size_t pos, const uint8_t *p, size_t n)
 	memmove(a->data + pos + n, a->data + pos, a->len - pos);
 	memcpy(a->data + pos, p, n);
 	a->len += n;
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* PkgLength (20.2.4): the lead byte's bits 7-6 count the bytes that follow (0-3). With none,
@@ -228,7 +224,7 @@ static size_t integer_encode(uint64_t v, uint8_t out[9])
 		out[0] = AML_QWORD_PREFIX;
 		n = 8;
 	}
-	put_le(out + 1, v, n);
+	le_put(out + 1, v, n);
 	return 1 + n;
 }
 
@@ -295,7 +291,7 @@ void aml_eisaid(struct aml *a, const char *id)
 		aml_fail(a, r);
 		return;
 	}
-	put_le(enc + 1, v, 4);
+	le_put(enc + 1, v, 4);
 	aml_bytes(a, enc, sizeof(enc));
 }
 
@@ -418,8 +414,8 @@ void aml_res_end(struct aml *a, size_t mark)
 void aml_res_io(struct aml *a, uint16_t base, uint8_t len)
 {
 	uint8_t d[8] = { 0x47, 0x01 };
-	put_le(d + 2, base, 2); /* range minimum base */
-	put_le(d + 4, base, 2); /* range maximum base */
+	le_put(d + 2, base, 2); /* range minimum base */
+	le_put(d + 4, base, 2); /* range maximum base */
 	d[6] = 1; /* base alignment */
 	d[7] = len; /* range length */
 	aml_bytes(a, d, sizeof(d));
@@ -430,8 +426,8 @@ void aml_res_io(struct aml *a, uint16_t base, uint8_t len)
 void aml_res_mem32_fixed(struct aml *a, uint32_t base, uint32_t len, bool writable)
 {
 	uint8_t d[12] = { 0x86, 9, 0, writable ? 0x01 : 0x00 };
-	put_le(d + 4, base, 4);
-	put_le(d + 8, len, 4);
+	le_put(d + 4, base, 4);
+	le_put(d + 8, len, 4);
 	aml_bytes(a, d, sizeof(d));
 }
 
@@ -443,6 +439,6 @@ void aml_res_ext_irq(struct aml *a, uint32_t gsi, bool level, bool active_low)
 	uint8_t d[9] = { 0x89, 6, 0 };
 	d[3] = (uint8_t)(0x01 | (level ? 0 : 0x02) | (active_low ? 0x04 : 0));
 	d[4] = 1;
-	put_le(d + 5, gsi, 4);
+	le_put(d + 5, gsi, 4);
 	aml_bytes(a, d, sizeof(d));
 }

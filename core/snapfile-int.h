@@ -48,6 +48,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "le.h"
 #include "snapfile.h"
 
 #define SF_HDR_FIXED 256u
@@ -81,27 +82,10 @@
 #define SF_CPU_SIZE 88
 #define SF_OFF_RESERVED 200
 
-static inline void sf_put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void sf_put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t sf_get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t sf_get64(const uint8_t *p)
-{
-	return (uint64_t)sf_get32(p) | (uint64_t)sf_get32(p + 4) << 32;
-}
+#define sf_put32(p, v) le_put(p, v, 4)
+#define sf_put64(p, v) le_put(p, v, 8)
+#define sf_get32(p) ((uint32_t)le_get(p, 4))
+#define sf_get64(p) le_get(p, 8)
 
 static inline uint64_t sf_align(uint64_t v, uint64_t a)
 {

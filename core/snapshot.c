@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "device.h"
+#include "le.h"
 #include "log.h"
 #include "machine.h"
 #include "notify.h"
@@ -126,22 +127,6 @@ size_t snap_host_remaining(struct smol_snap_reader *r)
 	return r->len - r->pos;
 }
 
-/* ---- little-endian helpers ---------------------------------------------------------- */
-
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-	for (unsigned i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned bytes)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < bytes; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* ---- saving -------------------------------------------------------------------------- */
 
 /* A backend blob, grown until it fits. 0 with a malloc'd buffer, or a negative errno. */
@@ -172,10 +157,10 @@ static int get_blob(struct machine *m, struct smol_vcpu *v, uint8_t **out, size_
 static int add_core_section(struct machine *m, struct snap_writer *w, char *err, size_t errlen)
 {
 	uint8_t buf[4 + 4 + 8 + 4 + MACHINE_IRQS];
-	put_le(buf, SNAP_CORE_VERSION, 4);
-	put_le(buf + 4, m->n_vcpus, 4);
-	put_le(buf + 8, m->ram_size, 8);
-	put_le(buf + 16, MACHINE_IRQS, 4);
+	le_put(buf, SNAP_CORE_VERSION, 4);
+	le_put(buf + 4, m->n_vcpus, 4);
+	le_put(buf + 8, m->ram_size, 8);
+	le_put(buf + 16, MACHINE_IRQS, 4);
 	pthread_mutex_lock(&m->irq_lock);
 	for (int i = 0; i < MACHINE_IRQS; i++)
 		buf[20 + i] = (uint8_t)m->irq_level[i];
@@ -205,10 +190,10 @@ static int add_device_section(struct smol_dev *d, struct snap_writer *w, char *e
 		free(sw.buf);
 		return r;
 	}
-	put_le(hdr, nlen, 2);
+	le_put(hdr, nlen, 2);
 	memcpy(hdr + 2, plugin, nlen);
-	put_le(hdr + 2 + nlen, sw.version, 4);
-	put_le(hdr + 6 + nlen, 0, 4);
+	le_put(hdr + 2 + nlen, sw.version, 4);
+	le_put(hdr + 6 + nlen, 0, 4);
 	size_t hlen = 10 + nlen;
 	uint8_t *sec = malloc(hlen + sw.len);
 	if (!sec) {
@@ -425,13 +410,13 @@ static int load_core_section(struct machine *m, struct snap_reader *sr, const ch
 		log_err("%s: the snapshot has no core section", file);
 		return STATUS_CONFIG;
 	}
-	uint32_t version = (uint32_t)get_le(p, 4), n_irqs = (uint32_t)get_le(p + 16, 4);
+	uint32_t version = (uint32_t)le_get(p, 4), n_irqs = (uint32_t)le_get(p + 16, 4);
 	if (version != SNAP_CORE_VERSION) {
 		log_err("%s: core state version %u; this smolvm reads version %u", file, version,
 		        SNAP_CORE_VERSION);
 		return STATUS_CONFIG;
 	}
-	if (get_le(p + 4, 4) != m->n_vcpus || get_le(p + 8, 8) != m->ram_size ||
+	if (le_get(p + 4, 4) != m->n_vcpus || le_get(p + 8, 8) != m->ram_size ||
 	    n_irqs != MACHINE_IRQS || len != 20 + (size_t)n_irqs) {
 		log_err("%s: the core section does not match the machine it describes (vCPUs, RAM "
 		        "or IRQ lines)",
@@ -453,11 +438,11 @@ static int load_core_section(struct machine *m, struct snap_reader *sr, const ch
 
 static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const char *file)
 {
-	if (len < 2 || len < 10 + (size_t)get_le(p, 2)) {
+	if (len < 2 || len < 10 + (size_t)le_get(p, 2)) {
 		log_err("%s: the state of device '%s' is malformed", file, d->name);
 		return STATUS_CONFIG;
 	}
-	size_t nlen = (size_t)get_le(p, 2);
+	size_t nlen = (size_t)le_get(p, 2);
 	const char *plugin = d->plugin->desc->name;
 	if (nlen != strlen(plugin) || memcmp(p + 2, plugin, nlen) != 0) {
 		log_err("%s: device '%s' was a '%.*s' device when saved; the machine now makes it "
@@ -465,7 +450,7 @@ static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const c
 		        file, d->name, (int)nlen, (const char *)(p + 2), plugin);
 		return STATUS_CONFIG;
 	}
-	uint32_t version = (uint32_t)get_le(p + 2 + nlen, 4);
+	uint32_t version = (uint32_t)le_get(p + 2 + nlen, 4);
 	if (!dev_has_load(d)) {
 		log_err("%s: %s cannot load its saved state: its plugin (%s, ABI %u.%u) has no "
 		        "load()",
