@@ -1,5 +1,6 @@
 /* dev-snap.h: the part of a device's load() that every in-tree device does the same way: the
- * state version check, and the whole load() of a device without guest state. Header-only and
+ * state version check, the whole load() of a device without guest state, and little-endian
+ * fields. Header-only and
  * not ABI (like devices/virtio/): the out-of-tree examples in plugins/ spell it out, as a vendor
  * would. */
 #ifndef SMOLVM_DEV_SNAP_H
@@ -10,6 +11,21 @@
 #include <stdint.h>
 
 #include <smolvm/sdk.h>
+
+/* Little-endian fields of @p n bytes in a state buffer, whatever the host's byte order. */
+static inline void dev_le_put(uint8_t *p, uint64_t v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t dev_le_get(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
 
 /* A saved state's version against @p newest, the one this plugin writes: 0 with the version
  * in *@p out, -ENOTSUP for a newer one (a newer plugin saved it), -EINVAL for 0; logged. */

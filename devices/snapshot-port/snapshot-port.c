@@ -92,8 +92,8 @@ static void sp_destroy(void *state)
 static int sp_save(void *state, struct smol_snap_writer *w)
 {
 	struct snap_port *s = state;
-	uint8_t b[4] = { (uint8_t)s->restores, (uint8_t)(s->restores >> 8),
-		         (uint8_t)(s->restores >> 16), (uint8_t)(s->restores >> 24) };
+	uint8_t b[4];
+	dev_le_put(b, s->restores, 4);
 	s->host->snap_set_version(w, SNAP_PORT_STATE_VERSION);
 	return s->host->snap_write(w, b, sizeof(b));
 }
@@ -115,8 +115,7 @@ static int sp_load(void *state, struct smol_snap_reader *r)
 	ret = s->host->snap_read(r, b, sizeof(b));
 	if (ret)
 		return ret;
-	uint32_t restores =
-	        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	uint32_t restores = (uint32_t)dev_le_get(b, 4);
 	s->restores = restores == UINT32_MAX ? restores : restores + 1;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "blk.h"
+#include "dev-snap.h"
 
 #define BLK_STATE_VERSION 1
 #define BLK_STATE_OWN (8 + 1 + BLK_CONFIG_SIZE)
@@ -27,13 +28,7 @@
 #define CFG_BLK_SIZE 20
 #define CFG_DISCARD_ALIGN 44
 
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
+#define get32(p) ((uint32_t)dev_le_get(p, 4))
 
 /* pause: the request in hand finishes, no new one is taken; a kick that comes meanwhile is
  * served on resume (virtio-worker.h). */

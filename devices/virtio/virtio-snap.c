@@ -4,7 +4,6 @@
  * can reach under virtio_mmio_write()'s rules (a guest can only have made those), for the
  * device as it is configured now, and changes nothing until all of it was checked.
  */
-#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include <smolvm/sdk.h>
 
+#include "dev-snap.h"
 #include "virtio-priv.h"
 
 #define STATUS_KNOWN                                                                               \
@@ -20,47 +20,12 @@
 
 /* ---- little-endian fields in a byte buffer -------------------------------------------- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
+#define put16(p, v) dev_le_put(p, v, 2)
+#define put32(p, v) dev_le_put(p, v, 4)
+#define put64(p, v) dev_le_put(p, v, 8)
+#define get16(p) ((uint16_t)dev_le_get(p, 2))
+#define get32(p) ((uint32_t)dev_le_get(p, 4))
+#define get64(p) dev_le_get(p, 8)
 
 /* ---- feature names -------------------------------------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "blk-driver.h"
+#include "dev-snap.h"
 
 TestSuite(blksnap, .init = blk_setup, .fini = blk_teardown);
 
@@ -69,31 +70,10 @@ static void recreate(bool threaded, const char *readonly)
 	cr_assert_eq(rd(VIRTIO_MMIO_STATUS), 0);
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
+#define put16(p, v) dev_le_put(p, v, 2)
+#define put32(p, v) dev_le_put(p, v, 4)
+#define put64(p, v) dev_le_put(p, v, 8)
+#define get64(p) dev_le_get(p, 8)
 
 /*
  * Two writes done before the snapshot, three requests posted but never notified (a write, a
