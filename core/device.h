@@ -42,6 +42,11 @@ struct smol_dev {
 #define DEV_HAS_OP(ops, field)                                                                     \
 	((ops)->struct_size >= offsetof(struct smol_device_ops, field) + sizeof((ops)->field))
 
+/** An op of ABI 1.3 or later that device @p d provides: its plugin says 1.3 or later (slots a
+ * 1.2 plugin left reserved are never read), its table holds @p field, and it is set. */
+#define DEV_HAS_OP_1_3(d, field)                                                                   \
+	((d)->plugin->desc->abi_minor >= 3 && DEV_HAS_OP((d)->ops, field) && (d)->ops->field)
+
 /**
  * Reports "FILE:LINE: <device label>: message" about @p kv (NULL: the device's section) and
  * counts it against the device, so create() failing after it is not reported twice.

@@ -19,16 +19,6 @@
 /* How long a pause waits for the vCPUs (one may be stuck in a device handler). */
 #define PAUSE_TIMEOUT_MS 10000
 
-static bool dev_has_pause(const struct smol_dev *d)
-{
-	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, pause) && d->ops->pause;
-}
-
-static bool dev_has_resume(const struct smol_dev *d)
-{
-	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, resume) && d->ops->resume;
-}
-
 static uint32_t started_vcpus(const struct machine *m)
 {
 	uint32_t n = 0;
@@ -93,7 +83,7 @@ int machine_pause(struct machine *m)
 	}
 	for (size_t i = 0; i < m->n_devs; i++) {
 		struct smol_dev *d = m->devs[i];
-		if (dev_has_pause(d)) {
+		if (DEV_HAS_OP_1_3(d, pause)) {
 			dev_lock(d);
 			d->ops->pause(d->state);
 			dev_unlock(d);
@@ -111,18 +101,13 @@ int machine_resume(struct machine *m)
 		return 0;
 	for (size_t i = m->n_devs; i-- > 0;) {
 		struct smol_dev *d = m->devs[i];
-		if (dev_has_resume(d)) {
+		if (DEV_HAS_OP_1_3(d, resume)) {
 			dev_lock(d);
 			d->ops->resume(d->state);
 			dev_unlock(d);
 		}
 	}
-	if (snapshot_backend_ok(m) &&
-	    m->be->struct_size >=
-	            offsetof(struct smol_backend_ops, vcpu_was_paused) + sizeof(void *) &&
-	    m->be->vcpu_was_paused)
-		for (uint32_t i = 0; i < m->n_vcpus; i++)
-			m->be->vcpu_was_paused(m->vcpus[i].bv);
+	machine_tell_paused(m);
 	release_vcpus(m);
 	log_debug("machine resumed");
 	return 0;
@@ -157,9 +142,11 @@ uint64_t machine_uptime_ms(const struct machine *m)
 	return (ns - m->started_ns) / 1000000ull;
 }
 
-int machine_snapshot(struct machine *m, const char *path, char *err, size_t errlen)
+void machine_tell_paused(struct machine *m)
 {
-	return snapshot_take(m, path, false, err, errlen);
+	if (BACKEND_HAS_OP(m, vcpu_was_paused))
+		for (uint32_t i = 0; i < m->n_vcpus; i++)
+			m->be->vcpu_was_paused(m->vcpus[i].bv);
 }
 
 /* ---- the control socket (`smolvm run --control SOCK`, control.c) -------------------- */

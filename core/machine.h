@@ -160,13 +160,6 @@ int machine_pause(struct machine *m);
 int machine_resume(struct machine *m);
 /** True while machine_pause() holds the machine (a user's pause, or a snapshot in progress). */
 bool machine_paused(const struct machine *m);
-/**
- * Writes a snapshot of the running machine to @p path (through a temporary file, fsynced and
- * renamed): pauses it, saves the backend's and every device's state and guest RAM, and leaves
- * it as it found it (running or paused). 0, or a negative errno with @p err saying why (a
- * device that cannot be saved, a backend without snapshots, I/O). On the event loop's thread.
- */
-int machine_snapshot(struct machine *m, const char *path, char *err, size_t errlen);
 /** Milliseconds since the machine started running (for status replies). */
 uint64_t machine_uptime_ms(const struct machine *m);
 

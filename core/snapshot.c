@@ -32,12 +32,6 @@
 /* Largest state the core accepts from one device or backend blob. */
 #define SNAP_BLOB_MAX (64u << 20)
 
-#define BACKEND_HAS_OP(m, field)                                                                   \
-	((m)->backend->desc->abi_minor >= 3 &&                                                     \
-	 ((const struct smol_backend_ops *)(m)->be)->struct_size >=                                \
-	         offsetof(struct smol_backend_ops, field) + sizeof((m)->be->field) &&              \
-	 (m)->be->field)
-
 bool snapshot_backend_ok(const struct machine *m)
 {
 	return BACKEND_HAS_OP(m, vm_cpu_info) && BACKEND_HAS_OP(m, vm_save) &&
@@ -45,20 +39,9 @@ bool snapshot_backend_ok(const struct machine *m)
 	       BACKEND_HAS_OP(m, vcpu_load);
 }
 
-static bool dev_has_save(const struct smol_dev *d)
-{
-	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, save) && d->ops->save;
-}
-
-static bool dev_has_load(const struct smol_dev *d)
-{
-	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, load) && d->ops->load;
-}
-
 static bool dev_has_pause_resume(const struct smol_dev *d)
 {
-	return d->plugin->desc->abi_minor >= 3 && DEV_HAS_OP(d->ops, resume) && d->ops->pause &&
-	       d->ops->resume;
+	return DEV_HAS_OP_1_3(d, pause) && DEV_HAS_OP_1_3(d, resume);
 }
 
 /* ---- device streams (the host table's snap_* functions) ------------------------------ */
@@ -268,7 +251,7 @@ int snapshot_take(struct machine *m, const char *path, bool stop, char *err, siz
 	}
 	for (size_t i = 0; i < m->n_devs; i++) {
 		const struct smol_dev *d = m->devs[i];
-		if (!dev_has_save(d)) {
+		if (!DEV_HAS_OP_1_3(d, save)) {
 			snprintf(err, errlen,
 			         "%s cannot be saved: its plugin (%s, ABI %u.%u) has no save()",
 			         d->label, d->plugin->path, d->plugin->desc->abi_major,
@@ -451,7 +434,7 @@ static int load_device(struct smol_dev *d, const uint8_t *p, size_t len, const c
 		return STATUS_CONFIG;
 	}
 	uint32_t version = (uint32_t)le_get(p + 2 + nlen, 4);
-	if (!dev_has_load(d)) {
+	if (!DEV_HAS_OP_1_3(d, load)) {
 		log_err("%s: %s cannot load its saved state: its plugin (%s, ABI %u.%u) has no "
 		        "load()",
 		        file, d->label, d->plugin->path, d->plugin->desc->abi_major,
@@ -603,9 +586,7 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 			dev_unlock(d);
 		}
 	}
-	if (BACKEND_HAS_OP(m, vcpu_was_paused))
-		for (uint32_t i = 0; i < m->n_vcpus; i++)
-			m->be->vcpu_was_paused(m->vcpus[i].bv);
+	machine_tell_paused(m);
 	log_debug("%s: restored (%u vCPUs, %zu devices, %llu MiB of RAM mapped from the file)",
 	          file, m->n_vcpus, m->n_devs, (unsigned long long)(m->ram_size >> 20));
 	return -1;

@@ -17,6 +17,16 @@ struct snap_reader;
 /** The state version of the core's own section (SNAP_SEC_CORE). */
 #define SNAP_CORE_VERSION 1
 
+/** A backend op of ABI 1.3 or later that machine @p m's backend provides (as DEV_HAS_OP_1_3). */
+#define BACKEND_HAS_OP(m, field)                                                                   \
+	((m)->backend->desc->abi_minor >= 3 &&                                                     \
+	 ((const struct smol_backend_ops *)(m)->be)->struct_size >=                                \
+	         offsetof(struct smol_backend_ops, field) + sizeof((m)->be->field) &&              \
+	 (m)->be->field)
+
+/** Tells every vCPU's guest it was stopped (vcpu_was_paused), where the backend can. */
+void machine_tell_paused(struct machine *m);
+
 /** True when the backend offers every snapshot op (ABI 1.3). */
 bool snapshot_backend_ok(const struct machine *m);
 
