@@ -256,7 +256,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		          ps->cur->kind == CFG_DEVICE ? "device " : "", ps->cur->name);
 		return 1;
 	}
-	for (size_t i = 0; i < ps->cur->n_kv; i++) {
+	/* a device may take a key several times (smol_host::cfg_str_at); a repeat of any other
+	 * key is reported once the device has asked for its keys (cfg_report_unused) */
+	for (size_t i = 0; ps->cur->kind != CFG_DEVICE && i < ps->cur->n_kv; i++) {
 		if (strcmp(ps->cur->kv[i].key, name) == 0) {
 			cfg_error(c, &tmp, NULL, "duplicate key '%s' (first at line %d)", name,
 			          ps->cur->kv[i].line);
@@ -379,6 +381,27 @@ struct cfg_section *cfg_section(struct cfg *c, enum cfg_kind kind, const char *n
 	for (size_t i = 0; i < c->n_sec; i++)
 		if (c->sec[i].kind == kind && (!name || strcmp(c->sec[i].name, name) == 0))
 			return &c->sec[i];
+	return NULL;
+}
+
+static const struct cfg_kv *cfg_first(const struct cfg_section *s, const char *key)
+{
+	for (size_t i = 0; i < s->n_kv; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			return &s->kv[i];
+	return NULL;
+}
+
+struct cfg_kv *cfg_get_at(struct cfg_section *s, const char *key, unsigned index)
+{
+	if (!s)
+		return NULL;
+	for (size_t i = 0; i < s->n_kv; i++) {
+		if (strcmp(s->kv[i].key, key) == 0 && index-- == 0) {
+			s->kv[i].used = true;
+			return &s->kv[i];
+		}
+	}
 	return NULL;
 }
 
@@ -667,10 +690,15 @@ int cfg_report_unused(struct cfg *c, struct cfg_section *s, const char *what)
 {
 	int n = 0;
 	for (size_t i = 0; i < s->n_kv; i++) {
-		if (!s->kv[i].used) {
+		if (s->kv[i].used)
+			continue;
+		const struct cfg_kv *first = cfg_first(s, s->kv[i].key);
+		if (first != &s->kv[i])
+			cfg_error(c, s, &s->kv[i], "duplicate key '%s' (first at line %d)",
+			          s->kv[i].key, first->line);
+		else
 			cfg_error(c, s, &s->kv[i], "unknown key '%s' for %s", s->kv[i].key, what);
-			n++;
-		}
+		n++;
 	}
 	return n;
 }

@@ -72,6 +72,9 @@ int cfg_deserialize(struct cfg **out, const char *text, size_t len, char *err, s
 struct cfg_section *cfg_section(struct cfg *c, enum cfg_kind kind, const char *name);
 /** Finds a key in a section and marks it used; NULL when absent. */
 struct cfg_kv *cfg_get(struct cfg_section *s, const char *key);
+/** The @p index-th (from 0) occurrence of a key a device may repeat, marked used; NULL past
+ * the last. */
+struct cfg_kv *cfg_get_at(struct cfg_section *s, const char *key, unsigned index);
 
 /** Reports "path:line: message" for a key (or the section when kv is NULL); counts errors. */
 void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *kv, const char *fmt,

@@ -278,6 +278,24 @@ static void host_request_snapshot(struct smol_dev *dev)
 	machine_request_snapshot(dev->m, dev);
 }
 
+static const char *host_dev_name(struct smol_dev *dev)
+{
+	return dev->name;
+}
+
+static const char *host_machine_name(struct smol_dev *dev)
+{
+	return dev->m->name;
+}
+
+static int host_cfg_str_at(struct smol_dev *dev, const char *key, unsigned index, const char **out)
+{
+	struct cfg_kv *kv = cfg_get_at(dev->sec, key, index);
+
+	*out = kv ? kv->value : NULL;
+	return kv ? 0 : -ENOENT;
+}
+
 const struct smol_host dev_host_table = {
 	.abi_major = SMOL_ABI_MAJOR,
 	.abi_minor = SMOL_ABI_MINOR,
@@ -312,6 +330,9 @@ const struct smol_host dev_host_table = {
 	.snap_read = snap_host_read,
 	.snap_remaining = snap_host_remaining,
 	.request_snapshot = host_request_snapshot,
+	.dev_name = host_dev_name,
+	.machine_name = host_machine_name,
+	.cfg_str_at = host_cfg_str_at,
 };
 
 /* ---- lifecycle -------------------------------------------------------------------- */

@@ -105,6 +105,38 @@ static char *check_file(struct machine *m, struct cfg_section *s, struct cfg_kv 
 	return NULL;
 }
 
+/* [machine] name (devices derive identifiers from it: a default MAC address): letters,
+ * digits, '.', '_' and '-'; by default the INI file's name without its folder and ".ini". */
+static void configure_machine_name(struct machine *m, struct cfg_section *s)
+{
+	struct cfg *c = m->cfg;
+	const char *name = NULL, *base = strrchr(c->path, '/');
+	size_t len;
+
+	cfg_get_str(c, s, "name", NULL, &name);
+	if (name) {
+		len = strlen(name);
+		if (len == 0 || len > MACHINE_NAME_MAX ||
+		    strspn(name,
+		           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+		            len)
+			cfg_error(c, s, cfg_get(s, "name"),
+			          "name '%s': 1 to %d letters, digits, '.', '_' or '-'", name,
+			          MACHINE_NAME_MAX);
+	} else {
+		name = base ? base + 1 : c->path;
+		len = strlen(name);
+		if (len > 4 && strcmp(name + len - 4, ".ini") == 0)
+			len -= 4;
+	}
+	free(m->name);
+	m->name = strndup(name, len);
+	if (!m->name) {
+		log_err("out of memory");
+		exit(STATUS_ERROR);
+	}
+}
+
 static int configure_machine_section(struct machine *m)
 {
 	struct cfg *c = m->cfg;
@@ -128,6 +160,7 @@ static int configure_machine_section(struct machine *m)
 			          (unsigned long long)v, MACHINE_MAX_VCPUS);
 		m->n_vcpus = (uint32_t)v;
 	}
+	configure_machine_name(m, s);
 	cfg_get_str(c, s, "plugin_path", NULL, &plugin_path);
 	char *resolved = NULL;
 	if (plugin_path) {
@@ -593,6 +626,7 @@ void machine_destroy(struct machine *m)
 	bus_free(&m->pio);
 	plugin_path_free(&m->pp);
 	free(m->kernel_path);
+	free(m->name);
 	free(m->initrd_path);
 	free(m->snap_path);
 	pthread_mutex_destroy(&m->irq_lock);

@@ -18,6 +18,7 @@
 /** Interrupt lines (IOAPIC pins / GSIs) a device can claim on x86. */
 #define MACHINE_IRQS 24
 #define MACHINE_MAX_VCPUS 64
+#define MACHINE_NAME_MAX 64 /* [machine] name */
 
 /** Exit statuses of `smolvm run` other than a guest-chosen one. */
 enum {
@@ -43,6 +44,7 @@ struct machine {
 	/* [machine] */
 	const char *arch;
 	const char *backend_name;
+	char *name; /**< [machine] name, else the INI file's name without ".ini" */
 	uint64_t ram_size;
 	uint32_t n_vcpus;
 	bool acpi; /**< [machine] acpi: the core builds ACPI tables */

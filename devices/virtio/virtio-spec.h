@@ -101,4 +101,36 @@
 #define VIRTIO_BLK_ID_BYTES 20 /* GET_ID */
 #define VIRTIO_BLK_SECTOR 512 /* the unit of every sector number and capacity */
 
+/* Network device (5.1). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_NET_F_CSUM 0 /* the device takes packets with a partial checksum */
+#define VIRTIO_NET_F_GUEST_CSUM 1 /* the driver takes packets with a partial checksum */
+#define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_GUEST_UFO 10
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_HOST_UFO 14
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+
+#define VIRTIO_NET_CFG_MAC 0 /* u8[6] */
+#define VIRTIO_NET_CFG_STATUS 6 /* le16 */
+#define VIRTIO_NET_CFG_MAX_PAIRS 8 /* le16 */
+#define VIRTIO_NET_CFG_MTU 10 /* le16 */
+#define VIRTIO_NET_S_LINK_UP 1u
+
+/* struct virtio_net_hdr (5.1.6): 12 bytes with VIRTIO_F_VERSION_1, little-endian. */
+#define VIRTIO_NET_HDR_SIZE 12
+#define VIRTIO_NET_HDR_FLAGS 0 /* u8 */
+#define VIRTIO_NET_HDR_GSO_TYPE 1 /* u8 */
+#define VIRTIO_NET_HDR_NUM_BUFFERS 10 /* le16 */
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1u
+#define VIRTIO_NET_HDR_GSO_NONE 0u
+
 #endif

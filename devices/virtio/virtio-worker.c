@@ -32,8 +32,10 @@ void virtio_worker_init(struct virtio_worker *w, const struct smol_host *host, s
 	w->serve = serve;
 	w->opaque = opaque;
 	w->stop_fd = -1;
-	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		w->kick[i] = (struct virtio_worker_kick){ .w = w, .index = i, .fd = -1 };
+		w->io[i] = (struct virtio_worker_io){ .w = w, .index = i, .fd = -1 };
+	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->idle, NULL);
 }
@@ -117,6 +119,48 @@ static void worker_kicked(void *opaque, int fd, uint32_t events)
 		virtio_mmio_queue_notify(k->w->vm, k->index);
 }
 
+/* Without the thread: a queue's host fd is ready, served on the event loop's thread under
+ * the device's lock. */
+static void worker_io_ready(void *opaque, int fd, uint32_t events)
+{
+	struct virtio_worker_io *io = opaque;
+
+	(void)fd;
+	(void)events;
+	virtio_mmio_queue_notify(io->w->vm, io->index);
+}
+
+int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint32_t events)
+{
+	struct virtio_worker_io *io = &w->io[index];
+	int r = 0;
+
+	if (index >= w->n_queues)
+		return -EINVAL;
+	if (fd < 0)
+		events = 0;
+	if (io->fd == fd && io->events == events)
+		return 0;
+	if (io->on_loop) {
+		(void)w->host->fd_unwatch(w->dev, io->fd);
+		io->on_loop = false;
+	}
+	io->fd = fd;
+	io->events = events;
+	if (w->threaded) {
+		/* the thread polls what was set when it last looked: wake it to look again */
+		if (!(w->thread_started && pthread_equal(pthread_self(), w->thread)))
+			virtio_worker_kick(w, index);
+	} else if (events && w->watched) {
+		r = w->host->fd_watch(w->dev, fd, events, worker_io_ready, io);
+		if (r < 0)
+			w->host->log(w->dev, SMOL_LOG_ERROR, "cannot watch fd %d for queue %u: %s",
+			             fd, index, strerror(-r));
+		io->on_loop = r >= 0;
+	}
+	return r < 0 ? r : 0;
+}
+
 /* Takes the kicks signalled in @p[0..n) into a mask of queues to serve. */
 static uint32_t worker_take_kicks(struct pollfd *p, unsigned n)
 {
@@ -134,8 +178,9 @@ static uint32_t worker_take_kicks(struct pollfd *p, unsigned n)
 static void *worker_thread(void *opaque)
 {
 	struct virtio_worker *w = opaque;
-	struct pollfd p[VIRTIO_MAX_QUEUES + 1];
-	unsigned n = w->n_queues;
+	struct pollfd p[2 * VIRTIO_MAX_QUEUES + 1];
+	unsigned queue_of[2 * VIRTIO_MAX_QUEUES + 1];
+	unsigned n = w->n_queues, np;
 
 	for (unsigned i = 0; i < n; i++)
 		p[i] = (struct pollfd){ .fd = w->kick[i].fd, .events = POLLIN };
@@ -143,7 +188,24 @@ static void *worker_thread(void *opaque)
 	for (;;) {
 		uint32_t todo;
 
-		if (poll(p, n + 1, -1) < 0) {
+		/* the queues' host fds, as the device last set them (live queues only: a ready
+		 * fd of a queue that cannot be served would make the poll spin) */
+		np = n + 1;
+		pthread_mutex_lock(&w->lock);
+		for (unsigned i = 0; i < n; i++) {
+			const struct virtio_worker_io *io = &w->io[i];
+
+			if (io->fd < 0 || !io->events || !virtio_mmio_queue_live(w->vm, i))
+				continue;
+			p[np] = (struct pollfd){
+				.fd = io->fd,
+				.events = (short)(((io->events & SMOL_FD_IN) ? POLLIN : 0) |
+				                  ((io->events & SMOL_FD_OUT) ? POLLOUT : 0)),
+			};
+			queue_of[np++] = i;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (poll(p, np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			/* the device would never be served again: end the run rather than hang */
@@ -155,6 +217,9 @@ static void *worker_thread(void *opaque)
 		if (p[n].revents)
 			return NULL;
 		todo = worker_take_kicks(p, n);
+		for (unsigned k = n + 1; k < np; k++)
+			if (p[k].revents)
+				todo |= 1u << queue_of[k];
 		pthread_mutex_lock(&w->lock);
 		while (todo && !w->stopping) {
 			/* a vCPU about to reset a queue goes first, and a pause holds us here */
@@ -251,6 +316,9 @@ int virtio_worker_stop(struct virtio_worker *w)
 		close(w->stop_fd);
 	w->stop_fd = -1;
 	for (unsigned i = 0; i < w->n_queues; i++) {
+		if (w->io[i].on_loop)
+			(void)w->host->fd_unwatch(w->dev, w->io[i].fd);
+		w->io[i].on_loop = false;
 		if (w->kick[i].fd < 0)
 			continue;
 		if (w->watched)

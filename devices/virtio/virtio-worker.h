@@ -70,6 +70,15 @@ struct virtio_worker_kick {
 	int fd;
 };
 
+/* A host fd whose readiness serves a queue (virtio_worker_watch_io()). */
+struct virtio_worker_io {
+	struct virtio_worker *w;
+	unsigned index;
+	int fd; /* -1: none */
+	uint32_t events; /* SMOL_FD_IN | SMOL_FD_OUT; 0: not watched */
+	bool on_loop; /* without the thread: watched on the event loop */
+};
+
 /* Fields are the worker's; devices read threaded and n_self_kicks. */
 struct virtio_worker {
 	const struct smol_host *host;
@@ -79,6 +88,7 @@ struct virtio_worker {
 	void *opaque;
 	unsigned n_queues;
 	struct virtio_worker_kick kick[VIRTIO_MAX_QUEUES];
+	struct virtio_worker_io io[VIRTIO_MAX_QUEUES];
 	bool threaded; /* served by the I/O thread */
 	bool thread_started;
 	bool watched; /* kick eventfds watched on the event loop */
@@ -118,6 +128,17 @@ int virtio_worker_stop(struct virtio_worker *w);
 /* The device's queue_notify callback: wakes the thread, or (without it) serves the queue
  * here, or remembers it for resume while paused. */
 void virtio_worker_notify(struct virtio_worker *w, unsigned index);
+
+/*
+ * Serves queue @index also when @fd is ready for @events (SMOL_FD_IN, SMOL_FD_OUT; 0 or
+ * @fd -1: no longer): a network device's backend, readable for its receive queue, writable
+ * for its transmit queue once a frame waits. Worker lock held, from the serve callback or any
+ * of the device's callbacks (not from create; after virtio_worker_attach()). The fd is polled
+ * only while the queue is live: the serve callback turns @events off when it can take
+ * nothing more (no receive buffers), so a ready fd never makes the worker spin. 0, or a
+ * negative errno when the event loop refused the watch (logged).
+ */
+int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint32_t events);
 
 /* Has queue @index served soon (by the thread, or on the event loop without it). */
 void virtio_worker_kick(struct virtio_worker *w, unsigned index);

@@ -181,6 +181,23 @@ int virtq_pop(struct virtq *q, struct virtio_chain *c);
  */
 bool virtq_pending(struct virtq *q);
 
+/*
+ * Gives back the last @n chains virtq_pop() returned, none of them pushed (a device that took
+ * buffers for a packet and found too few): the next virtq_pop() returns them again. @mark is
+ * q->last_avail before the first of them was taken. false (nothing changed) when chains
+ * virtq_pop() completed as malformed lie among them: those must not be taken twice; the
+ * caller then pushes its @n chains itself.
+ */
+bool virtq_unpop(struct virtq *q, uint16_t mark, unsigned n);
+
+/*
+ * For a device waiting for more buffers than the driver has made available (they are too
+ * few for its packet): asks the driver to notify at its next new entry (with EVENT_IDX,
+ * avail_event is set to the current avail index). true when entries came meanwhile (look
+ * again now), false when a notification will come.
+ */
+bool virtq_want_more(struct virtq *q);
+
 /* Returns chain @head to the driver with @len bytes written. 0, or -EIO (queue broken). */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 

@@ -270,6 +270,38 @@ bool virtq_pending(struct virtq *q)
 	return avail_idx != q->last_avail;
 }
 
+bool virtq_unpop(struct virtq *q, uint16_t mark, unsigned n)
+{
+	if ((uint16_t)(q->last_avail - mark) != n)
+		return false; /* malformed chains were completed in between */
+	q->last_avail = mark;
+	return true;
+}
+
+bool virtq_want_more(struct virtq *q)
+{
+	uint16_t avail_idx, again;
+
+	if (!q->ready || q->broken)
+		return false;
+	if (load16(q, q->avail + 2, &avail_idx)) {
+		queue_broken(q, "avail ring outside guest RAM");
+		return false;
+	}
+	if (!event_idx(q))
+		return false; /* the driver notifies every new entry */
+	if (store16(q, q->used + 4 + 8 * (uint64_t)q->num, avail_idx)) {
+		queue_broken(q, "used ring outside guest RAM");
+		return false;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (load16(q, q->avail + 2, &again)) {
+		queue_broken(q, "avail ring outside guest RAM");
+		return false;
+	}
+	return again != avail_idx;
+}
+
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	uint64_t slot = q->used_idx & (q->num - 1);

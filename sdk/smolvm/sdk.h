@@ -47,6 +47,9 @@
  *    vcpu_load and vcpu_was_paused (arch-tagged state blobs, enum smol_arch). The layout of
  *    every public struct is pinned with _Static_assert for the whole 1.x line, and
  *    SMOL_TARGET_ABI_MINOR lets a plugin be built for an older core.
+ *  - 1.4 (smolvm 0.5): host table dev_name() and machine_name(), for names and identifiers
+ *    that stay the same from run to run (virtio-net's default MAC address), and
+ *    cfg_str_at() for a key the user may repeat (virtio-net's port forwards).
  *
  * Building for an older core: define SMOL_TARGET_ABI_MINOR (say 2) before including this
  * header. The descriptor then says 1.2, so a 1.2 core loads the plugin, and the fields of later
@@ -66,7 +69,7 @@ extern "C" {
 /** ABI major version: plugins built for another major are refused. */
 #define SMOL_ABI_MAJOR 1
 /** ABI minor version: plugins built for a newer minor than the core's are refused. */
-#define SMOL_ABI_MINOR 3
+#define SMOL_ABI_MINOR 4
 
 /** The minor version a plugin is built for (see the changelog): SMOL_ABI_MINOR by default. */
 #ifndef SMOL_TARGET_ABI_MINOR
@@ -356,6 +359,27 @@ struct smol_host {
 	void (*request_snapshot)(struct smol_dev *dev);
 #else
 	void (*reserved_1_3[6])(void);
+#endif
+
+	/* ---- ABI 1.4: check abi_minor >= 4 before calling these ------------------------ */
+#if SMOL_TARGET_ABI_MINOR >= 4
+	/** The device's name: NAME of its `[device NAME]` section. Valid until destroy(). */
+	const char *(*dev_name)(struct smol_dev *dev);
+	/**
+	 * The machine's name: `[machine] name`, else the INI file's name without its folder and
+	 * a ".ini" ending. The same in every run of that file, and in a restore of its snapshot.
+	 * Valid until destroy().
+	 */
+	const char *(*machine_name)(struct smol_dev *dev);
+	/**
+	 * A key the device lets the user repeat (port forwards): its @p index-th value (from 0,
+	 * in file order) in @p out and 0, or -ENOENT past the last. Any other key may appear
+	 * once in a device's section: the core reports a repeated one, with both lines.
+	 */
+	SMOL_MUST_CHECK int (*cfg_str_at)(struct smol_dev *dev, const char *key, unsigned index,
+	                                  const char **out);
+#else
+	void (*reserved_1_4[3])(void);
 #endif
 };
 
@@ -729,7 +753,7 @@ SMOL_PIN(struct smol_host, desc_cmdline, 184, 8);
 SMOL_PIN(struct smol_host, ioeventfd, 192, 8);
 SMOL_PIN(struct smol_host, irqfd, 200, 8);
 SMOL_PIN(struct smol_host, reserved, 208, 32);
-SMOL_PIN_SIZE(struct smol_host, 288);
+SMOL_PIN_SIZE(struct smol_host, 312);
 SMOL_PIN(struct smol_device_ops, struct_size, 0, 4);
 SMOL_PIN(struct smol_device_ops, create, 8, 8);
 SMOL_PIN(struct smol_device_ops, destroy, 16, 8);
@@ -801,6 +825,11 @@ SMOL_PIN(struct smol_host, snap_version, 256, 8);
 SMOL_PIN(struct smol_host, snap_read, 264, 8);
 SMOL_PIN(struct smol_host, snap_remaining, 272, 8);
 SMOL_PIN(struct smol_host, request_snapshot, 280, 8);
+#if SMOL_TARGET_ABI_MINOR >= 4
+SMOL_PIN(struct smol_host, dev_name, 288, 8);
+SMOL_PIN(struct smol_host, machine_name, 296, 8);
+SMOL_PIN(struct smol_host, cfg_str_at, 304, 8);
+#endif
 SMOL_PIN(struct smol_device_ops, pause, 72, 8);
 SMOL_PIN(struct smol_device_ops, resume, 80, 8);
 SMOL_PIN(struct smol_device_ops, reserved, 88, 48);

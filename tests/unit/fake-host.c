@@ -455,6 +455,19 @@ static int fake_cfg_str(struct smol_dev *dev, const char *key, const char *def, 
 	return 0;
 }
 
+static int fake_cfg_str_at(struct smol_dev *dev, const char *key, unsigned index, const char **out)
+{
+	for (unsigned i = 0; i < dev->n_cfg; i++) {
+		if (!strcmp(dev->cfg[i].key, key) && index-- == 0) {
+			dev->cfg[i].read = true;
+			*out = dev->cfg[i].value;
+			return 0;
+		}
+	}
+	*out = NULL;
+	return -ENOENT;
+}
+
 static int fake_cfg_u64(struct smol_dev *dev, const char *key, uint64_t def, uint64_t *out)
 {
 	const char *v = cfg_lookup(dev, key), *end;
@@ -1162,6 +1175,18 @@ static void fake_request_snapshot(struct smol_dev *dev)
 	pthread_mutex_unlock(&fake_lock);
 }
 
+static const char *fake_dev_name(struct smol_dev *dev)
+{
+	return dev->name;
+}
+
+/* The fake machine's name ([machine] name in the core). */
+static const char *fake_machine_name(struct smol_dev *dev)
+{
+	(void)dev;
+	return "fake-machine";
+}
+
 unsigned fake_snapshot_requests(void)
 {
 	pthread_mutex_lock(&fake_lock);
@@ -1258,4 +1283,7 @@ const struct smol_host fake_host = {
 	.snap_read = fake_snap_read,
 	.snap_remaining = fake_snap_remaining,
 	.request_snapshot = fake_request_snapshot,
+	.dev_name = fake_dev_name,
+	.machine_name = fake_machine_name,
+	.cfg_str_at = fake_cfg_str_at,
 };
