@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <linux/if_tun.h>
 #include <signal.h>
 #include <spawn.h>
@@ -198,6 +199,37 @@ int net_backend_configure(struct net *n, const char *kind, bool check_only)
 	return -EINVAL;
 }
 
+/* passt went away (or is told to): waits up to @wait_ms for it, and says how it ended when
+ * that was not by our SIGTERM. */
+static void passt_reap(struct net *n, int wait_ms)
+{
+	int status = 0;
+
+	for (int waited = 0;; waited += 10) {
+		pid_t r = waitpid(n->passt_pid, &status, WNOHANG);
+
+		if (r == n->passt_pid)
+			break;
+		if (r < 0 || waited >= wait_ms)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	n->passt_pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return;
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
+		return;
+	if (WIFSIGNALED(status))
+		n->host->log(n->dev, SMOL_LOG_ERROR, "passt was killed by signal %d (%s)%s",
+		             WTERMSIG(status), strsignal(WTERMSIG(status)),
+		             WTERMSIG(status) == SIGSYS
+		                     ? ": its seccomp filter refused a system call"
+		                     : "");
+	else
+		n->host->log(n->dev, SMOL_LOG_ERROR, "passt exited with status %d",
+		             WEXITSTATUS(status));
+}
+
 /* ---- the link ------------------------------------------------------------------------- */
 
 void net_link_attach(struct net *n, int fd)
@@ -230,6 +262,8 @@ void net_link_down(struct net *n, const char *why)
 	net_link_changed(n);
 	n->host->log(n->dev, n->listen ? SMOL_LOG_INFO : SMOL_LOG_WARN, "link down: %s%s", why,
 	             n->listen ? "; waiting for the next peer" : "");
+	if (n->passt_pid > 0)
+		passt_reap(n, 500);
 }
 
 /* ---- TAP ------------------------------------------------------------------------------ */
@@ -407,6 +441,19 @@ static int passt_start(struct net *n)
 	n->run_dir = strdup(tmpl);
 	if (!n->run_dir || asprintf(&n->sock_path, "%s/passt.sock", tmpl) < 0)
 		return -ENOMEM;
+	/* started as root, passt becomes nobody before it makes its socket: the folder is
+	 * theirs (nobody else's: mode 0700) */
+	if (geteuid() == 0) {
+		const struct passwd *pw = getpwnam("nobody");
+
+		if (!pw || chown(tmpl, pw->pw_uid, pw->pw_gid)) {
+			h->log(n->dev, SMOL_LOG_ERROR,
+			       "cannot give %s to the user nobody, whom passt becomes when started "
+			       "as root: %s",
+			       tmpl, pw ? strerror(errno) : "no such user");
+			return -EIO;
+		}
+	}
 	while (n->passt_argv[argc])
 		argc++;
 	free(n->passt_argv[5]); /* "-s" "" at 4 and 5: configure_passt() */
@@ -493,10 +540,14 @@ void net_backend_stop(struct net *n)
 	}
 	if (n->passt_pid > 0) {
 		/* -1: passt leaves when its one client goes; make sure */
-		int status;
-
-		kill(n->passt_pid, SIGTERM);
-		waitpid(n->passt_pid, &status, 0);
+		passt_reap(n, 200);
+		if (n->passt_pid > 0)
+			kill(n->passt_pid, SIGTERM);
+		passt_reap(n, 5000);
+		if (n->passt_pid > 0) {
+			kill(n->passt_pid, SIGKILL);
+			passt_reap(n, 5000);
+		}
 	}
 	if (n->run_dir) {
 		unlink(n->sock_path);
