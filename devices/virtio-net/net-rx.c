@@ -29,12 +29,12 @@ void net_rx_discard(struct net *n)
 	n->rx_held = false;
 }
 
-/* Polls the host fd for frames, or stops (no room in the guest). */
+/* Polls the host fd for frames, or stops (no room in the guest). Asked each time: the
+ * worker drops the watch of a queue it could not serve (virtio-worker.h). */
 static void rx_arm(struct net *n, bool on)
 {
-	if (n->rx_armed == on || n->fd < 0)
+	if (n->fd < 0)
 		return;
-	n->rx_armed = on;
 	(void)virtio_worker_watch_io(&n->w, NET_RX, n->fd, on ? SMOL_FD_IN : 0);
 }
 

@@ -74,6 +74,8 @@ static bool tx_flush(struct net *n)
 	if (k == -EAGAIN || (k >= 0 && (size_t)k < v.iov_len && n->stream)) {
 		if (k > 0)
 			n->tx_pending_off += (uint32_t)k;
+		/* again: after a reset, or a watch the worker dropped (virtio-worker.h) */
+		(void)virtio_worker_watch_io(&n->w, NET_TX, n->tx_fd, SMOL_FD_OUT);
 		return false;
 	}
 	if (k < 0)

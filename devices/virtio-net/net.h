@@ -79,7 +79,6 @@ struct net {
 	uint32_t rx_len; /* bytes in rx_buf */
 	uint32_t rx_off; /* stream: where the next frame's length prefix starts */
 	bool rx_held; /* TAP: rx_buf holds a frame of rx_len bytes */
-	bool rx_armed; /* the host fd is polled for frames */
 	struct virtio_chain chain, rx_first;
 	uint16_t rx_heads[NET_QUEUE_SIZE];
 	uint32_t rx_lens[NET_QUEUE_SIZE];

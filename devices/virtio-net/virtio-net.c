@@ -95,7 +95,6 @@ static void net_transport_reset(void *opaque)
 
 	net_rx_discard(n);
 	net_tx_discard(n);
-	n->rx_armed = false;
 	(void)virtio_worker_watch_io(&n->w, NET_RX, -1, 0);
 	(void)virtio_worker_watch_io(&n->w, NET_TX, -1, 0);
 	net_tap_offloads(n);
