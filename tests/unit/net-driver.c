@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "net-driver.h"
+#include "net.h"
 #include "ring-desc.h"
 
 const struct smol_plugin_desc *net_plugin;
@@ -446,4 +447,96 @@ bool peer_quiet(int ms)
 			return false;
 	} while (now_ms() < end);
 	return true;
+}
+
+/* ---- checks the tests share ---------------------------------------------------------- */
+
+struct net *net_state(void)
+{
+	return fake_dev_state(ndev);
+}
+
+bool link_up(void)
+{
+	return ncfg16(VIRTIO_NET_CFG_STATUS) & VIRTIO_NET_S_LINK_UP;
+}
+
+/* The next used entry of @q: asserts there is one, checks its head and length. */
+void expect_used(struct nq *q, uint16_t head, uint32_t len)
+{
+	uint16_t h;
+	uint32_t l;
+
+	cr_assert(nd_reap(q, &h, &l), "queue %u: no used entry: %s", q->index, fake_log());
+	cr_assert_eq(h, head, "queue %u: used head %u, expected %u", q->index, h, head);
+	cr_assert_eq(l, len, "queue %u: used length %u, expected %u", q->index, l, len);
+}
+
+/* Transmit chain @head completed (the I/O thread pushes it after the peer may have read it):
+ * the next used entry, length 0. */
+void tx_done(uint16_t head)
+{
+	cr_assert(nd_wait_used(&txq, (uint16_t)(txq.used_seen + 1), NTIMEOUT_MS), "%s", fake_log());
+	expect_used(&txq, head, 0);
+}
+
+/* RX buffer @head holds the header (num_buffers @nbuf) then @len bytes of @frame, then the
+ * canary. */
+void expect_rx(uint16_t head, uint16_t nbuf, const uint8_t *frame, uint32_t len)
+{
+	const uint8_t *b = rx_buf(head);
+	uint16_t nb;
+
+	for (unsigned i = 0; i < 10; i++)
+		cr_assert_eq(b[i], 0, "header byte %u is 0x%x", i, b[i]);
+	memcpy(&nb, b + 10, 2);
+	cr_assert_eq(le16toh(nb), nbuf, "num_buffers");
+	cr_assert(!memcmp(b + NHDR, frame, len), "the frame's bytes differ");
+	for (unsigned i = 0; i < 256; i++)
+		cr_assert_eq(b[NHDR + len + i], 0xa5, "canary byte %u after the frame overwritten",
+		             i);
+}
+
+void untouched(uint16_t head, uint32_t len)
+{
+	for (uint32_t i = 0; i < len + 256; i++)
+		cr_assert_eq(rx_buf(head)[i], 0xa5, "byte %u of a dropped buffer written", i);
+}
+
+void recv_expect(const uint8_t *frame, uint32_t len)
+{
+	static uint8_t got[NMAX_FRAME];
+	long n = peer_recv(got, sizeof(got), NTIMEOUT_MS);
+
+	cr_assert_eq(n, (long)len, "the peer got %ld bytes, %u sent: %s", n, len, fake_log());
+	cr_assert(!memcmp(got, frame, len), "the frame's bytes differ at the peer");
+}
+
+/* The peer closes: the device sees it (at its next read) and takes the link down. */
+void wait_link(bool up)
+{
+	for (int i = 0; i < NTIMEOUT_MS && link_up() != up; i++)
+		fake_fd_pump(1);
+	cr_assert_eq(link_up(), up, "the link is not %s: %s", up ? "up" : "down", fake_log());
+}
+
+/* The device's socket buffer made small: a 9000-byte frame does not fit in it whole. */
+void shrink_sndbuf(void)
+{
+	int small = 4096;
+
+	cr_assert_eq(setsockopt(net_state()->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+}
+
+/* Until the used index of @q stays put for 50 ms. */
+uint16_t settle(const struct nq *q)
+{
+	uint16_t u = nd_used_idx(q);
+
+	for (int quiet = 0; quiet < 50;) {
+		nd_pump_for(10);
+		quiet = nd_used_idx(q) == u ? quiet + 10 : 0;
+		u = nd_used_idx(q);
+	}
+	return u;
 }

@@ -29,6 +29,8 @@
 #define NHDR 12
 #define NTIMEOUT_MS 5000
 #define NMAX_FRAME (65535 + 14 + 4)
+#define F(bit) (1ull << (bit))
+#define NO_MRG F(VIRTIO_NET_F_MRG_RXBUF)
 
 /* Guest RAM: the rings, then a 68 KiB area per RX buffer slot and per TX chain slot. */
 #define RX_RING 0x1000
@@ -122,5 +124,28 @@ bool peer_quiet(int ms);
 /* Turns the fake host's event loop for @ms; the number of callbacks run. */
 unsigned nd_pump_for(int ms);
 void nd_sleep_ms(int ms);
+
+/* Checks the tests share. The device's own state (devices/virtio-net/net.h), for what the
+ * guest does not see (counters, the host fd): without the I/O thread, or with it paused. */
+struct net;
+struct net *net_state(void);
+bool link_up(void); /* VIRTIO_NET_S_LINK_UP in the config space */
+/* The next used entry of @q: there is one, with head @head and length @len. */
+void expect_used(struct nq *q, uint16_t head, uint32_t len);
+/* Transmit chain @head completed (waited for: the I/O thread pushes it after the peer may
+ * have read the frame), length 0. */
+void tx_done(uint16_t head);
+/* RX buffer @head holds the header (num_buffers @nbuf), @len bytes of @frame, the canary. */
+void expect_rx(uint16_t head, uint16_t nbuf, const uint8_t *frame, uint32_t len);
+/* RX buffer @head of @len bytes and the canary after it: not written at all. */
+void untouched(uint16_t head, uint32_t len);
+/* The peer receives @len bytes of @frame next. */
+void recv_expect(const uint8_t *frame, uint32_t len);
+/* Until the link is @up (the device sees a peer leave at its next read), turning the loop. */
+void wait_link(bool up);
+/* The device's socket send buffer made small: a 9000-byte frame does not fit it whole. */
+void shrink_sndbuf(void);
+/* Until the used index of @q stays put for 50 ms; that index. */
+uint16_t settle(const struct nq *q);
 
 #endif

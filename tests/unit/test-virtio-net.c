@@ -2,10 +2,11 @@
  * Unit tests of virtio-net.so, driven through the fake host (no core, no KVM) by a small
  * virtio-mmio driver (net-driver.c) with the device's socket backend connected to the test,
  * which plays the peer: frames both ways checked byte for byte with their length prefixes,
- * used lengths, interrupts and the config space; backpressure, hostile buffers and peers,
- * reset and snapshots. Without ioeventfds (the default) the queues are served in the MMIO
- * write and on the fake event loop (fake_fd_pump()); the `threaded` tests give the fake host
- * the ioeventfds, and the device serves its queues on its I/O thread.
+ * used lengths, interrupts and the config space; backpressure, hostile buffers and peers
+ * (reset and snapshots: test-virtio-net-snap.c, in the same program). Without ioeventfds (the
+ * default) the queues are served in the MMIO write and on the fake event loop (fake_fd_pump()); the
+ * `threaded` tests give the fake host the ioeventfds, and the device serves its queues on its I/O
+ * thread.
  *
  * The device's own counters (struct net, devices/virtio-net/net.h) are read where the guest
  * sees nothing (a frame dropped before it used a buffer): only without the I/O thread, or
@@ -30,70 +31,7 @@
 
 TestSuite(net, .init = nd_setup, .fini = nd_teardown, .timeout = 60);
 
-#define F(bit) (1ull << (bit))
-#define NO_MRG F(VIRTIO_NET_F_MRG_RXBUF)
-
-static uint8_t fa[NMAX_FRAME], fb[NMAX_FRAME], got[NMAX_FRAME];
-
-static struct net *net(void)
-{
-	return fake_dev_state(ndev);
-}
-
-static bool link_up(void)
-{
-	return ncfg16(VIRTIO_NET_CFG_STATUS) & VIRTIO_NET_S_LINK_UP;
-}
-
-/* The next used entry of @q: asserts there is one, checks its head and length. */
-static void expect_used(struct nq *q, uint16_t head, uint32_t len)
-{
-	uint16_t h;
-	uint32_t l;
-
-	cr_assert(nd_reap(q, &h, &l), "queue %u: no used entry: %s", q->index, fake_log());
-	cr_assert_eq(h, head, "queue %u: used head %u, expected %u", q->index, h, head);
-	cr_assert_eq(l, len, "queue %u: used length %u, expected %u", q->index, l, len);
-}
-
-/* RX buffer @head holds the header (num_buffers @nbuf) then @len bytes of @frame, then the
- * canary. */
-static void expect_rx(uint16_t head, uint16_t nbuf, const uint8_t *frame, uint32_t len)
-{
-	const uint8_t *b = rx_buf(head);
-	uint16_t nb;
-
-	for (unsigned i = 0; i < 10; i++)
-		cr_assert_eq(b[i], 0, "header byte %u is 0x%x", i, b[i]);
-	memcpy(&nb, b + 10, 2);
-	cr_assert_eq(le16toh(nb), nbuf, "num_buffers");
-	cr_assert(!memcmp(b + NHDR, frame, len), "the frame's bytes differ");
-	for (unsigned i = 0; i < 256; i++)
-		cr_assert_eq(b[NHDR + len + i], 0xa5, "canary byte %u after the frame overwritten",
-		             i);
-}
-
-static void untouched(uint16_t head, uint32_t len)
-{
-	for (uint32_t i = 0; i < len + 256; i++)
-		cr_assert_eq(rx_buf(head)[i], 0xa5, "byte %u of a dropped buffer written", i);
-}
-
-static void recv_expect(const uint8_t *frame, uint32_t len)
-{
-	long n = peer_recv(got, sizeof(got), NTIMEOUT_MS);
-
-	cr_assert_eq(n, (long)len, "the peer got %ld bytes, %u sent: %s", n, len, fake_log());
-	cr_assert(!memcmp(got, frame, len), "the frame's bytes differ at the peer");
-}
-
-/* The peer closes: the device sees it (at its next read) and takes the link down. */
-static void wait_link(bool up)
-{
-	for (int i = 0; i < NTIMEOUT_MS && link_up() != up; i++)
-		fake_fd_pump(1);
-	cr_assert_eq(link_up(), up, "the link is not %s: %s", up ? "up" : "down", fake_log());
-}
+static uint8_t fa[NMAX_FRAME], fb[NMAX_FRAME];
 
 /* ---- configuration and config space --------------------------------------------------- */
 
@@ -214,8 +152,8 @@ Test(net, link_goes_down_when_the_peer_leaves)
 	/* a frame sent meanwhile completes, unsent (nothing to crash on) */
 	make_frame(fa, 60, 1);
 	uint16_t h = tx_send(NULL, fa, 60, 1);
-	expect_used(&txq, h, 0);
-	cr_assert_eq(net()->stats.tx_dropped, 1);
+	tx_done(h);
+	cr_assert_eq(net_state()->stats.tx_dropped, 1);
 	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0xf);
 }
 
@@ -274,7 +212,7 @@ Test(net, tx_frames_reach_the_peer_with_their_length)
 		make_frame(fa, lens[i], i);
 		uint16_t h = tx_send(NULL, fa, lens[i], 1);
 		recv_expect(fa, lens[i]);
-		expect_used(&txq, h, 0);
+		tx_done(h);
 		cr_assert_gt(fake_irq_rises(NIRQ), rises, "no interrupt for frame %u", i);
 	}
 	cr_assert(peer_quiet(20));
@@ -290,7 +228,7 @@ Test(net, tx_frames_in_segments)
 		make_frame(fa, len, nseg);
 		uint16_t h = tx_send(NULL, fa, len, nseg);
 		recv_expect(fa, len);
-		expect_used(&txq, h, 0);
+		tx_done(h);
 	}
 	/* the header alone in its descriptor, the frame in three */
 	make_frame(fa, 1000, 9);
@@ -306,7 +244,7 @@ Test(net, tx_frames_in_segments)
 	nd_publish(&txq);
 	nd_notify(&txq);
 	recv_expect(fa, 1000);
-	expect_used(&txq, h, 0);
+	tx_done(h);
 }
 
 Test(net, tx_runts_offloads_and_oversized_frames_dropped)
@@ -329,18 +267,10 @@ Test(net, tx_runts_offloads_and_oversized_frames_dropped)
 	recv_expect(fb, 14);
 	cr_assert(peer_quiet(20), "a dropped frame reached the peer");
 	for (unsigned i = 0; i < 7; i++)
-		expect_used(&txq, h[i], 0);
-	cr_assert_eq(net()->stats.tx_dropped, 5);
-	cr_assert_eq(net()->stats.tx_frames, 2);
+		tx_done(h[i]);
+	cr_assert_eq(net_state()->stats.tx_dropped, 5);
+	cr_assert_eq(net_state()->stats.tx_frames, 2);
 	cr_assert(link_up());
-}
-
-/* The device's socket buffer made small: a 9000-byte frame does not fit in it whole. */
-static void shrink_sndbuf(void)
-{
-	int small = 4096;
-
-	cr_assert_eq(setsockopt(net()->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
 }
 
 /* Process CPU time in ms (every thread). */
@@ -351,19 +281,6 @@ static long cpu_ms(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-}
-
-/* Until the used index of @q stays put for 50 ms. */
-static uint16_t settle(const struct nq *q)
-{
-	uint16_t u = nd_used_idx(q);
-
-	for (int quiet = 0; quiet < 50;) {
-		nd_pump_for(10);
-		quiet = nd_used_idx(q) == u ? quiet + 10 : 0;
-		u = nd_used_idx(q);
-	}
-	return u;
 }
 
 #define BP_FRAMES 40
@@ -407,11 +324,11 @@ static void backpressure(bool threaded)
 	}
 	cr_assert(nd_wait_used(&txq, BP_FRAMES, NTIMEOUT_MS));
 	for (unsigned i = 0; i < BP_FRAMES; i++)
-		expect_used(&txq, heads[i], 0);
+		tx_done(heads[i]);
 	cr_assert(peer_quiet(20));
 	fake_dev_pause(ndev);
-	cr_assert_geq(net()->stats.tx_stalls, 1);
-	cr_assert_eq(net()->stats.tx_frames, BP_FRAMES);
+	cr_assert_geq(net_state()->stats.tx_stalls, 1);
+	cr_assert_eq(net_state()->stats.tx_frames, BP_FRAMES);
 	fake_dev_resume(ndev);
 }
 
@@ -488,8 +405,8 @@ Test(net, rx_frames_wait_for_buffers)
 	peer_send(fb, 300);
 	nd_pump_for(50);
 	cr_assert_eq(nd_used_idx(&rxq), 0);
-	cr_assert_geq(net()->stats.rx_waits, 1);
-	cr_assert_eq(net()->stats.rx_dropped, 0);
+	cr_assert_geq(net_state()->stats.rx_waits, 1);
+	cr_assert_eq(net_state()->stats.rx_dropped, 0);
 	for (unsigned i = 0; i < 2; i++) {
 		h = rx_post(1526);
 		nd_notify(&rxq);
@@ -550,7 +467,7 @@ Test(net, rx_short_buffers_drop_the_frame)
 	untouched(tiny, NHDR - 1);
 	expect_used(&rxq, ok, NHDR + 70);
 	expect_rx(ok, 1, fb, 70);
-	cr_assert_eq(net()->stats.rx_dropped, 1);
+	cr_assert_eq(net_state()->stats.rx_dropped, 1);
 	cr_assert(link_up());
 }
 
@@ -571,7 +488,7 @@ Test(net, rx_buffer_too_short_without_mergeable)
 	untouched(small, NHDR + 199);
 	expect_used(&rxq, ok, NHDR + 199);
 	expect_rx(ok, 1, fb, 199);
-	cr_assert_eq(net()->stats.rx_dropped, 1);
+	cr_assert_eq(net_state()->stats.rx_dropped, 1);
 }
 
 Test(net, rx_largest_and_smallest_frames)
@@ -618,7 +535,7 @@ static void bad_prefix(uint32_t len)
 	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0xf);
 	make_frame(fa, 60, 1);
 	uint16_t h = tx_send(NULL, fa, 60, 1);
-	expect_used(&txq, h, 0);
+	tx_done(h);
 	nd_up(0);
 	cr_assert_not(link_up());
 }
@@ -706,222 +623,4 @@ Test(net, rx_after_a_broken_ring_does_not_spin)
 	cr_assert(nd_wait_used(&rxq, 1, NTIMEOUT_MS), "%s", fake_log());
 	expect_used(&rxq, h, NHDR + 500);
 	expect_rx(h, 1, fa, 500);
-}
-
-/* ---- reset ---------------------------------------------------------------------------- */
-
-Test(net, reset_drops_what_waits)
-{
-	uint16_t h;
-
-	nd_create_connected("net0", NULL);
-	nd_up(NO_MRG);
-	make_frame(fa, 200, 1);
-	peer_send(fa, 200);
-	nd_pump_for(20);
-	cr_assert_geq(net()->stats.rx_waits, 1, "the frame did not wait");
-	nwr(VIRTIO_MMIO_STATUS, 0);
-	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0);
-	nd_up(NO_MRG);
-	h = rx_post(1526);
-	nd_notify(&rxq);
-	nd_pump_for(30);
-	cr_assert_eq(nd_used_idx(&rxq), 0, "the frame from before the reset was given");
-	make_frame(fb, 300, 2);
-	peer_send(fb, 300);
-	cr_assert(nd_wait_used(&rxq, 1, NTIMEOUT_MS), "%s", fake_log());
-	expect_used(&rxq, h, NHDR + 300);
-	expect_rx(h, 1, fb, 300);
-	/* and transmit works again */
-	tx_send(NULL, fb, 300, 1);
-	recv_expect(fb, 300);
-}
-
-/* A reset while the device holds a frame and the start of the next one from the stream: the
- * rest of that one comes after the reset, and must be read as the rest of it. */
-Test(net, reset_keeps_the_receive_stream_in_step)
-{
-	uint32_t be = htonl(1000);
-	uint16_t h;
-
-	nd_create_connected("net0", NULL);
-	nd_up(NO_MRG);
-	make_frame(fa, 200, 1);
-	make_frame(fb, 1000, 2);
-	peer_send(fa, 200);
-	peer_send_raw(&be, 4);
-	peer_send_raw(fb, 100);
-	nd_pump_for(20);
-	cr_assert_geq(net()->stats.rx_waits, 1, "the frame did not wait");
-	nwr(VIRTIO_MMIO_STATUS, 0);
-	nd_up(NO_MRG);
-	h = rx_post(1526);
-	nd_notify(&rxq);
-	peer_send_raw(fb + 100, 900);
-	cr_assert(nd_wait_used(&rxq, 1, NTIMEOUT_MS), "%s", fake_log());
-	expect_used(&rxq, h, NHDR + 1000);
-	expect_rx(h, 1, fb, 1000);
-	cr_assert(link_up());
-}
-
-/* A reset while part of a frame is sent: the peer gets the rest of it, then what comes. */
-Test(net, reset_keeps_the_transmit_stream_in_step)
-{
-	nd_create_connected("net0", "mtu", "9000", NULL);
-	nd_up(0);
-	shrink_sndbuf();
-	for (unsigned i = 0; i < 4; i++) {
-		make_frame(fa, BP_LEN, i);
-		tx_send(NULL, fa, BP_LEN, 1);
-	}
-	settle(&txq);
-	cr_assert_gt(net()->stats.tx_stalls, 0);
-	cr_assert_gt(net()->tx_pending_off, 0, "no frame was cut short (the test needs one)");
-	unsigned sent = (unsigned)net()->stats.tx_frames; /* the last one only in part */
-	nwr(VIRTIO_MMIO_STATUS, 0);
-	nd_up(0);
-	make_frame(fb, 1000, 99);
-	tx_send(NULL, fb, 1000, 1);
-	for (unsigned i = 0; i < sent; i++) {
-		make_frame(fa, BP_LEN, i);
-		recv_expect(fa, BP_LEN);
-	}
-	recv_expect(fb, 1000);
-	cr_assert(peer_quiet(20));
-	cr_assert(link_up());
-}
-
-/* ---- snapshots ------------------------------------------------------------------------ */
-
-#define NET_STATE_LEN (6 + 2 + 2 + 52 + 2 * 40)
-
-static uint8_t *snap;
-static size_t snap_len;
-
-static void save(void)
-{
-	uint32_t version = 0;
-
-	free(snap);
-	snap = NULL;
-	fake_dev_pause(ndev);
-	cr_assert_eq(fake_dev_save(ndev, &snap, &snap_len, &version), 0, "%s", fake_log());
-	cr_assert_eq(version, 1);
-	cr_assert_eq(snap_len, NET_STATE_LEN);
-}
-
-/* The device goes (its peer with it); a new one is made from @mac's configuration. */
-static void recreate(const char *mac)
-{
-	fake_dev_destroy(ndev);
-	if (mac)
-		nd_create_connected("net0", "mac", mac, NULL);
-	else
-		nd_create_connected("net0", NULL);
-	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0);
-}
-
-static int load(const uint8_t *buf, size_t len, uint32_t version)
-{
-	fake_dev_pause(ndev);
-	int r = fake_dev_load(ndev, buf, len, version);
-	fake_dev_resume(ndev);
-	return r;
-}
-
-static void snapshot_continues(bool threaded)
-{
-	uint16_t h[3], t;
-
-	fake_ioeventfd_accept(threaded);
-	nd_create_connected("net0", NULL);
-	nd_up(NO_MRG);
-	for (unsigned i = 0; i < 3; i++)
-		h[i] = rx_post(1526);
-	nd_notify(&rxq);
-	make_frame(fa, 100, 1);
-	peer_send(fa, 100);
-	cr_assert(nd_wait_used(&rxq, 1, NTIMEOUT_MS), "%s", fake_log());
-	expect_used(&rxq, h[0], NHDR + 100);
-	t = tx_send(NULL, fa, 100, 1);
-	recv_expect(fa, 100);
-	expect_used(&txq, t, 0);
-	save();
-	recreate(NULL);
-	cr_assert_eq(load(snap, snap_len, 1), 0, "%s", fake_log());
-	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0xf);
-	cr_assert(link_up());
-	/* the buffers posted before the snapshot take the next frames */
-	make_frame(fb, 400, 2);
-	peer_send(fb, 400);
-	cr_assert(nd_wait_used(&rxq, 2, NTIMEOUT_MS), "%s", fake_log());
-	expect_used(&rxq, h[1], NHDR + 400);
-	expect_rx(h[1], 1, fb, 400);
-	t = tx_send(NULL, fb, 400, 3);
-	recv_expect(fb, 400);
-	cr_assert(nd_wait_used(&txq, 2, NTIMEOUT_MS));
-	expect_used(&txq, t, 0);
-}
-
-Test(net, snapshot_queues_continue)
-{
-	snapshot_continues(false);
-}
-
-Test(net, snapshot_queues_continue_threaded)
-{
-	snapshot_continues(true);
-}
-
-Test(net, snapshot_link_change_is_told)
-{
-	uint32_t gen;
-
-	nd_create_connected("net0", NULL);
-	nd_up(0);
-	close(peer);
-	peer = -1;
-	rx_post(1526);
-	wait_link(false);
-	nwr(VIRTIO_MMIO_INTERRUPT_ACK, nrd(VIRTIO_MMIO_INTERRUPT_STATUS));
-	gen = nrd(VIRTIO_MMIO_CONFIG_GENERATION);
-	save();
-	recreate(NULL);
-	cr_assert_eq(load(snap, snap_len, 1), 0, "%s", fake_log());
-	cr_assert(link_up());
-	cr_assert_eq(nrd(VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
-	cr_assert(nrd(VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
-}
-
-Test(net, snapshot_states_refused)
-{
-	uint8_t bad[NET_STATE_LEN + 1];
-
-	nd_create_connected("net0", "mac", "52:54:00:00:00:01", NULL);
-	nd_up(0);
-	save();
-	recreate("52:54:00:00:00:02");
-	cr_assert_eq(load(snap, snap_len, 1), -EINVAL);
-	cr_assert(fake_log_contains("MAC address is 52:54:00:00:00:01"), "%s", fake_log());
-	recreate("52:54:00:00:00:01");
-	for (size_t n = 0; n < snap_len; n++)
-		cr_assert_eq(load(snap, n, 1), -EBADMSG, "%zu of %zu bytes", n, snap_len);
-	memcpy(bad, snap, snap_len);
-	bad[snap_len] = 0;
-	cr_assert_eq(load(bad, snap_len + 1, 1), -EINVAL);
-	cr_assert_eq(load(snap, snap_len, 2), -ENOTSUP);
-	cr_assert(fake_log_contains("newer"), "%s", fake_log());
-	cr_assert_eq(load(snap, snap_len, 0), -EINVAL);
-	memcpy(bad, snap, snap_len);
-	bad[6] ^= 1; /* MTU */
-	cr_assert_eq(load(bad, snap_len, 1), -EINVAL);
-	memcpy(bad, snap, snap_len);
-	bad[8] |= 2; /* link status: an unknown bit */
-	cr_assert_eq(load(bad, snap_len, 1), -EINVAL);
-	/* nothing changed by all that: the good state still loads */
-	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0);
-	cr_assert_eq(load(snap, snap_len, 1), 0, "%s", fake_log());
-	cr_assert_eq(nrd(VIRTIO_MMIO_STATUS), 0xf);
-	free(snap);
-	snap = NULL;
 }
