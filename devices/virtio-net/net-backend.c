@@ -239,7 +239,6 @@ void net_link_attach(struct net *n, int fd)
 	n->link_up = true;
 	n->rx_len = n->rx_off = 0;
 	n->rx_held = false;
-	n->rx_armed = true;
 	(void)virtio_worker_watch_io(&n->w, NET_RX, n->fd, SMOL_FD_IN);
 	net_link_changed(n);
 	n->host->log(n->dev, SMOL_LOG_INFO, "link up");
@@ -256,7 +255,6 @@ void net_link_down(struct net *n, const char *why)
 		close(n->tx_fd);
 	n->fd = n->tx_fd = -1;
 	n->link_up = false;
-	n->rx_armed = false;
 	net_rx_discard(n);
 	net_tx_discard(n);
 	net_link_changed(n);

@@ -29,12 +29,39 @@ void net_rx_discard(struct net *n)
 	n->rx_held = false;
 }
 
-/* Polls the host fd for frames, or stops (no room in the guest). */
+/*
+ * A reset: the frames read from the host and not delivered go. On a stream, the start of a
+ * frame not read whole stays: the rest of it comes next from the host, and read without its
+ * start it would be taken for a length prefix (the stream out of step: garbage frames, or
+ * the link down).
+ */
+void net_rx_reset(struct net *n)
+{
+	if (!n->stream) {
+		net_rx_discard(n);
+		return;
+	}
+	while (n->rx_len - n->rx_off >= NET_LEN_PREFIX) {
+		uint32_t flen;
+
+		memcpy(&flen, n->rx_buf + n->rx_off, 4);
+		flen = ntohl(flen);
+		/* a frame in part stays; a malformed length too: the next read takes the link
+		 * down */
+		if (flen < NET_ETH_HLEN || flen > NET_MAX_FRAME ||
+		    n->rx_len - n->rx_off < NET_LEN_PREFIX + flen)
+			break;
+		n->rx_off += NET_LEN_PREFIX + flen;
+		n->stats.rx_dropped++;
+	}
+}
+
+/* Polls the host fd for frames, or stops (no room in the guest). Asked each time: the
+ * worker drops the watch of a queue it could not serve (virtio-worker.h). */
 static void rx_arm(struct net *n, bool on)
 {
-	if (n->rx_armed == on || n->fd < 0)
+	if (n->fd < 0)
 		return;
-	n->rx_armed = on;
 	(void)virtio_worker_watch_io(&n->w, NET_RX, n->fd, on ? SMOL_FD_IN : 0);
 }
 

@@ -88,9 +88,11 @@ int net_load(void *state, struct smol_snap_reader *r)
 	if (h->snap_remaining(r) != NET_STATE_SIZE) {
 		h->log(n->dev, SMOL_LOG_ERROR,
 		       "snapshot refused: the network device's state has %zu bytes, version 1 has "
-		       "%u",
-		       h->snap_remaining(r), (unsigned)NET_STATE_SIZE);
-		return -EINVAL;
+		       "%u%s",
+		       h->snap_remaining(r), (unsigned)NET_STATE_SIZE,
+		       h->snap_remaining(r) < NET_STATE_SIZE ? " (truncated)" : "");
+		/* a short one is what snap_read() would find (sdk.h): -EBADMSG */
+		return h->snap_remaining(r) < NET_STATE_SIZE ? -EBADMSG : -EINVAL;
 	}
 	ret = h->snap_read(r, own, sizeof(own));
 	if (ret)

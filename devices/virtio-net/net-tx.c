@@ -6,7 +6,7 @@
  * from guest memory: the kernel checks the header and does the checksum and segmentation
  * the guest left to it); to a stream a 4-byte big-endian length goes first, and a header
  * asking for offloads (never negotiated there) drops the frame. When the host has no room
- * (EAGAIN, or part of a frame written to a stream), the rest of the frame is copied aside,
+ * (EAGAIN, or part of a frame written to a stream), the frame is copied aside,
  * the chain completes, and the queue waits until the host fd is writable: backpressure the
  * driver sees as a full ring, never a busy loop. A frame too short for an Ethernet header or
  * longer than the largest TSO frame (a TAP) or the MTU (a stream) is dropped and counted.
@@ -23,6 +23,15 @@
 void net_tx_discard(struct net *n)
 {
 	n->tx_pending_len = n->tx_pending_off = 0;
+}
+
+/* A reset: a frame waiting for room goes, unless part of it went to a stream already: the
+ * peer reads its length and then that many bytes, so the rest of it goes first (sent when
+ * the queue is next served: DRIVER_OK kicks it), or the stream is out of step. */
+void net_tx_reset(struct net *n)
+{
+	if (!n->stream || n->tx_pending_off == 0)
+		net_tx_discard(n);
 }
 
 /* Writes @iov to the host, the worker lock released meanwhile: bytes written, or -errno. */
@@ -74,6 +83,8 @@ static bool tx_flush(struct net *n)
 	if (k == -EAGAIN || (k >= 0 && (size_t)k < v.iov_len && n->stream)) {
 		if (k > 0)
 			n->tx_pending_off += (uint32_t)k;
+		/* again: after a reset, or a watch the worker dropped (virtio-worker.h) */
+		(void)virtio_worker_watch_io(&n->w, NET_TX, n->tx_fd, SMOL_FD_OUT);
 		return false;
 	}
 	if (k < 0)
@@ -83,25 +94,18 @@ static bool tx_flush(struct net *n)
 	return true;
 }
 
-/* Copies bytes from @skip on of @iov into tx_pending: what the host had no room for. */
-static void tx_keep(struct net *n, const struct iovec *iov, int cnt, size_t skip)
+/* Copies the frame in @iov into tx_pending, @sent bytes of it sent: the host had no room for
+ * the rest. */
+static void tx_keep(struct net *n, const struct iovec *iov, int cnt, size_t sent)
 {
 	uint32_t len = 0;
 
 	for (int i = 0; i < cnt; i++) {
-		const uint8_t *p = iov[i].iov_base;
-		size_t l = iov[i].iov_len;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		memcpy(n->tx_pending + len, p + skip, l - skip);
-		len += (uint32_t)(l - skip);
-		skip = 0;
+		memcpy(n->tx_pending + len, iov[i].iov_base, iov[i].iov_len);
+		len += (uint32_t)iov[i].iov_len;
 	}
 	n->tx_pending_len = len;
-	n->tx_pending_off = 0;
+	n->tx_pending_off = (uint32_t)sent;
 	n->stats.tx_stalls++;
 	(void)virtio_worker_watch_io(&n->w, NET_TX, n->tx_fd, SMOL_FD_OUT);
 }

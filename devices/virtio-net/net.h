@@ -79,12 +79,11 @@ struct net {
 	uint32_t rx_len; /* bytes in rx_buf */
 	uint32_t rx_off; /* stream: where the next frame's length prefix starts */
 	bool rx_held; /* TAP: rx_buf holds a frame of rx_len bytes */
-	bool rx_armed; /* the host fd is polled for frames */
 	struct virtio_chain chain, rx_first;
 	uint16_t rx_heads[NET_QUEUE_SIZE];
 	uint32_t rx_lens[NET_QUEUE_SIZE];
 
-	/* transmit: the rest of a frame the host side had no room for */
+	/* transmit: a frame the host side had no room for, tx_pending_off bytes of it sent */
 	uint8_t *tx_pending;
 	uint32_t tx_pending_len, tx_pending_off;
 	struct iovec iov[NET_QUEUE_SIZE + 2];
@@ -113,9 +112,13 @@ void net_tap_offloads(struct net *n);
 /* Queues (net-rx.c, net-tx.c): the worker's serve callbacks, worker lock held. */
 bool net_rx_serve(struct net *n);
 bool net_tx_serve(struct net *n);
-/* Drops what waits in either direction (reset, link down). */
+/* Drops what waits in either direction (link down). */
 void net_rx_discard(struct net *n);
 void net_tx_discard(struct net *n);
+/* The same for a device reset, the host side staying: on a stream, a frame read or sent in
+ * part is kept (net-rx.c, net-tx.c). */
+void net_rx_reset(struct net *n);
+void net_tx_reset(struct net *n);
 
 /* Snapshots (net-snap.c): the device ops save, load, pause and resume (ABI 1.3). */
 int net_save(void *state, struct smol_snap_writer *w);

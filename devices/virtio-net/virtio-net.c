@@ -93,9 +93,8 @@ static void net_transport_reset(void *opaque)
 {
 	struct net *n = opaque;
 
-	net_rx_discard(n);
-	net_tx_discard(n);
-	n->rx_armed = false;
+	net_rx_reset(n);
+	net_tx_reset(n);
 	(void)virtio_worker_watch_io(&n->w, NET_RX, -1, 0);
 	(void)virtio_worker_watch_io(&n->w, NET_TX, -1, 0);
 	net_tap_offloads(n);
@@ -134,6 +133,8 @@ static void net_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t v
 		 * come (the driver kicks receiveq once it has posted buffers) */
 		net_tap_offloads(n);
 		virtio_worker_kick(&n->w, NET_RX);
+		if (n->tx_pending_len) /* the rest of a frame sent in part before a reset */
+			virtio_worker_kick(&n->w, NET_TX);
 	}
 	virtio_worker_unlock(&n->w);
 }

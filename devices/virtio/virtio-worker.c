@@ -120,14 +120,24 @@ static void worker_kicked(void *opaque, int fd, uint32_t events)
 }
 
 /* Without the thread: a queue's host fd is ready, served on the event loop's thread under
- * the device's lock. */
+ * the device's lock. A queue that cannot be served (before DRIVER_OK, not ready, NEEDS_RESET)
+ * would leave the fd ready and wake the loop again at once, forever (the thread polls live
+ * queues only): its watch goes, forgotten, and the device sets it again when it next serves
+ * the queue (virtio_worker_watch_io()). */
 static void worker_io_ready(void *opaque, int fd, uint32_t events)
 {
 	struct virtio_worker_io *io = opaque;
+	struct virtio_worker *w = io->w;
 
-	(void)fd;
 	(void)events;
-	virtio_mmio_queue_notify(io->w->vm, io->index);
+	if (!virtio_mmio_queue_live(w->vm, io->index)) {
+		(void)w->host->fd_unwatch(w->dev, fd);
+		io->on_loop = false;
+		io->fd = -1;
+		io->events = 0;
+		return;
+	}
+	virtio_mmio_queue_notify(w->vm, io->index);
 }
 
 int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint32_t events)

@@ -135,8 +135,12 @@ void virtio_worker_notify(struct virtio_worker *w, unsigned index);
  * for its transmit queue once a frame waits. Worker lock held, from the serve callback or any
  * of the device's callbacks (not from create; after virtio_worker_attach()). The fd is polled
  * only while the queue is live: the serve callback turns @events off when it can take
- * nothing more (no receive buffers), so a ready fd never makes the worker spin. 0, or a
- * negative errno when the event loop refused the watch (logged).
+ * nothing more (no receive buffers), so a ready fd never makes the worker spin; the fd of a
+ * queue that is not live (before DRIVER_OK, NEEDS_RESET) is not polled: the thread skips it,
+ * and without the thread its watch is dropped when it fires (the fd forgotten). So call it
+ * again each time the queue is served and should wait for the fd (cheap: nothing changes
+ * when the fd and events are those set). 0, or a negative errno when the event loop refused
+ * the watch (logged).
  */
 int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint32_t events);
 

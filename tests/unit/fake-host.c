@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_DEVS 8
+#define MAX_DEVS 16
 #define MAX_KEYS 32
 #define MAX_MAPS 32
 #define MAX_WATCHES 16
@@ -97,6 +97,7 @@ static struct {
 	bool hold;
 	uint64_t hold_gpa, hold_len;
 	unsigned held;
+	uint64_t gpa_calls;
 } fh;
 
 /*
@@ -880,6 +881,7 @@ static void *fake_gpa_ptr(struct smol_dev *dev, uint64_t gpa, uint64_t len)
 	uint64_t off = gpa - FAKE_RAM_BASE; /* wraps to a huge offset below the base */
 
 	(void)dev;
+	__atomic_add_fetch(&fh.gpa_calls, 1, __ATOMIC_RELAXED);
 	if (off >= FAKE_RAM_SIZE || len > FAKE_RAM_SIZE - off)
 		return NULL;
 	pthread_mutex_lock(&hold_lock);
@@ -943,6 +945,11 @@ unsigned fake_gpa_held(void)
 uint8_t *fake_ram(void)
 {
 	return fh.ram;
+}
+
+uint64_t fake_gpa_calls(void)
+{
+	return __atomic_load_n(&fh.gpa_calls, __ATOMIC_RELAXED);
 }
 
 /* ---- fd watches ---------------------------------------------------------------------- */
@@ -1009,6 +1016,37 @@ int fake_fd_fire_ready(int fd, int timeout_ms)
 	if (n == 0)
 		return -ETIMEDOUT;
 	return fake_fd_fire(fd, SMOL_FD_IN | ((p.revents & (POLLHUP | POLLERR)) ? SMOL_FD_HUP : 0));
+}
+
+unsigned fake_fd_pump(int timeout_ms)
+{
+	struct pollfd p[MAX_WATCHES];
+	unsigned n = fh.n_watches, fired = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		p[i] = (struct pollfd){
+			.fd = fh.watches[i].fd,
+			.events = (short)(((fh.watches[i].events & SMOL_FD_IN) ? POLLIN : 0) |
+			                  ((fh.watches[i].events & SMOL_FD_OUT) ? POLLOUT : 0)),
+		};
+	if (poll(p, n, timeout_ms) <= 0)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		struct watch *w = find_watch(p[i].fd);
+		uint32_t ev = ((p[i].revents & POLLIN) ? SMOL_FD_IN : 0) |
+		              ((p[i].revents & POLLOUT) ? SMOL_FD_OUT : 0) |
+		              ((p[i].revents & (POLLHUP | POLLERR)) ? SMOL_FD_HUP : 0);
+
+		if (!p[i].revents || !w)
+			continue; /* dropped by an earlier callback */
+		struct smol_dev *d = w->dev;
+
+		pthread_mutex_lock(&d->lock); /* as the core: under the device's lock */
+		w->cb(w->opaque, p[i].fd, ev);
+		pthread_mutex_unlock(&d->lock);
+		fired++;
+	}
+	return fired;
 }
 
 /* ---- descriptions (ABI 1.1) ---------------------------------------------------------- */

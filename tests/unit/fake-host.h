@@ -87,6 +87,8 @@ unsigned fake_irq_misuse(void); /* irq_set/pulse on a line the device did not cl
 
 /* Guest RAM. */
 uint8_t *fake_ram(void);
+/* gpa_ptr() calls so far, from any thread: a device that spins keeps counting. */
+uint64_t fake_gpa_calls(void);
 
 /* fd watches. */
 bool fake_fd_watched(int fd);
@@ -95,6 +97,12 @@ uint32_t fake_fd_events(int fd);
 int fake_fd_fire(int fd, uint32_t events);
 /* Waits (poll) up to @timeout_ms for @fd to be readable, then fires SMOL_FD_IN. */
 int fake_fd_fire_ready(int fd, int timeout_ms);
+/*
+ * One turn of the event loop: waits up to @timeout_ms for any watched fd to be ready for
+ * the events it is watched for, then runs the callback of each ready one once (a watch
+ * dropped by an earlier callback of the turn is skipped). The number of callbacks run.
+ */
+unsigned fake_fd_pump(int timeout_ms);
 
 /*
  * ioeventfds (ABI 1.2): refused with -ENOTSUP unless fake_ioeventfd_accept(true) came first
