@@ -225,7 +225,7 @@ static const struct hcase cases[] = {
 	{ "rx-indirect-long", K_RX_BAD, .rx = r_ind_long, .use = RX_MAY, .indirect = true },
 	{ "rx-indirect-nested", K_RX_BAD, .rx = r_ind_nested, .use = RX_MAY, .indirect = true },
 	{ "rx-indirect", K_RX_BAD, .rx = r_indirect, .use = RX_MUST, .indirect = true },
-	{ "reset-mid-rx-frame", K_SPECIAL, .special = s_reset_mid_rx, .xfail = true },
+	{ "reset-mid-rx-frame", K_SPECIAL, .special = s_reset_mid_rx },
 };
 
 /* ---- running a case ---------------------------------------------------------------------- */
