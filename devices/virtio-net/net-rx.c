@@ -248,6 +248,8 @@ static int rx_deliver(struct net *n, struct virtq *q, uint8_t *hdr, const uint8_
 			return -1;
 	n->stats.rx_frames++;
 	n->stats.rx_bytes += len;
+	if (len > n->stats.rx_largest)
+		n->stats.rx_largest = len;
 	return 1;
 }
 

@@ -143,16 +143,16 @@ static void tx_one(struct net *n, struct virtq *q, const struct virtio_chain *c)
 	size_t want = n->iov[0].iov_len + len;
 	ssize_t k = tx_write(n, n->iov, cnt + 1);
 
-	if (k == (ssize_t)want) {
-		n->stats.tx_frames++;
-		n->stats.tx_bytes += len;
-	} else if (k == -EAGAIN || (k >= 0 && n->stream)) {
-		tx_keep(n, n->iov, cnt + 1, k > 0 ? (size_t)k : 0);
-		n->stats.tx_frames++;
-		n->stats.tx_bytes += len;
-	} else {
+	if (k != (ssize_t)want && k != -EAGAIN && !(k >= 0 && n->stream)) {
 		tx_failed(n, k < 0 ? (int)k : -EIO);
+		return;
 	}
+	if (k != (ssize_t)want) /* no room for (the rest of) it */
+		tx_keep(n, n->iov, cnt + 1, k > 0 ? (size_t)k : 0);
+	n->stats.tx_frames++;
+	n->stats.tx_bytes += len;
+	if (len > n->stats.tx_largest)
+		n->stats.tx_largest = len;
 }
 
 bool net_tx_serve(struct net *n)

@@ -35,6 +35,7 @@ enum net_kind { NET_TAP, NET_PASST, NET_SOCKET };
 
 struct net_stats {
 	uint64_t rx_frames, rx_bytes;
+	uint64_t rx_largest, tx_largest; /* frame bytes: above the MTU, TSO is at work */
 	uint64_t rx_dropped; /* no buffer could take the frame: too short, malformed, ring full */
 	uint64_t rx_waits; /* a frame waited for the guest's receive buffers */
 	uint64_t tx_frames, tx_bytes;

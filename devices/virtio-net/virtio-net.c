@@ -278,12 +278,13 @@ static void net_destroy(void *state)
 	if (virtio_worker_stop(&n->w))
 		return; /* the thread may still run: keep all it could use */
 	n->host->log(n->dev, SMOL_LOG_DEBUG,
-	             "received %llu frames (%llu bytes), %llu dropped, %llu waited for buffers; "
-	             "sent %llu frames (%llu bytes), %llu dropped, %llu refused by the host, "
-	             "%llu stalls",
+	             "received %llu frames (%llu bytes, largest %llu), %llu dropped, %llu waited "
+	             "for buffers; sent %llu frames (%llu bytes, largest %llu), %llu dropped, %llu "
+	             "refused by the host, %llu stalls",
 	             (unsigned long long)s->rx_frames, (unsigned long long)s->rx_bytes,
-	             (unsigned long long)s->rx_dropped, (unsigned long long)s->rx_waits,
-	             (unsigned long long)s->tx_frames, (unsigned long long)s->tx_bytes,
+	             (unsigned long long)s->rx_largest, (unsigned long long)s->rx_dropped,
+	             (unsigned long long)s->rx_waits, (unsigned long long)s->tx_frames,
+	             (unsigned long long)s->tx_bytes, (unsigned long long)s->tx_largest,
 	             (unsigned long long)s->tx_dropped, (unsigned long long)s->tx_errors,
 	             (unsigned long long)s->tx_stalls);
 	net_backend_stop(n);
