@@ -32,15 +32,17 @@ demo: build nest-kit
 # Boot-to-exit of one payload under the raw-ioctl floor, smolvm and QEMU microvm, and Debian's
 # kernel to its init under smolvm and QEMU microvm, virtio-blk, and snapshots (snapshot time and
 # size, restore beside the floor and QEMU's migration restore, idle clone memory, clones/s at
-# 128 MiB, 512 MiB and 2 GiB), side by side in one run (in the nest where there is no hardware
-# virtualization; a failed nest, status 125, is retried once). RUNS, BOOT_RUNS, BLK_RUNS,
-# SNAP_RUNS, SNAP_CLONES change the counts.
+# 128 MiB, 512 MiB and 2 GiB), and virtio-net (TCP both ways and ping under Debian's kernel, each
+# VMM on a TAP in a network namespace of its own: needs root, else skipped), side by side in one
+# run (in the nest where there is no hardware virtualization; a failed nest, status 125, is
+# retried once). RUNS, BOOT_RUNS, BLK_RUNS, SNAP_RUNS, SNAP_CLONES, NET_RUNS change the counts
+# (0 leaves a table out).
 # JSON: build/bench.json.
 bench: build nest-kit linux-guest
 	@bench() { tests/nest/run $(BUILD)/bench/smolvm-bench $(BUILD) --runs $(or $(RUNS),20) \
 	    --boot-runs $(or $(BOOT_RUNS),5) --blk-runs $(or $(BLK_RUNS),3) \
 	    --snap-runs $(or $(SNAP_RUNS),5) --snap-clones $(or $(SNAP_CLONES),20) \
-	    --json $(BUILD)/bench.json; }; \
+	    --net-runs $(or $(NET_RUNS),3) --json $(BUILD)/bench.json; }; \
 	bench; rc=$$?; if [ $$rc = 125 ]; then \
 	    echo "bench: the nest itself failed (status 125, above); retrying once"; bench; rc=$$?; fi; \
 	exit $$rc

@@ -11,10 +11,12 @@
  * QEMU. Then the virtio-blk table (bench/blk.c): guest/blk-bench under smolvm and QEMU microvm
  * and raw pread/pwrite on the same image. Then the snapshot table (bench/snap.c): snapshot
  * and restore of guest/snap-bench at three RAM sizes under smolvm, beside the floor and QEMU
- * microvm restoring its migration file. Prints the tables, writes JSON.
+ * microvm restoring its migration file. Then the virtio-net table (bench/net.c): TCP both
+ * ways and ping under Debian's kernel, smolvm and QEMU microvm each on a TAP in a network
+ * namespace of its own. Prints the tables, writes JSON. A count of 0 leaves a table out.
  *
  * usage: smolvm-bench BUILD_DIR [--runs N] [--boot-runs N] [--blk-runs N] [--snap-runs N]
- *                    [--snap-clones N] [--json FILE]
+ *                    [--snap-clones N] [--net-runs N] [--json FILE]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <unistd.h>
 
 #include "blk.h"
+#include "net.h"
 #include "run.h"
 #include "snap-run.h"
 #include "snap.h"
@@ -184,7 +187,7 @@ static char *b64(const char *in)
 int main(int argc, char **argv)
 {
 	const char *build = NULL, *json = NULL;
-	int runs = 10, boot_runs = 5, blk_runs = 3, snap_runs = 5, snap_clones = 20;
+	int runs = 10, boot_runs = 5, blk_runs = 3, snap_runs = 5, snap_clones = 20, net_runs = 3;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
 			runs = atoi(argv[++i]);
@@ -196,18 +199,22 @@ int main(int argc, char **argv)
 			snap_runs = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--snap-clones") == 0 && i + 1 < argc)
 			snap_clones = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--net-runs") == 0 && i + 1 < argc)
+			net_runs = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
 			json = argv[++i];
 		else
 			build = argv[i];
 	}
-	if (!build || runs < 1 || runs > MAX_RUNS || boot_runs < 0 || boot_runs > MAX_RUNS ||
+	if (!build || runs < 0 || runs > MAX_RUNS || boot_runs < 0 || boot_runs > MAX_RUNS ||
 	    blk_runs < 0 || blk_runs > MAX_RUNS || snap_runs < 0 || snap_runs > MAX_RUNS ||
-	    snap_clones < 0 || snap_clones > SNAP_MAX_CLONES) {
+	    snap_clones < 0 || snap_clones > SNAP_MAX_CLONES || net_runs < 0 ||
+	    net_runs > MAX_RUNS) {
 		fprintf(stderr,
-		        "usage: smolvm-bench BUILD_DIR [--runs 1-%d] [--boot-runs 0-%d] "
-		        "[--blk-runs 0-%d] [--snap-runs 0-%d] [--snap-clones 0-%d] [--json FILE]\n",
-		        MAX_RUNS, MAX_RUNS, MAX_RUNS, MAX_RUNS, SNAP_MAX_CLONES);
+		        "usage: smolvm-bench BUILD_DIR [--runs 0-%d] [--boot-runs 0-%d] "
+		        "[--blk-runs 0-%d] [--snap-runs 0-%d] [--snap-clones 0-%d] "
+		        "[--net-runs 0-%d] [--json FILE]\n",
+		        MAX_RUNS, MAX_RUNS, MAX_RUNS, MAX_RUNS, SNAP_MAX_CLONES, MAX_RUNS);
 		return 2;
 	}
 	char smolvm[4096], floor_bin[4096], payload[4096], ini[] = "/tmp/smolvm-bench-XXXXXX.ini";
@@ -280,12 +287,18 @@ int main(int argc, char **argv)
 		        "  \"tables\": {\n",
 		        getenv("NEST_INSIDE") ? "nest" : "host", runs, boot_runs);
 	/* JSON: no comma after the last table */
-	bool blk_last = snap_runs == 0, boot_last = blk_runs == 0 && blk_last;
-	printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in %s\n",
-	       runs, where);
-	int bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j, boot_runs == 0 && boot_last);
-	if (!have_qemu)
-		printf("qemu-microvm   not run: " QEMU " is missing\n");
+	bool snap_last = net_runs == 0, blk_last = snap_runs == 0 && snap_last,
+	     boot_last = blk_runs == 0 && blk_last;
+	int bad = 0;
+	if (runs > 0) {
+		printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in "
+		       "%s\n",
+		       runs, where);
+		bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j,
+		             boot_runs == 0 && boot_last);
+		if (!have_qemu)
+			printf("qemu-microvm   not run: " QEMU " is missing\n");
+	}
 
 	/* Linux: the same kernel and initrd under smolvm and QEMU microvm (ACPI on both). */
 	char vmlinux[4096], initrd[4096], lini[] = "/tmp/smolvm-bench-XXXXXX.ini", cmdline[512];
@@ -363,7 +376,9 @@ int main(int argc, char **argv)
 	if (blk_runs > 0)
 		bad |= blk_bench(build, blk_runs, where, j, blk_last);
 	if (snap_runs > 0)
-		bad |= snap_bench(build, snap_runs, snap_clones, where, j, true);
+		bad |= snap_bench(build, snap_runs, snap_clones, where, j, snap_last);
+	if (net_runs > 0)
+		bad |= net_bench(build, SMOLVM_SOURCE_ROOT, net_runs, where, j, true);
 	if (j) {
 		fprintf(j, "  }\n}\n");
 		fclose(j);
