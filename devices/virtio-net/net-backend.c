@@ -121,7 +121,8 @@ static int configure_passt(struct net *n, const char *exe_cfg, bool check_only)
 	/* the socket's folder comes at start: -s is filled in then */
 	if (add_arg(n, &argc, "%s", n->passt_exe, NULL) || add_arg(n, &argc, "%s", "-f", NULL) ||
 	    add_arg(n, &argc, "%s", "-q", NULL) || add_arg(n, &argc, "%s", "-1", NULL) ||
-	    add_arg(n, &argc, "%s", "-s", NULL) || add_arg(n, &argc, "%s", "", NULL))
+	    add_arg(n, &argc, "%s", "-s", NULL) || add_arg(n, &argc, "%s", "", NULL) ||
+	    add_arg(n, &argc, "%s", "-m", NULL) || add_arg(n, &argc, "%s", "", NULL))
 		return -ENOMEM;
 	(void)check_only;
 	return passt_forwards(n, &argc);
@@ -210,6 +211,10 @@ static void passt_reap(struct net *n, int wait_ms)
 
 		if (r == n->passt_pid)
 			break;
+		if (r < 0 && errno == ECHILD) {
+			n->passt_pid = 0; /* not ours any more: never signal that pid */
+			return;
+		}
 		if (r < 0 || waited >= wait_ms)
 			return;
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
@@ -236,6 +241,8 @@ void net_link_attach(struct net *n, int fd)
 {
 	n->fd = fd;
 	n->tx_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (n->tx_fd < 0) /* polled for room through the same fd then: works, less precisely */
+		n->host->log(n->dev, SMOL_LOG_WARN, "cannot dup the host fd: %s", strerror(errno));
 	n->link_up = true;
 	n->rx_len = n->rx_off = 0;
 	n->rx_held = false;
@@ -261,7 +268,7 @@ void net_link_down(struct net *n, const char *why)
 	n->host->log(n->dev, n->listen ? SMOL_LOG_INFO : SMOL_LOG_WARN, "link down: %s%s", why,
 	             n->listen ? "; waiting for the next peer" : "");
 	if (n->passt_pid > 0)
-		passt_reap(n, 500);
+		passt_reap(n, 0); /* under the worker lock: only if it is gone already */
 }
 
 /* ---- TAP ------------------------------------------------------------------------------ */
@@ -429,8 +436,11 @@ static int passt_start(struct net *n)
 	unsigned argc = 0;
 	int r, fd = -1;
 
-	snprintf(tmpl, sizeof(tmpl), "%s/smolvm-net.XXXXXX",
-	         base && *base && access(base, W_OK) == 0 ? base : "/tmp");
+	/* as root, passt binds as nobody, who may not reach root's runtime folder: /tmp */
+	if (!base || !*base || geteuid() == 0 || access(base, W_OK) ||
+	    strlen(base) > sizeof(((struct sockaddr_un *)0)->sun_path) - 40)
+		base = "/tmp";
+	snprintf(tmpl, sizeof(tmpl), "%s/smolvm-net.XXXXXX", base);
 	if (!mkdtemp(tmpl)) {
 		h->log(n->dev, SMOL_LOG_ERROR, "cannot make a folder for passt's socket (%s): %s",
 		       tmpl, strerror(errno));
@@ -454,11 +464,30 @@ static int passt_start(struct net *n)
 	}
 	while (n->passt_argv[argc])
 		argc++;
-	free(n->passt_argv[5]); /* "-s" "" at 4 and 5: configure_passt() */
+	free(n->passt_argv[5]); /* "-s" "" at 4 and 5, "-m" "" at 6 and 7: configure_passt() */
 	n->passt_argv[5] = strdup(n->sock_path);
-	if (!n->passt_argv[5])
+	free(n->passt_argv[7]);
+	/* the MTU passt tells the guest by DHCP: the device's (passt's own is 65520, above
+	 * what VIRTIO_NET_F_MTU lets the driver take) */
+	if (!n->passt_argv[5] || asprintf(&n->passt_argv[7], "%u", n->mtu) < 0)
 		return -ENOMEM;
-	r = posix_spawn(&n->passt_pid, n->passt_exe, NULL, NULL, n->passt_argv, environ);
+	/* smolvm blocks the signals its event loop reads, and ignores SIGPIPE: passt gets the
+	 * defaults, so the SIGTERM that stops it works */
+	posix_spawnattr_t attr;
+	sigset_t none, deflt;
+
+	sigemptyset(&none);
+	sigemptyset(&deflt);
+	sigaddset(&deflt, SIGPIPE);
+	sigaddset(&deflt, SIGTERM);
+	sigaddset(&deflt, SIGINT);
+	sigaddset(&deflt, SIGHUP);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &deflt);
+	r = posix_spawn(&n->passt_pid, n->passt_exe, NULL, &attr, n->passt_argv, environ);
+	posix_spawnattr_destroy(&attr);
 	if (r) {
 		n->passt_pid = 0;
 		h->log(n->dev, SMOL_LOG_ERROR, "cannot start %s: %s", n->passt_exe, strerror(r));

@@ -79,6 +79,31 @@ static ssize_t rx_read(struct net *n, void *buf, size_t len)
 }
 
 /*
+ * What the driver may be given (5.1.6.4.1, 5.1.4.1): a frame of the TAP's with a GSO type only
+ * when the driver took that offload (one queued before TUNSETOFFLOAD narrowed them is not),
+ * and, once the driver took VIRTIO_NET_F_MTU, none without above the MTU plus an Ethernet
+ * header and a VLAN tag.
+ */
+static bool rx_frame_fits(const struct net *n, const uint8_t *hdr, uint32_t len)
+{
+	uint8_t gso = n->vnet_hdr ? hdr[VIRTIO_NET_HDR_GSO_TYPE] : VIRTIO_NET_HDR_GSO_NONE;
+	uint8_t type = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+
+	if (type == VIRTIO_NET_HDR_GSO_NONE)
+		return !net_has(n, VIRTIO_NET_F_MTU) || len <= (uint32_t)n->mtu + NET_ETH_HLEN + 4;
+	if ((gso & VIRTIO_NET_HDR_GSO_ECN) && !net_has(n, VIRTIO_NET_F_GUEST_ECN))
+		return false;
+	return (type == VIRTIO_NET_HDR_GSO_TCPV4 && net_has(n, VIRTIO_NET_F_GUEST_TSO4)) ||
+	       (type == VIRTIO_NET_HDR_GSO_TCPV6 && net_has(n, VIRTIO_NET_F_GUEST_TSO6));
+}
+
+/* After dropping a frame the host gave: stop here when someone waits for the worker. */
+static bool yield_after_drop(const struct net *n)
+{
+	return virtio_worker_yield(&n->w);
+}
+
+/*
  * The next frame from the host: 1 with @hdr (the virtio_net_hdr to give the guest), @frame and
  * @len; 0 when none is there yet; -1 when the link went down.
  */
@@ -93,11 +118,16 @@ static int rx_next_tap(struct net *n, uint8_t *hdr, const uint8_t **frame, uint3
 			net_link_down(n, strerror(errno));
 			return -1;
 		}
-		if (k < NET_HDR + NET_ETH_HLEN) {
-			n->stats.rx_dropped++; /* a runt from the TAP: nothing to give */
+		/* a runt, or one the TAP cut to fit (it then says how long it was), or one the
+		 * driver cannot take (see rx_frame_fits()) */
+		n->rx_len = (uint32_t)k;
+		if (k < NET_HDR + NET_ETH_HLEN || k > NET_HDR + NET_MAX_FRAME ||
+		    !rx_frame_fits(n, n->rx_buf, n->rx_len - NET_HDR)) {
+			n->stats.rx_dropped++;
+			if (yield_after_drop(n))
+				return 0;
 			continue;
 		}
-		n->rx_len = (uint32_t)k;
 		n->rx_held = true;
 	}
 	memcpy(hdr, n->rx_buf, NET_HDR);
@@ -128,6 +158,14 @@ static int rx_next_stream(struct net *n, uint8_t *hdr, const uint8_t **frame, ui
 			}
 			if (have >= NET_LEN_PREFIX + flen) {
 				memset(hdr, 0, NET_HDR);
+				if (!rx_frame_fits(n, hdr, flen)) {
+					/* above the guest's MTU: not for it */
+					n->rx_off += NET_LEN_PREFIX + flen;
+					n->stats.rx_dropped++;
+					if (yield_after_drop(n))
+						return 0;
+					continue;
+				}
 				*frame = n->rx_buf + n->rx_off + NET_LEN_PREFIX;
 				*len = flen;
 				return 1;
@@ -243,9 +281,13 @@ static int rx_deliver(struct net *n, struct virtq *q, uint8_t *hdr, const uint8_
 		rx_return_empty(n, q, used);
 		return -1;
 	}
+	/* all of the frame's buffers at once: the driver takes num_buffers of them as soon as
+	 * it sees the first */
 	for (unsigned i = 0; i < used; i++)
-		if (virtq_push(q, n->rx_heads[i], n->rx_lens[i]))
+		if (virtq_fill(q, i, n->rx_heads[i], n->rx_lens[i]))
 			return -1;
+	if (virtq_flush(q, used))
+		return -1;
 	n->stats.rx_frames++;
 	n->stats.rx_bytes += len;
 	if (len > n->stats.rx_largest)
@@ -288,5 +330,7 @@ bool net_rx_serve(struct net *n)
 			break;
 	}
 	virtq_notify(q);
-	return more;
+	/* a waiter (a reset, a pause) took the worker mid-turn: come back (a frame may be held,
+	 * or staged, with nothing more to come from the host or the driver) */
+	return more || virtio_worker_yield(&n->w);
 }

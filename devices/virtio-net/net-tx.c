@@ -20,6 +20,8 @@
 
 #include "net.h"
 
+static int tx_room_fd(const struct net *n);
+
 void net_tx_discard(struct net *n)
 {
 	n->tx_pending_len = n->tx_pending_off = 0;
@@ -84,7 +86,7 @@ static bool tx_flush(struct net *n)
 		if (k > 0)
 			n->tx_pending_off += (uint32_t)k;
 		/* again: after a reset, or a watch the worker dropped (virtio-worker.h) */
-		(void)virtio_worker_watch_io(&n->w, NET_TX, n->tx_fd, SMOL_FD_OUT);
+		(void)virtio_worker_watch_io(&n->w, NET_TX, tx_room_fd(n), SMOL_FD_OUT);
 		return false;
 	}
 	if (k < 0)
@@ -107,13 +109,38 @@ static void tx_keep(struct net *n, const struct iovec *iov, int cnt, size_t sent
 	n->tx_pending_len = len;
 	n->tx_pending_off = (uint32_t)sent;
 	n->stats.tx_stalls++;
-	(void)virtio_worker_watch_io(&n->w, NET_TX, n->tx_fd, SMOL_FD_OUT);
+	(void)virtio_worker_watch_io(&n->w, NET_TX, tx_room_fd(n), SMOL_FD_OUT);
+}
+
+/* The guest's header asks only for offloads it negotiated (none on a stream: never offered),
+ * and a frame without segmentation fits the MTU (5.1.6.2, 5.1.4). */
+static bool tx_header_ok(const struct net *n, const uint8_t *hdr, uint32_t len)
+{
+	uint8_t gso = hdr[VIRTIO_NET_HDR_GSO_TYPE];
+	uint8_t type = gso & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+
+	if ((hdr[VIRTIO_NET_HDR_FLAGS] & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    !net_has(n, VIRTIO_NET_F_CSUM))
+		return false;
+	if (type == VIRTIO_NET_HDR_GSO_NONE)
+		return !(gso & VIRTIO_NET_HDR_GSO_ECN) &&
+		       (!net_has(n, VIRTIO_NET_F_MTU) || len <= (uint32_t)n->mtu + NET_ETH_HLEN + 4);
+	if ((gso & VIRTIO_NET_HDR_GSO_ECN) && !net_has(n, VIRTIO_NET_F_HOST_ECN))
+		return false;
+	return (type == VIRTIO_NET_HDR_GSO_TCPV4 && net_has(n, VIRTIO_NET_F_HOST_TSO4)) ||
+	       (type == VIRTIO_NET_HDR_GSO_TCPV6 && net_has(n, VIRTIO_NET_F_HOST_TSO6));
+}
+
+/* The fd polled for room: the dup (the receive side polls the fd itself). */
+static int tx_room_fd(const struct net *n)
+{
+	return n->tx_fd >= 0 ? n->tx_fd : n->fd;
 }
 
 /* One chain: sent, kept aside (no room), or dropped. */
 static void tx_one(struct net *n, struct virtq *q, const struct virtio_chain *c)
 {
-	uint32_t max = n->vnet_hdr ? NET_MAX_FRAME : (uint32_t)n->mtu + NET_ETH_HLEN + 4;
+	uint32_t max = NET_MAX_FRAME; /* a TSO frame: tx_header_ok() checks the rest */
 	uint32_t len = c->read_len - NET_HDR, prefix;
 	uint8_t hdr[NET_HDR];
 	int cnt;
@@ -123,15 +150,14 @@ static void tx_one(struct net *n, struct virtq *q, const struct virtio_chain *c)
 		n->stats.tx_dropped++;
 		return;
 	}
+	if (!tx_header_ok(n, hdr, len)) {
+		n->stats.tx_dropped++;
+		return;
+	}
 	if (n->vnet_hdr) {
 		hdr[VIRTIO_NET_HDR_NUM_BUFFERS] = hdr[VIRTIO_NET_HDR_NUM_BUFFERS + 1] = 0;
 		n->iov[0] = (struct iovec){ hdr, NET_HDR };
 	} else {
-		if ((hdr[VIRTIO_NET_HDR_FLAGS] & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
-		    hdr[VIRTIO_NET_HDR_GSO_TYPE] != VIRTIO_NET_HDR_GSO_NONE) {
-			n->stats.tx_dropped++; /* offloads this backend never offered */
-			return;
-		}
 		prefix = htonl(len);
 		n->iov[0] = (struct iovec){ &prefix, NET_LEN_PREFIX };
 	}

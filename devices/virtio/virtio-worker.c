@@ -130,7 +130,10 @@ static void worker_io_ready(void *opaque, int fd, uint32_t events)
 	struct virtio_worker *w = io->w;
 
 	(void)events;
-	if (!virtio_mmio_queue_live(w->vm, io->index)) {
+	if (!virtio_mmio_queue_live(w->vm, io->index) || w->paused) {
+		/* paused: served on resume (the watch comes back when the device asks again) */
+		if (w->paused)
+			w->kick_missed |= 1u << io->index;
 		(void)w->host->fd_unwatch(w->dev, fd);
 		io->on_loop = false;
 		io->fd = -1;
@@ -142,11 +145,12 @@ static void worker_io_ready(void *opaque, int fd, uint32_t events)
 
 int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint32_t events)
 {
-	struct virtio_worker_io *io = &w->io[index];
+	struct virtio_worker_io *io;
 	int r = 0;
 
 	if (index >= w->n_queues)
 		return -EINVAL;
+	io = &w->io[index];
 	if (fd < 0)
 		events = 0;
 	if (io->fd == fd && io->events == events)
@@ -246,9 +250,14 @@ static void *worker_thread(void *opaque)
 				else
 					todo &= ~(1u << i);
 			}
-			/* a queue kept busy must not starve the others: take their kicks too */
-			if (n > 1 && todo && poll(p, n, 0) > 0)
+			/* a queue kept busy must not starve the others: take their kicks, and
+			 * their host fds' readiness, too */
+			if (n > 1 && todo && poll(p, np, 0) > 0) {
 				todo |= worker_take_kicks(p, n);
+				for (unsigned k = n + 1; k < np; k++)
+					if (p[k].revents)
+						todo |= 1u << queue_of[k];
+			}
 		}
 		pthread_mutex_unlock(&w->lock);
 	}

@@ -198,6 +198,15 @@ bool virtq_unpop(struct virtq *q, uint16_t mark, unsigned n);
  */
 bool virtq_want_more(struct virtq *q);
 
+/*
+ * Several chains returned as one (a network frame spread over receive buffers): the driver
+ * must not see the first before the last. virtq_fill() writes the @i-th used entry after the
+ * published ones, unpublished; virtq_flush() publishes @n filled entries with one index
+ * update. 0, or -EIO (queue broken).
+ */
+int virtq_fill(struct virtq *q, unsigned i, uint16_t head, uint32_t len);
+int virtq_flush(struct virtq *q, unsigned n);
+
 /* Returns chain @head to the driver with @len bytes written. 0, or -EIO (queue broken). */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 

@@ -302,16 +302,16 @@ bool virtq_want_more(struct virtq *q)
 	return again != avail_idx;
 }
 
-int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+int virtq_fill(struct virtq *q, unsigned i, uint16_t head, uint32_t len)
 {
-	uint64_t slot = q->used_idx & (q->num - 1);
+	uint64_t slot = (uint16_t)(q->used_idx + i) & (q->num - 1);
 	uint8_t *p;
 	uint32_t v;
 
-	if (q->broken)
+	if (q->broken || !q->ready)
 		return -EIO;
-	if (!q->ready)
-		return -EIO;
+	if (i >= q->num)
+		return queue_broken(q, "more used entries than the queue holds");
 	p = gpa(q, q->used + 4 + 8 * slot, 8);
 	if (!p)
 		return queue_broken(q, "used ring outside guest RAM");
@@ -319,11 +319,26 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	memcpy(p, &v, 4);
 	v = htole32(len);
 	memcpy(p + 4, &v, 4);
-	q->used_idx++;
+	return 0;
+}
+
+int virtq_flush(struct virtq *q, unsigned n)
+{
+	if (q->broken || !q->ready)
+		return -EIO;
+	q->used_idx = (uint16_t)(q->used_idx + n);
+	/* a release store: the entries are visible before the index that publishes them */
 	if (store16(q, q->used + 2, q->used_idx))
 		return queue_broken(q, "used ring outside guest RAM");
-	q->pushed++;
+	q->pushed += n;
 	return 0;
+}
+
+int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
+{
+	int r = virtq_fill(q, 0, head, len);
+
+	return r ? r : virtq_flush(q, 1);
 }
 
 void virtq_notify(struct virtq *q)

@@ -369,12 +369,49 @@ Test(net, rx_frame_in_one_buffer)
 	expect_rx(h1, 1, fb, 1514);
 }
 
+/* 5.1.4.1: with VIRTIO_NET_F_MTU taken, nothing above MTU + Ethernet header + VLAN tag reaches
+ * the driver; without it, the frame does. */
+static void rx_above_mtu(bool take_mtu)
+{
+	uint16_t h0;
+
+	nd_create_connected("net0", "mtu", "1400", NULL);
+	nd_up(take_mtu ? 0 : 1ull << VIRTIO_NET_F_MTU);
+	h0 = rx_post(4096);
+	rx_post(4096);
+	nd_notify(&rxq);
+	make_frame(fa, 1419, 1); /* 1400 + 14 + 4 + 1 */
+	peer_send(fa, 1419);
+	make_frame(fb, 1418, 2);
+	peer_send(fb, 1418);
+	cr_assert(nd_wait_used(&rxq, take_mtu ? 1 : 2, NTIMEOUT_MS), "%s", fake_log());
+	if (take_mtu) {
+		expect_used(&rxq, h0, NHDR + 1418);
+		expect_rx(h0, 1, fb, 1418);
+		nd_pump_for(20);
+		cr_assert_eq(nd_used_idx(&rxq), 1, "the frame above the MTU reached the driver");
+	} else {
+		expect_used(&rxq, h0, NHDR + 1419);
+		expect_rx(h0, 1, fa, 1419);
+	}
+}
+
+Test(net, rx_above_mtu_dropped)
+{
+	rx_above_mtu(true);
+}
+
+Test(net, rx_above_mtu_without_the_feature)
+{
+	rx_above_mtu(false);
+}
+
 Test(net, rx_mergeable_buffers)
 {
 	uint16_t h[3];
 	uint8_t whole[NHDR + 3000];
 
-	nd_create_connected("net0", NULL);
+	nd_create_connected("net0", "mtu", "65535", NULL); /* frames above 1500 */
 	nd_up(0);
 	for (unsigned i = 0; i < 3; i++)
 		h[i] = rx_post(1500);
@@ -422,7 +459,7 @@ Test(net, rx_mergeable_frame_waits_for_enough_buffers)
 	uint16_t h0, h1, h2;
 	uint16_t avail_event;
 
-	nd_create_connected("net0", NULL);
+	nd_create_connected("net0", "mtu", "65535", NULL); /* frames above 1500 */
 	nd_up(0);
 	h0 = rx_post(1500);
 	nd_notify(&rxq);
@@ -495,7 +532,7 @@ Test(net, rx_largest_and_smallest_frames)
 {
 	uint16_t h0, h1, h2;
 
-	nd_create_connected("net0", NULL);
+	nd_create_connected("net0", "mtu", "65535", NULL); /* frames above 1500 */
 	nd_up(0);
 	h0 = rx_post(65536);
 	h1 = rx_post(65536);
@@ -560,7 +597,7 @@ Test(net, rx_threaded)
 	uint16_t h[4];
 
 	fake_ioeventfd_accept(true);
-	nd_create_connected("net0", NULL);
+	nd_create_connected("net0", "mtu", "65535", NULL); /* frames above 1500 */
 	cr_assert(fake_log_contains("served by the device's I/O thread"), "%s", fake_log());
 	nd_up(0);
 	for (unsigned i = 0; i < 4; i++)
