@@ -5,12 +5,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct parse_state {
 	struct cfg *c;
@@ -160,47 +163,71 @@ static void begin_section(struct parse_state *ps, const char *hdr)
 	ps->cur_bad = false;
 }
 
-/* inih reader: returns one line at a time and notes section headers with their line. */
+/* The next byte of the input, or EOF. */
+static int next_byte(struct parse_state *ps)
+{
+	if (ps->f)
+		return getc(ps->f);
+	return ps->text[ps->pos] ? (unsigned char)ps->text[ps->pos++] : EOF;
+}
+
+/* A line the reader refuses: reported, given to inih as an empty line. */
+static char *refuse_line(struct parse_state *ps, char *str, const char *what)
+{
+	struct cfg_section tmp = { .line = ps->line };
+
+	cfg_error(ps->c, &tmp, NULL, "%s", what);
+	str[0] = '\n';
+	str[1] = 0;
+	return str;
+}
+
+/*
+ * inih reader: returns one line at a time and notes section headers with their line. A line
+ * is read whole, byte by byte, whatever it holds: a NUL byte in it is an error (C strings
+ * would end the value there, silently), and so is a line longer than inih's buffer (the rest
+ * must not be parsed as a line of its own). A UTF-8 byte order mark before the first line is
+ * skipped.
+ */
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse_state *ps = stream;
-	char *r;
+	bool nul = false, too_long = false;
+	size_t i = 0;
+	int ch;
 
-	if (ps->f) {
-		r = fgets(str, num, ps->f);
-	} else {
-		if (!ps->text[ps->pos])
-			return NULL;
-		size_t i = 0;
-		while (ps->text[ps->pos] && i + 1 < (size_t)num) {
-			char ch = ps->text[ps->pos++];
-			str[i++] = ch;
-			if (ch == '\n')
-				break;
+	for (;;) {
+		ch = next_byte(ps);
+		if (ch == EOF)
+			break;
+		if (ch == '\n') {
+			str[i++] = '\n';
+			break;
 		}
-		str[i] = 0;
-		r = str;
-	}
-	if (!r)
-		return NULL;
-	ps->line++;
-	size_t len = strlen(str);
-	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
-		/* longer than inih's line buffer: report it and drop the rest of the line */
-		struct cfg_section tmp = { .line = ps->line };
-		cfg_error(ps->c, &tmp, NULL,
-		          "line longer than %d characters: continue a long value on indented lines",
-		          num - 2);
-		int ch;
-		if (ps->f)
-			while ((ch = fgetc(ps->f)) != EOF && ch != '\n')
-				;
+		if (ch == 0)
+			nul = true;
+		else if (i + 2 < (size_t)num)
+			str[i++] = (char)ch;
 		else
-			while (ps->text[ps->pos] && ps->text[ps->pos++] != '\n')
-				;
-		str[0] = '\n';
-		str[1] = 0;
-		return str;
+			too_long = true;
+	}
+	if (ps->f && ferror(ps->f))
+		return NULL;
+	if (i == 0 && ch == EOF && !nul && !too_long)
+		return NULL;
+	str[i] = 0;
+	ps->line++;
+	if (ps->line == 1 && i >= 3 && memcmp(str, "\xef\xbb\xbf", 3) == 0)
+		memmove(str, str + 3, i - 2);
+	if (nul)
+		return refuse_line(ps, str, "a NUL byte in the line: an INI file is text");
+	if (too_long) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg),
+		         "line longer than %d characters: continue a long value on indented lines",
+		         num - 2);
+		return refuse_line(ps, str, msg);
 	}
 	ps->indented = str[0] == ' ' || str[0] == '\t';
 	const char *p = str;
@@ -225,7 +252,7 @@ static char *reader(char *str, int num, void *stream)
 			begin_section(ps, h);
 		}
 	}
-	return r;
+	return str;
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -315,10 +342,31 @@ struct cfg *cfg_new_empty(const char *path, const char *dir)
 int cfg_load(struct cfg **out, const char *path)
 {
 	struct cfg *c;
-	FILE *f = fopen(path, "r");
+	/* O_NONBLOCK: a FIFO must not hang us; only a regular file is an INI */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *f = NULL;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "%s: not a machine description: %s, not a regular file\n", path,
+		        S_ISDIR(st.st_mode)    ? "a directory"
+		        : S_ISFIFO(st.st_mode) ? "a FIFO"
+		        : S_ISCHR(st.st_mode)  ? "a character device"
+		                               : "a special file");
+		close(fd);
+		return -EINVAL;
+	}
+	f = fdopen(fd, "r");
 	if (!f) {
 		int e = errno;
 		fprintf(stderr, "%s: cannot open: %s\n", path, strerror(e));
+		close(fd);
 		return -e;
 	}
 	c = cfg_new(path);
@@ -550,10 +598,11 @@ int cfg_parse_u64(const char *s, uint64_t *out)
 	}
 	if (!*p)
 		return -EINVAL;
+	bool digits = false;
 	for (; *p; p++) {
 		int d;
-		if (*p == '_')
-			continue;
+		if (*p == '_' && digits)
+			continue; /* a separator between digits: 1_000_000 */
 		if (isdigit((unsigned char)*p))
 			d = *p - '0';
 		else if (isalpha((unsigned char)*p))
@@ -565,10 +614,11 @@ int cfg_parse_u64(const char *s, uint64_t *out)
 		if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
 			return -EINVAL; /* overflow */
 		v = v * (uint64_t)base + (uint64_t)d;
+		digits = true;
 	}
 	while (isspace((unsigned char)*p))
 		p++;
-	if (*p)
+	if (*p || !digits)
 		return -EINVAL;
 	*out = v;
 	return 0;

@@ -371,7 +371,7 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 		                (unsigned long long)port);
 		bad = true;
 	}
-	if (irq > UINT32_MAX) {
+	if (irq >= SMOL_IRQ_AUTO) { /* (SMOL_IRQ_AUTO would ask the core to pick one) */
 		host->cfg_error(dev, "irq", "%llu is not an interrupt line",
 		                (unsigned long long)irq);
 		bad = true;
@@ -392,10 +392,8 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 		return -EINVAL;
 	}
 	ret = host->irq_claim(dev, u->irq);
-	if (ret) {
-		host->cfg_error(dev, "irq", "cannot claim line %u: %s", u->irq, strerror(-ret));
-		return -EINVAL;
-	}
+	if (ret)
+		return -EINVAL; /* the core said why (no such line, reserved, taken) */
 	if (flags & SMOL_CREATE_CHECK_ONLY)
 		return 0;
 	/* Opens and watches the input but reads nothing from it: on a restore, load() runs before

@@ -305,17 +305,14 @@ static int blk_claim_irq(struct blk *b, uint64_t irq)
 	int r;
 
 	if (irq != UINT64_MAX) {
-		if (irq > UINT32_MAX) {
+		if (irq >= SMOL_IRQ_AUTO) { /* (SMOL_IRQ_AUTO would ask the core to pick one) */
 			h->cfg_error(b->dev, "irq", "%llu is not an interrupt line",
 			             (unsigned long long)irq);
 			return -EINVAL;
 		}
 		r = h->irq_claim(b->dev, (uint32_t)irq);
-		if (r) {
-			h->cfg_error(b->dev, "irq", "cannot claim line %llu: %s",
-			             (unsigned long long)irq, strerror(-r));
-			return -EINVAL;
-		}
+		if (r)
+			return -EINVAL; /* the core said why (no such line, reserved, taken) */
 		b->irq = (uint32_t)irq;
 		return 0;
 	}

@@ -251,8 +251,9 @@ struct smol_host {
 	                               const struct smol_io_ops *ops, void *opaque);
 
 	/**
-	 * Claims interrupt line @p line (a GSI on x86), only from create(). -EBUSY if another
-	 * device holds it; the core reports the conflict with file and line. ABI 1.2: with
+	 * Claims interrupt line @p line (a GSI on x86), only from create(). -EINVAL for a line
+	 * that does not exist, -EBUSY if another device holds it or the core keeps it: the core
+	 * reports every refusal itself, with file and line (the device need not). ABI 1.2: with
 	 * SMOL_IRQ_AUTO the core picks the first free line from 5 up and returns it (>= 0).
 	 */
 	SMOL_MUST_CHECK int (*irq_claim)(struct smol_dev *dev, uint32_t line);

@@ -2,7 +2,11 @@
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -145,7 +149,8 @@ Test(config, override_adds_a_device_only_by_its_type)
 {
 	struct cfg *c = parse_ok("[machine]\nmemory = 64M\n");
 	cr_assert_eq(cfg_override(c, "device.disk0.path=a.img"), -EINVAL, "no device yet");
-	cr_assert_eq(cfg_override(c, "disk0.type=virtio-blk"), -EINVAL, "only device.NAME.type adds");
+	cr_assert_eq(cfg_override(c, "disk0.type=virtio-blk"), -EINVAL,
+	             "only device.NAME.type adds");
 	cr_assert_null(cfg_section(c, CFG_DEVICE, "disk0"));
 	cr_assert_eq(cfg_override(c, "device.disk0.type=virtio-blk"), 0);
 	cr_assert_eq(cfg_override(c, "device.disk0.path=a.img"), 0);
@@ -191,6 +196,12 @@ Test(config, parse_u64)
 	cr_assert_eq(cfg_parse_u64("-1", &v), -EINVAL);
 	cr_assert_eq(cfg_parse_u64("", &v), -EINVAL);
 	cr_assert_eq(cfg_parse_u64("0b2", &v), -EINVAL);
+	/* separators go between digits only: "_" alone is not 0 */
+	cr_assert_eq(cfg_parse_u64("1_000", &v), 0);
+	cr_assert_eq(v, 1000);
+	cr_assert_eq(cfg_parse_u64("_", &v), -EINVAL);
+	cr_assert_eq(cfg_parse_u64("0x_", &v), -EINVAL);
+	cr_assert_eq(cfg_parse_u64("_1", &v), -EINVAL);
 }
 
 Test(config, parse_size)
@@ -241,4 +252,93 @@ Test(config, unknown_keys_reported)
 	stderr_buf[n] = 0;
 	assert_has(stderr_buf, "t.ini:3: unknown key 'foo' for [machine]");
 	cfg_free(c);
+}
+
+/* ---- files: what the reader refuses ------------------------------------------------------ */
+
+/* Writes @len bytes to a fresh file and parses it with cfg_load(): its status and stderr. */
+static int load_bytes(const char *bytes, size_t len, const char **err)
+{
+	char path[] = "/tmp/smolvm-test-config.XXXXXX";
+	struct cfg *c = NULL;
+	int fd = mkstemp(path), r;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, bytes, len), (ssize_t)len);
+	close(fd);
+	fflush(stderr);
+	r = cfg_load(&c, path);
+	fflush(stderr);
+	unlink(path);
+	size_t n = fread(stderr_buf, 1, sizeof(stderr_buf) - 1, cr_get_redirected_stderr());
+	stderr_buf[n] = 0;
+	*err = stderr_buf;
+	if (r == 0)
+		cfg_free(c);
+	return r;
+}
+
+Test(config, nul_byte_is_an_error_not_the_end_of_the_value)
+{
+	static const char text[] = "[boot]\ncmdline = quiet\0 init=/bin/evil\n";
+	const char *err;
+
+	cr_assert_eq(load_bytes(text, sizeof(text) - 1, &err), -EINVAL);
+	assert_has(err, ":2: a NUL byte in the line");
+}
+
+Test(config, long_line_with_a_nul_smuggles_no_key)
+{
+	/* before: the NUL hid the length, and what followed inih's buffer became a line */
+	char text[700];
+	const char *err;
+	size_t n = 0;
+
+	/* inih's 200-byte buffer: 199 characters end right before "kernel" */
+	n += (size_t)sprintf(text, "[boot]\ncmdline = quiet");
+	text[n++] = 0;
+	memset(text + n, 'a', 183);
+	n += 183;
+	n += (size_t)sprintf(text + n, "kernel = /evil\n");
+	cr_assert_eq(load_bytes(text, n, &err), -EINVAL);
+	cr_assert(!strstr(err, "kernel"), "a key was read from the rest of the line:\n%s", err);
+}
+
+Test(config, utf8_byte_order_mark_is_skipped)
+{
+	static const char text[] = "\xef\xbb\xbf[machine]\nmemory = 64M\n";
+	struct cfg *c = NULL;
+	char path[] = "/tmp/smolvm-test-config.XXXXXX";
+	int fd = mkstemp(path);
+
+	cr_assert_eq(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	cr_assert_eq(cfg_load(&c, path), 0);
+	unlink(path);
+	struct cfg_section *s = cfg_section(c, CFG_MACHINE, NULL);
+	cr_assert(s && cfg_get(s, "memory"), "the first section was lost to the BOM");
+	cfg_free(c);
+}
+
+Test(config, a_directory_or_fifo_is_not_an_ini)
+{
+	char dir[] = "/tmp/smolvm-test-config.XXXXXX", fifo[64];
+	const char *err;
+	struct cfg *c = NULL;
+
+	cr_assert(mkdtemp(dir));
+	fflush(stderr);
+	cr_assert_eq(cfg_load(&c, dir), -EINVAL);
+	snprintf(fifo, sizeof(fifo), "%s/f.ini", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	/* a FIFO without a writer: an error at once, not a wait */
+	cr_assert_eq(cfg_load(&c, fifo), -EINVAL);
+	fflush(stderr);
+	size_t n = fread(stderr_buf, 1, sizeof(stderr_buf) - 1, cr_get_redirected_stderr());
+	stderr_buf[n] = 0;
+	err = stderr_buf;
+	assert_has(err, "a directory, not a regular file");
+	assert_has(err, "a FIFO, not a regular file");
+	unlink(fifo);
+	rmdir(dir);
 }

@@ -797,10 +797,17 @@ static int fake_irq_claim(struct smol_dev *dev, uint32_t line)
 			}
 		return -EBUSY;
 	}
-	if (line >= FAKE_IRQ_LINES)
+	/* as the core, which reports a refusal itself, against the irq key */
+	if (line >= FAKE_IRQ_LINES) {
+		fake_cfg_error(dev, "irq", "IRQ %u does not exist (lines 0-%d)", line,
+		               FAKE_IRQ_LINES - 1);
 		return -EINVAL;
-	if (fh.irq_owner[line] && fh.irq_owner[line] != dev)
+	}
+	if (fh.irq_owner[line] && fh.irq_owner[line] != dev) {
+		fake_cfg_error(dev, "irq", "IRQ %u is already used by device '%s'", line,
+		               fh.irq_owner[line]->name);
 		return -EBUSY;
+	}
 	fh.irq_owner[line] = dev;
 	return 0;
 }
