@@ -1,6 +1,9 @@
 /* boot-timer: a port the guest writes to at milestones (its init's first line, say); each write
  * logs the time since the smolvm process started, the way Firecracker's CI measures boot time.
  * Keys: port (default 0x440). The byte written is a label for the milestone, printed with it.
+ * Each label is logged once (the first time): a guest writing in a loop (`rep outsb`) must
+ * not be able to flood the host's log; the writes not logged are counted, and said at debug
+ * level when the machine ends.
  * A Linux init reaches it through /dev/port:
  *   printf '\001' | dd of=/dev/port bs=1 seek=$((0x440)) count=1
  *
@@ -28,6 +31,8 @@ struct boot_timer {
 	double create_s; /* this device's creation, CLOCK_BOOTTIME seconds */
 	int restored; /* loaded from a snapshot: times count from this process, not the first boot
 	               */
+	uint64_t logged[4]; /* the labels (bytes) logged already: one bit each */
+	uint64_t repeats; /* writes of a label logged already */
 };
 
 static double boottime_now(void)
@@ -73,8 +78,14 @@ static void bt_write(void *opaque, uint64_t offset, unsigned size, uint64_t valu
 	struct boot_timer *t = opaque;
 	double now = boottime_now();
 	const char *how = t->restored ? "restored from a snapshot" : "set up";
+	unsigned label = (unsigned)(value & 0xff);
 	(void)offset;
 	(void)size;
+	if (t->logged[label / 64] & (1ull << (label % 64))) {
+		t->repeats++;
+		return;
+	}
+	t->logged[label / 64] |= 1ull << (label % 64);
 	if (t->start_s >= 0)
 		t->host->log(t->dev, SMOL_LOG_INFO,
 		             "milestone %u: %.1f ms since smolvm started (%.1f ms since the "
@@ -114,6 +125,11 @@ static int bt_create(const struct smol_host *host, struct smol_dev *dev, uint32_
 
 static void bt_destroy(void *state)
 {
+	struct boot_timer *t = state;
+	if (t->repeats)
+		t->host->log(t->dev, SMOL_LOG_DEBUG,
+		             "%llu writes of milestones already logged were not logged again",
+		             (unsigned long long)t->repeats);
 	free(state);
 }
 

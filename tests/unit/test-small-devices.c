@@ -97,6 +97,19 @@ Test(small, boot_timer_snapshot_marks_milestones_as_restored)
 	          fake_log());
 }
 
+/* A guest in a loop (rep outsb) must not flood the host's log: each label once. */
+Test(small, boot_timer_logs_each_milestone_once)
+{
+	create(BOOT_TIMER, "port", "0x440");
+	for (int i = 0; i < 10000; i++)
+		fake_pio_write(0x440, 1, (uint64_t)(i % 3));
+	const char *log = fake_log();
+	unsigned lines = 0;
+	for (const char *p = log; (p = strstr(p, "milestone ")); p++)
+		lines++;
+	cr_assert_eq(lines, 3, "one line per label, got %u:\n%.2000s", lines, log);
+}
+
 Test(small, boot_timer_refused_load_leaves_it_fresh)
 {
 	struct smol_dev *d = create(BOOT_TIMER, NULL, NULL);
