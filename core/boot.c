@@ -198,7 +198,7 @@ static int load_initrd(struct machine *m, const struct boot_result *res, uint64_
 		return -EINVAL;
 	}
 	uint64_t top = mem_low_top(&m->mem);
-	const char *limit = "the top of low RAM";
+	const char *limit = "the last byte of low RAM";
 	if (res->initrd_end < top) {
 		top = res->initrd_end;
 		limit = "the kernel's initrd_addr_max";
@@ -206,11 +206,12 @@ static int load_initrd(struct machine *m, const struct boot_result *res, uint64_
 	uint64_t at = f.size <= top ? (top - f.size) & ~0xfffull : 0;
 	uint8_t *dst = f.size ? mem_gpa_ptr(&m->mem, at, f.size) : NULL;
 	if (f.size > top || at < res->image_hi || (f.size && !dst)) {
+		/* both limits said as the last byte the initrd may use (initrd_addr_max is one) */
 		fprintf(stderr,
 		        "%s: initrd too large: %zu bytes do not fit between the kernel's end "
 		        "(0x%llx) and %s (0x%llx)\n",
 		        m->initrd_path, f.size, (unsigned long long)res->image_hi, limit,
-		        (unsigned long long)top);
+		        (unsigned long long)top - 1);
 		boot_file_free(&f);
 		return -EINVAL;
 	}

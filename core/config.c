@@ -58,6 +58,10 @@ void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	c->errors++;
+	/* values from the INI end up in the message: no terminal escape reaches the terminal */
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (kv && kv->line == 0)
 		fprintf(stderr, "--set %s: %s\n", kv->origin ? kv->origin : kv->key, msg);
 	else
@@ -507,6 +511,13 @@ int cfg_override(struct cfg *c, const char *assignment)
 		sec[nl] = 0;
 		k = kd + 1;
 		kind = CFG_DEVICE;
+		if (!valid_name(sec)) {
+			fprintf(stderr,
+			        "--set %s: bad device name '%s': use letters, digits, '-', '_', "
+			        "'.'\n",
+			        assignment, sec);
+			return -EINVAL;
+		}
 	} else if (strcmp(sec, "machine") == 0) {
 		kind = CFG_MACHINE;
 	} else if (strcmp(sec, "boot") == 0) {

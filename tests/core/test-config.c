@@ -158,6 +158,10 @@ Test(config, override_adds_a_device_only_by_its_type)
 	cr_assert_not_null(d);
 	cr_assert_str_eq(cfg_get(d, "type")->value, "virtio-blk");
 	cr_assert_str_eq(cfg_get(d, "path")->value, "a.img");
+	/* a device added on the command line gets a name as good as the INI's */
+	cr_assert_eq(cfg_override(c, "device.a b.type=virtio-blk"), -EINVAL);
+	cr_assert_eq(cfg_override(c, "device.x\033[2J.type=virtio-blk"), -EINVAL);
+	cr_assert_null(cfg_section(c, CFG_DEVICE, "a b"));
 	cfg_free(c);
 }
 
@@ -341,4 +345,11 @@ Test(config, a_directory_or_fifo_is_not_an_ini)
 	assert_has(err, "a FIFO, not a regular file");
 	unlink(fifo);
 	rmdir(dir);
+}
+
+Test(config, no_terminal_escape_in_messages)
+{
+	const char *err = parse_bad("[machine]\nmemory = 1G\n[bo\033]0;pwned\007gus]\n");
+	assert_has(err, "unknown section [bo?]");
+	cr_assert(!strchr(err, '\033') && !strchr(err, '\007'), "raw escape in:\n%s", err);
 }
