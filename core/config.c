@@ -68,6 +68,49 @@ void cfg_error(struct cfg *c, const struct cfg_section *s, const struct cfg_kv *
 		fprintf(stderr, "%s:%d: %s\n", c->path, kv ? kv->line : s ? s->line : 0, msg);
 }
 
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* Puts section @i (a device) into the name index, growing it to stay under half full. */
+static void dev_index_put(struct cfg *c, size_t i)
+{
+	if (2 * (c->n_sec + 1) > c->dev_index_cap) {
+		size_t cap = c->dev_index_cap ? 2 * c->dev_index_cap : 64;
+		while (2 * (c->n_sec + 1) > cap)
+			cap *= 2;
+		free(c->dev_index);
+		c->dev_index = calloc(cap, sizeof(*c->dev_index));
+		if (!c->dev_index) {
+			fprintf(stderr, "smolvm: out of memory\n");
+			exit(1);
+		}
+		c->dev_index_cap = cap;
+		for (size_t k = 0; k < c->n_sec; k++)
+			if (c->sec[k].kind == CFG_DEVICE && k != i)
+				dev_index_put(c, k);
+	}
+	size_t mask = c->dev_index_cap - 1, h = name_hash(c->sec[i].name) & mask;
+	while (c->dev_index[h])
+		h = (h + 1) & mask;
+	c->dev_index[h] = (uint32_t)(i + 1);
+}
+
+static struct cfg_section *dev_index_get(const struct cfg *c, const char *name)
+{
+	if (!c->dev_index_cap)
+		return NULL;
+	size_t mask = c->dev_index_cap - 1, h = name_hash(name) & mask;
+	for (; c->dev_index[h]; h = (h + 1) & mask)
+		if (strcmp(c->sec[c->dev_index[h] - 1].name, name) == 0)
+			return &c->sec[c->dev_index[h] - 1];
+	return NULL;
+}
+
 struct cfg_section *cfg_add_section(struct cfg *c, enum cfg_kind kind, const char *name, int line)
 {
 	if (c->n_sec == c->cap_sec) {
@@ -79,6 +122,8 @@ struct cfg_section *cfg_add_section(struct cfg *c, enum cfg_kind kind, const cha
 	s->kind = kind;
 	s->name = xstrdup(name);
 	s->line = line;
+	if (kind == CFG_DEVICE)
+		dev_index_put(c, c->n_sec - 1);
 	return s;
 }
 
@@ -423,6 +468,7 @@ void cfg_free(struct cfg *c)
 		free(s->name);
 	}
 	free(c->sec);
+	free(c->dev_index);
 	free(c->path);
 	free(c->dir);
 	free(c);
@@ -430,6 +476,8 @@ void cfg_free(struct cfg *c)
 
 struct cfg_section *cfg_section(struct cfg *c, enum cfg_kind kind, const char *name)
 {
+	if (kind == CFG_DEVICE && name)
+		return dev_index_get(c, name);
 	for (size_t i = 0; i < c->n_sec; i++)
 		if (c->sec[i].kind == kind && (!name || strcmp(c->sec[i].name, name) == 0))
 			return &c->sec[i];

@@ -37,6 +37,10 @@ struct cfg {
 	char *dir; /**< folder that relative paths are resolved against */
 	struct cfg_section *sec;
 	size_t n_sec, cap_sec;
+	/* device sections by name (open addressing, indexes into sec + 1; 0: empty): tens of
+	 * thousands of devices must not cost a scan each */
+	uint32_t *dev_index;
+	size_t dev_index_cap;
 	int errors; /**< errors reported so far */
 };
 

@@ -353,3 +353,30 @@ Test(config, no_terminal_escape_in_messages)
 	assert_has(err, "unknown section [bo?]");
 	cr_assert(!strchr(err, '\033') && !strchr(err, '\007'), "raw escape in:\n%s", err);
 }
+
+/* Device sections are found by name through an index that grows: every one of many, the
+ * right one, and no phantom (60,000 devices used to take 30 s: a scan per device). */
+Test(config, many_devices_found_by_name)
+{
+	enum { N = 5000 };
+	size_t len = 0, cap = (size_t)N * 48;
+	char *text = malloc(cap), name[32];
+
+	for (int i = 0; i < N; i++)
+		len += (size_t)snprintf(text + len, cap - len, "[device d%d]\ntype = t%d\n", i, i);
+	struct cfg *c = parse_ok(text);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "d%d", i);
+		struct cfg_section *s = cfg_section(c, CFG_DEVICE, name);
+		cr_assert(s && strcmp(s->name, name) == 0, "device %s not found", name);
+		snprintf(name, sizeof(name), "t%d", i);
+		cr_assert_str_eq(cfg_get(s, "type")->value, name);
+	}
+	cr_assert_null(cfg_section(c, CFG_DEVICE, "d5000"));
+	cr_assert_null(cfg_section(c, CFG_DEVICE, "d"));
+	/* a duplicate is still found and refused */
+	assert_has(parse_bad("[device a]\ntype = x\n[device b]\ntype = y\n[device a]\ntype = z\n"),
+	           "duplicate device name 'a' (first at line 1)");
+	cfg_free(c);
+	free(text);
+}
