@@ -162,26 +162,6 @@ static int report(const char *what, struct runner *rs, int nr, int base, const c
 	return bad;
 }
 
-static char *b64(const char *in)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(in);
-	char *o = malloc(4 * ((n + 2) / 3) + 1), *q = o;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)in[i + 2];
-		*q++ = t[(v >> 18) & 63];
-		*q++ = t[(v >> 12) & 63];
-		*q++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
-		*q++ = i + 2 < n ? t[v & 63] : '=';
-	}
-	*q = 0;
-	return o;
-}
-
 #define QEMU "/usr/bin/qemu-system-x86_64"
 
 int main(int argc, char **argv)
@@ -313,7 +293,9 @@ int main(int argc, char **argv)
 			fprintf(j, "    \"linux_boot\": []%s\n", boot_last ? "" : ",");
 	}
 	if (boot_runs > 0) {
-		char *script = b64("true");
+		char *script = bench_b64("true");
+		if (!script)
+			return 1;
 		snprintf(cmdline, sizeof(cmdline), "console=ttyS0 panic=-1 quiet smolvm.script=%s",
 		         script);
 		free(script);

@@ -97,28 +97,6 @@ static const char *ip_path(void)
 	return NULL;
 }
 
-static char *b64(const char *in)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t n = strlen(in);
-	char *o = malloc(4 * ((n + 2) / 3) + 1), *q = o;
-	if (!o)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)in[i + 2];
-		*q++ = t[(v >> 18) & 63];
-		*q++ = t[(v >> 12) & 63];
-		*q++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
-		*q++ = i + 2 < n ? t[v & 63] : '=';
-	}
-	*q = 0;
-	return o;
-}
-
 /* Output and status of a short command: 0, or -1 with what failed in @err. */
 static int run_cmd(char *const argv[], char *err, size_t errlen)
 {
@@ -545,7 +523,7 @@ int net_bench(const char *build, const char *src, int runs, const char *where, F
 	}
 	snprintf(script, sizeof(script), GUEST_SCRIPT, NET_MIB * 16, SINK_PORT, SOURCE_PORT,
 	         NET_PINGS);
-	char *s64 = b64(script);
+	char *s64 = bench_b64(script);
 	if (!s64)
 		return 1;
 	snprintf(cmdline, sizeof(cmdline), "console=ttyS0 panic=-1 quiet smolvm.script=%s", s64);

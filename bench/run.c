@@ -3,7 +3,9 @@
 #include "run.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 pid_t bench_spawn(char *const argv[], unsigned alarm_s, int *out_fd)
@@ -42,4 +44,26 @@ double bench_median(double *v, int n)
 		return 0;
 	qsort(v, (size_t)n, sizeof(*v), cmp_d);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+char *bench_b64(const char *in)
+{
+	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in);
+	char *o = malloc(4 * ((n + 2) / 3) + 1), *q = o;
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		*q++ = t[(v >> 18) & 63];
+		*q++ = t[(v >> 12) & 63];
+		*q++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
+		*q++ = i + 2 < n ? t[v & 63] : '=';
+	}
+	*q = 0;
+	return o;
 }

@@ -10,3 +10,6 @@ pid_t bench_spawn(char *const argv[], unsigned alarm_s, int *out_fd);
 
 /* The median of @p n values (sorts @p v); 0 when n is 0. */
 double bench_median(double *v, int n);
+
+/* Base64 of @p in (a guest script for smolvm.script=), malloc'd; NULL when out of memory. */
+char *bench_b64(const char *in);
