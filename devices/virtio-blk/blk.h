@@ -8,10 +8,11 @@
 
 #include <smolvm/sdk.h>
 
+#include "virtio-dev.h"
 #include "virtio-worker.h"
 #include "virtio.h"
 
-#define BLK_WINDOW 0x200
+#define BLK_WINDOW VIRTIO_MMIO_WINDOW
 #define BLK_QUEUE_SIZE 256
 #define BLK_SEG_MAX (BLK_QUEUE_SIZE - 2) /* data segments; plus header and status */
 #define BLK_SECTOR VIRTIO_BLK_SECTOR

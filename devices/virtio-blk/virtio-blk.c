@@ -49,18 +49,13 @@ static void *blk_gpa(void *opaque, uint64_t gpa, uint64_t len)
 	return b->host->gpa_ptr(b->dev, gpa, len);
 }
 
-/* Edge-triggered, as the description says: a pulse per interrupt, nothing on the ACK. Through
- * the irqfd when there is one (KVM injects it without a trip through the core). */
+/* Edge-triggered, as the description says: a pulse per interrupt, nothing on the ACK. */
 static void blk_irq(void *opaque, int level)
 {
 	struct blk *b = opaque;
-	uint64_t one = 1;
 
-	if (!level)
-		return;
-	if (b->irq_fd >= 0 && write(b->irq_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
-		return;
-	(void)b->host->irq_pulse(b->dev, b->irq);
+	if (level)
+		virtio_dev_pulse(b->host, b->dev, b->irq_fd, b->irq);
 }
 
 static void blk_notify(void *opaque, unsigned index)
@@ -81,11 +76,7 @@ static void blk_vlog(void *opaque, int level, const char *msg)
 {
 	struct blk *b = opaque;
 
-	b->host->log(b->dev,
-	             level == VIRTIO_LOG_STATE        ? SMOL_LOG_ERROR
-	             : level == VIRTIO_LOG_GUEST_WARN ? SMOL_LOG_DEBUG
-	                                              : SMOL_LOG_WARN,
-	             "%s", msg);
+	virtio_dev_log(b->host, b->dev, level, msg);
 }
 
 static const struct virtio_mmio_ops blk_virtio_ops = {
@@ -299,30 +290,6 @@ static void blk_set_serial(struct blk *b, const char *serial, const char *path)
 	memcpy(b->serial, serial, strnlen(serial, BLK_ID_BYTES));
 }
 
-static int blk_claim_irq(struct blk *b, uint64_t irq)
-{
-	const struct smol_host *h = b->host;
-	int r;
-
-	if (irq != UINT64_MAX) {
-		if (irq >= SMOL_IRQ_AUTO) { /* (SMOL_IRQ_AUTO would ask the core to pick one) */
-			h->cfg_error(b->dev, "irq", "%llu is not an interrupt line",
-			             (unsigned long long)irq);
-			return -EINVAL;
-		}
-		r = h->irq_claim(b->dev, (uint32_t)irq);
-		if (r)
-			return -EINVAL; /* the core said why (no such line, reserved, taken) */
-		b->irq = (uint32_t)irq;
-		return 0;
-	}
-	r = h->irq_claim(b->dev, SMOL_IRQ_AUTO); /* the core reports when none is free */
-	if (r < 0)
-		return -EINVAL;
-	b->irq = (uint32_t)r;
-	return 0;
-}
-
 /* Interrupts through an irqfd when the backend takes one (ABI 1.2), else irq_pulse. Queue
  * notifications through the worker: an ioeventfd served by the I/O thread when the backend
  * takes one, else the MMIO handler serves them and the kick eventfd, watched on the event
@@ -464,7 +431,7 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = blk_claim_irq(b, irq);
+	ret = virtio_dev_claim_irq(b->host, b->dev, irq, &b->irq);
 	if (ret == 0 && !(flags & SMOL_CREATE_CHECK_ONLY))
 		ret = blk_attach_eventfds(b);
 out:
@@ -481,25 +448,11 @@ static void blk_reset(void *state)
 	virtio_worker_unlock(&b->w);
 }
 
-/* A virtio-mmio device to ACPI (LNRO0005, as Linux's virtio_mmio matches it), or to the
- * kernel command line without ACPI. */
 static int blk_describe(void *state, struct smol_describe *d)
 {
 	struct blk *b = state;
-	const struct smol_host *h = b->host;
-	char words[96];
-	int r = h->desc_device(d, "LNRO0005");
 
-	if (r == 0)
-		r = h->desc_mmio(d, b->base, BLK_WINDOW);
-	if (r == 0)
-		r = h->desc_irq(d, b->irq, SMOL_IRQ_EDGE);
-	if (r == 0) {
-		snprintf(words, sizeof(words), "virtio_mmio.device=512@0x%llx:%u",
-		         (unsigned long long)b->base, b->irq);
-		r = h->desc_cmdline(d, words);
-	}
-	return r;
+	return virtio_dev_describe(b->host, d, b->base, b->irq);
 }
 
 static const struct smol_device_ops blk_ops = {

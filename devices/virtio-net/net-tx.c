@@ -124,7 +124,8 @@ static bool tx_header_ok(const struct net *n, const uint8_t *hdr, uint32_t len)
 		return false;
 	if (type == VIRTIO_NET_HDR_GSO_NONE)
 		return !(gso & VIRTIO_NET_HDR_GSO_ECN) &&
-		       (!net_has(n, VIRTIO_NET_F_MTU) || len <= (uint32_t)n->mtu + NET_ETH_HLEN + 4);
+		       (!net_has(n, VIRTIO_NET_F_MTU) ||
+		        len <= (uint32_t)n->mtu + NET_ETH_HLEN + 4);
 	if ((gso & VIRTIO_NET_HDR_GSO_ECN) && !net_has(n, VIRTIO_NET_F_HOST_ECN))
 		return false;
 	return (type == VIRTIO_NET_HDR_GSO_TCPV4 && net_has(n, VIRTIO_NET_F_HOST_TSO4)) ||

@@ -11,10 +11,11 @@
 
 #include <smolvm/sdk.h>
 
+#include "virtio-dev.h"
 #include "virtio-worker.h"
 #include "virtio.h"
 
-#define NET_WINDOW 0x200
+#define NET_WINDOW VIRTIO_MMIO_WINDOW
 #define NET_QUEUE_SIZE 256
 #define NET_RX 0 /* receiveq1 */
 #define NET_TX 1 /* transmitq1 */

@@ -43,17 +43,13 @@ static void *net_gpa(void *opaque, uint64_t gpa, uint64_t len)
 	return n->host->gpa_ptr(n->dev, gpa, len);
 }
 
-/* Edge-triggered: a pulse per interrupt, through the irqfd when there is one. */
+/* Edge-triggered, as the description says: a pulse per interrupt, nothing on the ACK. */
 static void net_irq(void *opaque, int level)
 {
 	struct net *n = opaque;
-	uint64_t one = 1;
 
-	if (!level)
-		return;
-	if (n->irq_fd >= 0 && write(n->irq_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
-		return;
-	(void)n->host->irq_pulse(n->dev, n->irq);
+	if (level)
+		virtio_dev_pulse(n->host, n->dev, n->irq_fd, n->irq);
 }
 
 static void net_notify(void *opaque, unsigned index)
@@ -81,11 +77,7 @@ static void net_vlog(void *opaque, int level, const char *msg)
 {
 	struct net *n = opaque;
 
-	n->host->log(n->dev,
-	             level == VIRTIO_LOG_STATE        ? SMOL_LOG_ERROR
-	             : level == VIRTIO_LOG_GUEST_WARN ? SMOL_LOG_DEBUG
-	                                              : SMOL_LOG_WARN,
-	             "%s", msg);
+	virtio_dev_log(n->host, n->dev, level, msg);
 }
 
 /* Transport reset (Status 0, or the machine's): what waits in either direction goes. */
@@ -223,30 +215,6 @@ static int net_parse_mac(struct net *n, const char *text)
 	return 0;
 }
 
-static int net_claim_irq(struct net *n, uint64_t irq)
-{
-	const struct smol_host *h = n->host;
-	int r;
-
-	if (irq != UINT64_MAX) {
-		if (irq >= SMOL_IRQ_AUTO) { /* (SMOL_IRQ_AUTO would ask the core to pick one) */
-			h->cfg_error(n->dev, "irq", "%llu is not an interrupt line",
-			             (unsigned long long)irq);
-			return -EINVAL;
-		}
-		r = h->irq_claim(n->dev, (uint32_t)irq);
-		if (r)
-			return -EINVAL; /* the core said why (no such line, reserved, taken) */
-		n->irq = (uint32_t)irq;
-		return 0;
-	}
-	r = h->irq_claim(n->dev, SMOL_IRQ_AUTO); /* the core reports when none is free */
-	if (r < 0)
-		return -EINVAL;
-	n->irq = (uint32_t)r;
-	return 0;
-}
-
 /* Interrupts through an irqfd when the backend takes one, queues through the worker. */
 static int net_attach_eventfds(struct net *n)
 {
@@ -367,7 +335,7 @@ static int net_create(const struct smol_host *host, struct smol_dev *dev, uint32
 			                strerror(-ret));
 		return -EINVAL;
 	}
-	if (net_claim_irq(n, irq))
+	if (virtio_dev_claim_irq(n->host, n->dev, irq, &n->irq))
 		return -EINVAL;
 	if (flags & SMOL_CREATE_CHECK_ONLY)
 		return 0;
@@ -386,25 +354,11 @@ static void net_reset(void *state)
 	virtio_worker_unlock(&n->w);
 }
 
-/* A virtio-mmio device to ACPI (LNRO0005, as Linux's virtio_mmio matches it), or to the
- * kernel command line without ACPI. */
 static int net_describe(void *state, struct smol_describe *d)
 {
 	struct net *n = state;
-	const struct smol_host *h = n->host;
-	char words[96];
-	int r = h->desc_device(d, "LNRO0005");
 
-	if (r == 0)
-		r = h->desc_mmio(d, n->base, NET_WINDOW);
-	if (r == 0)
-		r = h->desc_irq(d, n->irq, SMOL_IRQ_EDGE);
-	if (r == 0) {
-		snprintf(words, sizeof(words), "virtio_mmio.device=512@0x%llx:%u",
-		         (unsigned long long)n->base, n->irq);
-		r = h->desc_cmdline(d, words);
-	}
-	return r;
+	return virtio_dev_describe(n->host, d, n->base, n->irq);
 }
 
 static const struct smol_device_ops net_ops = {
