@@ -87,16 +87,22 @@ int boot_fail(const struct boot_file *f, const char *fmt, ...)
 int boot_read_file(const char *path, struct boot_file *f)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put in the kernel's place fails below instead of waiting for a
+	 * writer; the file is only used through this fd, so what was checked is what is read */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	f->path = path;
 	f->data = NULL;
 	f->size = 0;
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		int e = S_ISREG(st.st_mode) ? errno : EISDIR;
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
 		close(fd);
 		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
 	if (st.st_size > (off_t)2 << 30) {
 		close(fd);
@@ -194,7 +200,8 @@ static int load_initrd(struct machine *m, const struct boot_result *res, uint64_
 	struct boot_file f;
 	int r = boot_read_file(m->initrd_path, &f);
 	if (r < 0) {
-		fprintf(stderr, "%s: cannot read initrd: %s\n", m->initrd_path, strerror(-r));
+		fprintf(stderr, "%s: cannot read initrd: %s\n", m->initrd_path,
+		        r == -EINVAL ? "not a regular file" : strerror(-r));
 		return -EINVAL;
 	}
 	uint64_t top = mem_low_top(&m->mem);
@@ -345,7 +352,8 @@ int boot_prepare(struct machine *m, struct smol_x86_boot *regs)
 	}
 	r = boot_read_file(m->kernel_path, &f);
 	if (r < 0) {
-		fprintf(stderr, "%s: cannot read kernel: %s\n", m->kernel_path, strerror(-r));
+		fprintf(stderr, "%s: cannot read kernel: %s\n", m->kernel_path,
+		        r == -EINVAL ? "not a regular file" : strerror(-r));
 		return -EINVAL;
 	}
 	const struct boot_loader *ld = pick_loader(&f);

@@ -5,11 +5,11 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +22,7 @@
 #include "mptable.h"
 #include "notify.h"
 #include "platform.h"
+#include "signals.h"
 #include "snapshot.h"
 #include "vcpu.h"
 
@@ -30,14 +31,6 @@
 #define MAX_MEMORY (1ull << 40)
 
 /* ---- run control ---------------------------------------------------------------------- */
-
-void machine_stop_signals(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-}
 
 /* The first request to end the run decides its status, and whether it was the guest's reboot:
  * a reset that loses the race to a signal, a power-off or an error never restarts anything. */
@@ -90,17 +83,25 @@ static char *check_file(struct machine *m, struct cfg_section *s, struct cfg_kv 
 {
 	char *path = cfg_resolve_kv_path(m->cfg, kv);
 	struct stat st;
+	int fd;
 	if (!path)
 		return NULL;
-	if (stat(path, &st) < 0) {
+	/* opened, not stat()ed: a FIFO must not make the open wait (O_NONBLOCK), and what is
+	 * checked is the file that was opened */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		cfg_error(m->cfg, s, kv, "%s '%s': %s", what, path, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
-		cfg_error(m->cfg, s, kv, "%s '%s': not a regular file", what, path);
-	} else if (access(path, R_OK) < 0) {
-		cfg_error(m->cfg, s, kv, "%s '%s': %s", what, path, strerror(errno));
+		cfg_error(m->cfg, s, kv, "%s '%s': %s", what, path,
+		          S_ISDIR(st.st_mode)    ? "a directory, not a regular file"
+		          : S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file"
+		                                 : "not a regular file");
 	} else {
+		close(fd);
 		return path;
 	}
+	if (fd >= 0)
+		close(fd);
 	free(path);
 	return NULL;
 }
@@ -435,13 +436,16 @@ int machine_write_acpi(struct machine *m, const char *dir)
 static void on_signal(void *opaque, int fd, uint32_t events)
 {
 	struct machine *m = opaque;
-	struct signalfd_siginfo si;
+	int sig;
+	(void)fd;
 	(void)events;
-	if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		log_info("%s: stopping the guest", strsignal((int)si.ssi_signo));
+	while ((sig = signals_take()) > 0) {
+		if (m->signalled)
+			continue;
+		log_info("%s: stopping the guest", strsignal(sig));
 		/* a signal always wins over a reboot that raced it: no restart after SIGTERM */
-		__atomic_store_n(&m->signalled, (int)si.ssi_signo, __ATOMIC_SEQ_CST);
-		machine_request_exit(m, 128 + (int)si.ssi_signo);
+		__atomic_store_n(&m->signalled, sig, __ATOMIC_SEQ_CST);
+		machine_request_exit(m, 128 + sig);
 	}
 }
 
@@ -546,22 +550,18 @@ int machine_boot(struct machine *m)
 
 int machine_run(struct machine *m)
 {
-	int r, sfd = -1;
-	sigset_t sigs;
+	int r, sfd;
 
-	/* SIGINT/SIGTERM/SIGHUP were blocked in main() before any plugin ran; they arrive on
-	 * the event loop */
-	machine_stop_signals(&sigs);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd >= 0 && evloop_watch(&m->loop, sfd, SMOL_FD_IN, NULL, on_signal, m) < 0) {
-		close(sfd);
-		sfd = -1;
+	/* SIGINT/SIGTERM/SIGHUP arrive on the event loop while the machine runs (signals.c) */
+	sfd = signals_serve_start();
+	if (sfd < 0 || evloop_watch(&m->loop, sfd, SMOL_FD_IN, NULL, on_signal, m) < 0) {
+		log_err("cannot serve signals on the event loop");
+		signals_serve_stop();
+		return STATUS_ERROR;
 	}
 	if (m->control_path && control_start(m) < 0) {
-		if (sfd >= 0) {
-			evloop_unwatch(&m->loop, sfd, NULL);
-			close(sfd);
-		}
+		evloop_unwatch(&m->loop, sfd, NULL);
+		signals_serve_stop();
 		return STATUS_CONFIG; /* it said why; nothing ran */
 	}
 
@@ -597,10 +597,8 @@ int machine_run(struct machine *m)
 				          (unsigned long long)m->vcpus[i].exits, buf);
 		}
 	}
-	if (sfd >= 0) {
-		evloop_unwatch(&m->loop, sfd, NULL);
-		close(sfd);
-	}
+	evloop_unwatch(&m->loop, sfd, NULL);
+	signals_serve_stop();
 	return m->exit_status;
 }
 

@@ -136,9 +136,6 @@ int machine_run(struct machine *m);
 /** Frees everything (devices destroyed, plugins stay loaded until plugin_close_all). */
 void machine_destroy(struct machine *m);
 
-/** The signals that stop a run (SIGINT, SIGTERM, SIGHUP): blocked in every thread, read from a
- * signalfd by the event loop. */
-void machine_stop_signals(sigset_t *set);
 
 /** Ends the run with @p status (the first request wins); callable from any thread. */
 void machine_request_exit(struct machine *m, int status);

@@ -1,7 +1,6 @@
 /* main.c: the smolvm command line. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "log.h"
 #include "machine.h"
 #include "plugin.h"
+#include "signals.h"
 #include "snapfile.h"
 #include "snapshot.h"
 
@@ -265,11 +265,10 @@ int main(int argc, char **argv)
 		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) != fd)
 			return STATUS_ERROR;
 	signal(SIGPIPE, SIG_IGN);
-	/* Block the stop signals before any plugin runs (and starts threads): they are read
-	 * from a signalfd by the event loop; every thread inherits this mask. */
-	sigset_t stop_sigs;
-	machine_stop_signals(&stop_sigs);
-	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+	/* SIGINT/SIGTERM/SIGHUP work from here on: until a machine runs they leave at once
+	 * (128 + N), so a blocked open() or a long check cannot hold them back (signals.c) */
+	if (signals_init() < 0)
+		return STATUS_ERROR;
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-v") == 0) {
 			log_level = SMOL_LOG_DEBUG;
@@ -298,11 +297,8 @@ int main(int argc, char **argv)
 		return cmd_machine(argc - i, argv + i, MODE_CHECK);
 	if (strcmp(cmd, "acpi") == 0)
 		return cmd_machine(argc - i, argv + i, MODE_ACPI);
-	if (strcmp(cmd, "ctl") == 0) {
-		/* a plain client: the stop signals end it as usual */
-		pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
+	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - i, argv + i);
-	}
 	if (strcmp(cmd, "plugins") == 0) {
 		struct plugin_path pp;
 		plugin_path_init(&pp, NULL);

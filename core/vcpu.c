@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "machine.h"
+#include "signals.h"
 
 static void dump_and_exit(struct vcpu *v, const char *why, int status)
 {
@@ -152,7 +153,11 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *v)
 {
+	/* the stop signals are the main thread's: a vCPU thread is created with them blocked */
+	sigset_t old;
+	signals_block_thread(&old);
 	int r = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	signals_restore_thread(&old);
 	if (r)
 		return -r;
 	v->started = true;

@@ -3,6 +3,8 @@
  * map, then exits with code 0 through the debug-exit port.
  * With "hello.wait" on the command line it spins forever after its last line instead (the
  * streaming test reads that line while the guest is still running, then stops smolvm).
+ * With "hello.flood" it writes 'A' to the UART forever, without waiting for THRE (the
+ * signal tests: an output nobody reads must not keep smolvm from its signals).
  */
 #include "guest.h"
 
@@ -46,6 +48,11 @@ int guest_main(const struct boot_info *bi)
 	print_size(usable);
 	printf("\n");
 	printf("hello: done\n");
+	if (guest_cmdline_has("hello.flood"))
+		for (;;) {
+			outb(COM1_BASE + UART_THR, 'A');
+			(void)inb(COM1_BASE + UART_LSR);
+		}
 	if (guest_cmdline_has("hello.wait"))
 		for (;;)
 			cpu_relax();

@@ -3,10 +3,12 @@
  * the plugin's ops. Host-side output, input and terminal handling live in uart-io.c.
  *
  * Modelling choices:
- *  - Transmission is instantaneous: THR and the transmitter are always empty (LSR.THRE and
- *    LSR.TEMT stay set), a THR write goes straight to the output (or, in loopback, to the
- *    receiver) and raises a THR-empty interrupt when IER.ETBEI is set. The TX FIFO is thus
- *    always empty and FCR's TX reset has nothing to clear.
+ *  - Transmission is instantaneous while the host output takes the bytes: a THR write goes
+ *    straight to the output (or, in loopback, to the receiver) and raises a THR-empty
+ *    interrupt when IER.ETBEI is set. When the output is full (a reader that does not read),
+ *    bytes wait in a bounded host buffer (uart-out.c) and the transmitter looks busy: THRE
+ *    clears while less than a FIFO's worth of room is left, TEMT while anything waits, and
+ *    THR empty is raised when room comes back. FCR's TX reset has nothing to clear.
  *  - Overrun: in FIFO mode a character that finds the 16-byte FIFO full is lost (it would
  *    stay in the shift register and be overwritten) and the FIFO is kept; in 16450 mode it
  *    replaces the unread RBR character ("thereby destroying the previous character").
@@ -167,14 +169,25 @@ static void thr_write(struct uart *u, uint8_t c)
 		uart_receive(u, c, 0);
 	else
 		uart_io_tx(u, c);
+	u->tx_blocked = !uart_io_tx_ready(u);
+	u->thri = !u->tx_blocked;
+	uart_update_irq(u);
+}
+
+/* The host output took what waited: THR is empty again. */
+void uart_tx_room(struct uart *u)
+{
+	if (!u->tx_blocked || !uart_io_tx_ready(u))
+		return;
+	u->tx_blocked = false;
 	u->thri = true;
 	uart_update_irq(u);
 }
 
 static void ier_write(struct uart *u, uint8_t v)
 {
-	/* Enabling ETBEI while THR is empty (always, here) raises THR empty, as on a 16550. */
-	if ((v & IER_ETBEI) && !(u->ier & IER_ETBEI))
+	/* Enabling ETBEI while THR is empty raises THR empty, as on a 16550. */
+	if ((v & IER_ETBEI) && !(u->ier & IER_ETBEI) && uart_io_tx_ready(u))
 		u->thri = true;
 	u->ier = v & IER_MASK;
 	uart_update_irq(u);
@@ -246,7 +259,9 @@ static uint8_t uart_read(struct uart *u, unsigned reg)
 	case REG_LCR: return u->lcr;
 	case REG_MCR: return u->mcr;
 	case REG_LSR:
-		v = u->lsr_err | LSR_THRE | LSR_TEMT | (u->rx_count ? LSR_DR : 0);
+		v = u->lsr_err | (u->rx_count ? LSR_DR : 0);
+		v |= uart_io_tx_ready(u) ? LSR_THRE : 0;
+		v |= uart_io_tx_ready(u) && uart_io_tx_empty(u) ? LSR_TEMT : 0;
 		u->lsr_err = 0;
 		if (fifo_on(u)) {
 			bool err = v & LSR_CHAR_ERRORS;
@@ -321,6 +336,7 @@ static void uart_power_on(struct uart *u)
 	u->dll = 1;
 	u->dlm = 0;
 	u->thri = false;
+	u->tx_blocked = false;
 	u->rx_quiet = false;
 	rx_clear(u);
 }
@@ -395,7 +411,7 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	if (ret)
 		return -EINVAL; /* the core said why (no such line, reserved, taken) */
 	if (flags & SMOL_CREATE_CHECK_ONLY)
-		return 0;
+		return uart_out_check(u);
 	/* Opens and watches the input but reads nothing from it: on a restore, load() runs before
 	 * the event loop first polls, so input already waiting reaches the restored receiver. */
 	return uart_io_open(u);

@@ -1,7 +1,7 @@
 /*
- * uart-16550: the host side of the serial line. Output: every transmitted byte is written
- * at once (stdout, a file, or nowhere). Input: stdin, a file or nothing, read on the core's
- * event loop into a small host-side buffer that refills the receiver as the guest drains it.
+ * uart-16550: the host side of the serial line's input (the output is in uart-out.c): stdin,
+ * a file, a FIFO or nothing, read on the core's event loop into a small host-side buffer that
+ * refills the receiver as the guest drains it.
  *
  * A terminal input is put in raw mode (output processing kept, so the core's own messages
  * keep their line ends) and restored on destroy. On a terminal, Ctrl-A is an escape:
@@ -241,17 +241,9 @@ static int input_open(struct uart *u)
 
 int uart_io_open(struct uart *u)
 {
-	int ret;
+	int ret = uart_out_open(u);
 
-	if (!strcmp(u->output, "stdout")) {
-		u->out_fd = STDOUT_FILENO;
-	} else if (strcmp(u->output, "none")) {
-		ret = open_path(u, "output", u->output, O_WRONLY | O_CREAT | O_TRUNC, &u->out_fd);
-		if (ret)
-			return ret;
-		u->out_owned = true;
-	}
-	return input_open(u);
+	return ret ? ret : input_open(u);
 }
 
 void uart_io_close(struct uart *u)
@@ -263,30 +255,17 @@ void uart_io_close(struct uart *u)
 		close(u->in_fd);
 	if (u->in_stdin)
 		stdin_taken = false;
-	if (u->out_owned)
-		close(u->out_fd);
-}
-
-void uart_io_tx(struct uart *u, uint8_t c)
-{
-	ssize_t n;
-
-	if (u->out_fd < 0)
-		return;
-	do
-		n = write(u->out_fd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1 || u->out_warned)
-		return;
-	u->out_warned = true;
-	u->host->log(u->dev, SMOL_LOG_WARN, "output: %s: dropping what cannot be written",
-	             n < 0 ? strerror(errno) : "short write");
+	uart_out_close(u);
 }
 
 /* After a restore: the host buffer came from the snapshot. A full buffer stops a pipe or a
  * file until the guest reads (as input_ready() does), and what fits in the receiver goes in. */
 void uart_io_restored(struct uart *u)
 {
+	/* A transmitter saved busy (its host output was full) is idle in this process: a driver
+	 * waiting for THR empty gets it. */
+	u->tx_blocked = (u->ier & IER_ETBEI) && !u->thri;
+	uart_tx_room(u);
 	if (!u->in_tty && u->in_count == UART_INBUF_LEN)
 		input_stop(u);
 	uart_io_feed(u);

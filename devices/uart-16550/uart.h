@@ -13,6 +13,7 @@
 
 #define UART_FIFO_LEN 16 /* the 16550's receiver FIFO */
 #define UART_INBUF_LEN 256 /* host-side input waiting for room in the receiver */
+#define UART_OUTBUF_LEN 65536 /* host-side output waiting for the output to take it */
 
 /* Line Status Register bits (the receive error bits double as per-character flags). */
 #define LSR_DR 0x01
@@ -72,7 +73,14 @@ struct uart {
 	const char *output, *input; /* config values */
 	int out_fd, in_fd;
 	bool out_owned, in_owned, in_stdin, in_tty, in_watched, in_eof;
-	bool out_warned, drop_warned;
+	bool drop_warned;
+	/* Output (uart-out.c): a ring of UART_OUTBUF_LEN bytes for outputs that can be full. */
+	int out_kind;
+	bool out_watched, out_gone;
+	bool tx_blocked; /* THR was written while the buffer left THRE clear */
+	uint8_t *outbuf;
+	size_t out_head, out_count;
+	uint64_t out_dropped;
 	bool esc; /* Ctrl-A seen on a terminal */
 	struct termios tty_saved;
 	uint16_t inbuf[UART_INBUF_LEN]; /* character | error flags << 8 */
@@ -84,6 +92,7 @@ void uart_receive(struct uart *u, uint8_t c, uint8_t err);
 unsigned uart_rx_room(const struct uart *u);
 uint8_t uart_msr_lines(uint8_t mcr);
 void uart_rx_quiet(struct uart *u);
+void uart_tx_room(struct uart *u);
 
 /* Snapshots (uart-snap.c): the state, version 1, is described there. */
 int uart_save(void *state, struct smol_snap_writer *w);
@@ -93,7 +102,14 @@ int uart_load(void *state, struct smol_snap_reader *r);
 int uart_io_config(struct uart *u);
 int uart_io_open(struct uart *u);
 void uart_io_close(struct uart *u);
+
+/* Output (uart-out.c). */
+int uart_out_open(struct uart *u);
+int uart_out_check(struct uart *u);
+void uart_out_close(struct uart *u);
 void uart_io_tx(struct uart *u, uint8_t c);
+bool uart_io_tx_ready(const struct uart *u);
+bool uart_io_tx_empty(const struct uart *u);
 void uart_io_feed(struct uart *u);
 void uart_io_restored(struct uart *u);
 

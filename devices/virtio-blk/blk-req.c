@@ -22,13 +22,26 @@
 
 #include "blk.h"
 
-/* Transfers all of @iov at @off, resuming short transfers. 0 or a negative errno. */
-static int io_full(int fd, struct iovec *iov, int n, uint64_t off, bool write)
+/* Transfers all of @iov at @off, resuming short transfers, at most BLK_CHUNK bytes a call:
+ * between calls, a request a reset or the stop throws away ends (-ECANCELED), so one request
+ * (up to 4 GiB from one buffer repeated, or 16 x 2 GiB of zeroes) never holds them for long.
+ * 0 or a negative errno. */
+static int io_full(struct blk *b, struct iovec *iov, int n, uint64_t off, bool write)
 {
 	while (n > 0) {
-		ssize_t r =
-		        write ? pwritev(fd, iov, n, (off_t)off) : preadv(fd, iov, n, (off_t)off);
+		int k = 0;
+		size_t sum = 0, keep;
+		ssize_t r;
 
+		if (virtio_worker_io_cancelled(&b->w))
+			return -ECANCELED;
+		while (k < n && sum < BLK_CHUNK)
+			sum += iov[k++].iov_len;
+		keep = iov[k - 1].iov_len;
+		if (sum > BLK_CHUNK) /* the last one in part: less than BLK_CHUNK came before it */
+			iov[k - 1].iov_len -= sum - BLK_CHUNK;
+		r = write ? pwritev(b->fd, iov, k, (off_t)off) : preadv(b->fd, iov, k, (off_t)off);
+		iov[k - 1].iov_len = keep;
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -49,11 +62,11 @@ static int io_full(int fd, struct iovec *iov, int n, uint64_t off, bool write)
 	return 0;
 }
 
-static int buf_full(int fd, void *buf, size_t len, uint64_t off, bool write)
+static int buf_full(struct blk *b, void *buf, size_t len, uint64_t off, bool write)
 {
 	struct iovec iov = { buf, len };
 
-	return io_full(fd, &iov, 1, off, write);
+	return io_full(b, &iov, 1, off, write);
 }
 
 /* Is [sector, sector + bytes / 512) inside the disk, in whole sectors? */
@@ -90,7 +103,7 @@ static int direct_read(struct blk *b, struct virtq *q, const struct virtio_chain
 	for (uint32_t done = 0; done < len;) {
 		struct span s = next_span(b, off + done, len - done);
 
-		if (buf_full(b->fd, b->bounce, s.len, s.start, false) ||
+		if (buf_full(b, b->bounce, s.len, s.start, false) ||
 		    virtq_write(q, c, done, b->bounce + s.head, s.n))
 			return -EIO;
 		done += s.n;
@@ -108,16 +121,16 @@ static int direct_write(struct blk *b, struct virtq *q, const struct virtio_chai
 		struct span s = next_span(b, off + done, len - done);
 		uint32_t end = s.head + s.n, last = s.len - b->align;
 
-		if (s.head && buf_full(b->fd, b->bounce, b->align, s.start, false))
+		if (s.head && buf_full(b, b->bounce, b->align, s.start, false))
 			return -EIO;
 		/* the last block, partly covered, unless it is the first one, read just above */
 		if (end != s.len && (last || !s.head) &&
-		    buf_full(b->fd, b->bounce + last, b->align, s.start + last, false))
+		    buf_full(b, b->bounce + last, b->align, s.start + last, false))
 			return -EIO;
 		if (c ? virtq_read(q, c, from + (uint32_t)done, b->bounce + s.head, s.n)
 		      : (memset(b->bounce + s.head, 0, s.n), 0))
 			return -EIO;
-		if (buf_full(b->fd, b->bounce, s.len, s.start, true))
+		if (buf_full(b, b->bounce, s.len, s.start, true))
 			return -EIO;
 		done += s.n;
 	}
@@ -136,7 +149,7 @@ static uint8_t blk_in(struct blk *b, struct virtq *q, const struct virtio_chain 
 		return direct_read(b, q, c, sector * BLK_SECTOR, len, written) ? VIRTIO_BLK_S_IOERR
 		                                                               : VIRTIO_BLK_S_OK;
 	n = virtq_iov(q, c, true, 0, len, b->iov, BLK_QUEUE_SIZE);
-	if (n < 0 || io_full(b->fd, b->iov, n, sector * BLK_SECTOR, false))
+	if (n < 0 || io_full(b, b->iov, n, sector * BLK_SECTOR, false))
 		return VIRTIO_BLK_S_IOERR;
 	*written = len;
 	return VIRTIO_BLK_S_OK;
@@ -154,7 +167,7 @@ static uint8_t blk_out(struct blk *b, struct virtq *q, const struct virtio_chain
 		return direct_write(b, q, c, 16, sector * BLK_SECTOR, len) ? VIRTIO_BLK_S_IOERR
 		                                                           : VIRTIO_BLK_S_OK;
 	n = virtq_iov(q, c, false, 16, len, b->iov, BLK_QUEUE_SIZE);
-	if (n < 0 || io_full(b->fd, b->iov, n, sector * BLK_SECTOR, true))
+	if (n < 0 || io_full(b, b->iov, n, sector * BLK_SECTOR, true))
 		return VIRTIO_BLK_S_IOERR;
 	return VIRTIO_BLK_S_OK;
 }
@@ -175,7 +188,7 @@ static int zero_range(struct blk *b, uint64_t off, uint64_t len, bool unmap)
 		return direct_write(b, NULL, NULL, 0, off, len);
 	for (; len; off += k, len -= k) {
 		k = len < BLK_BOUNCE ? len : BLK_BOUNCE;
-		r = buf_full(b->fd, b->zeros, k, off, true);
+		r = buf_full(b, b->zeros, k, off, true);
 		if (r)
 			return r;
 	}

@@ -20,6 +20,7 @@
 #define BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
 #define BLK_MAX_DISCARD_SEG 16
 #define BLK_BOUNCE (1u << 20) /* cache = none: aligned bounce buffer */
+#define BLK_CHUNK (1u << 20) /* the most one read or write call moves (blk-req.c) */
 #define BLK_MAX_BLOCK 65536 /* block_size and direct-I/O alignment at most */
 
 /* struct virtio_blk_config (5.2.4) up to write_zeroes_may_unmap and its padding. */

@@ -102,8 +102,11 @@ static void blk_mmio_write(void *opaque, uint64_t off, unsigned size, uint64_t v
 	struct blk *b = opaque;
 
 	virtio_worker_lock(&b->w);
-	/* a reset or a queue switched off: the request in flight (only) ends first */
-	if (off == VIRTIO_MMIO_STATUS || off == VIRTIO_MMIO_QUEUE_READY)
+	/* a reset or a queue switched off: the request in flight (only) ends first, early
+	 * (its result is thrown away); another status write lets it finish */
+	if ((off == VIRTIO_MMIO_STATUS || off == VIRTIO_MMIO_QUEUE_READY) && value == 0)
+		virtio_worker_cancel_idle(&b->w);
+	else if (off == VIRTIO_MMIO_STATUS || off == VIRTIO_MMIO_QUEUE_READY)
 		virtio_worker_wait_idle(&b->w);
 	virtio_mmio_write(&b->vm, off, size, value);
 	virtio_worker_unlock(&b->w);
@@ -206,7 +209,8 @@ static int blk_open(struct blk *b, const char *key, const char *path, bool block
 	uint64_t size = 0;
 	struct stat st;
 
-	b->fd = open(path, flags);
+	/* O_NONBLOCK: a FIFO in the image's place is refused below, not waited on */
+	b->fd = open(path, flags | O_NONBLOCK | O_NOCTTY);
 	if (b->fd < 0) {
 		int e = errno;
 
@@ -228,7 +232,17 @@ static int blk_open(struct blk *b, const char *key, const char *path, bool block
 			return -EINVAL;
 		}
 	} else {
-		h->cfg_error(b->dev, key, "%s is neither a regular file nor a block device", path);
+		h->cfg_error(b->dev, key, "%s is %s, neither a regular file nor a block device",
+		             path,
+		             S_ISDIR(st.st_mode)    ? "a directory"
+		             : S_ISFIFO(st.st_mode) ? "a FIFO"
+		             : S_ISCHR(st.st_mode)  ? "a character device"
+		                                    : "something else");
+		return -EINVAL;
+	}
+	/* the image itself is read and written in the usual blocking way */
+	if (fcntl(b->fd, F_SETFL, fcntl(b->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		h->cfg_error(b->dev, key, "cannot use %s: %s", path, strerror(errno));
 		return -EINVAL;
 	}
 	if (b->direct && blk_direct_align(b, path, &st, block_size_set))
@@ -443,7 +457,7 @@ static void blk_reset(void *state)
 	struct blk *b = state;
 
 	virtio_worker_lock(&b->w);
-	virtio_worker_wait_idle(&b->w);
+	virtio_worker_cancel_idle(&b->w);
 	virtio_mmio_reset(&b->vm);
 	virtio_worker_unlock(&b->w);
 }

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -61,6 +62,21 @@ void virtio_worker_wait_idle(struct virtio_worker *w)
 		pthread_cond_wait(&w->idle, &w->lock);
 	if (--w->want_idle == 0)
 		pthread_cond_broadcast(&w->idle); /* the thread goes on once we release the lock */
+}
+
+void virtio_worker_cancel_idle(struct virtio_worker *w)
+{
+	if (!w->threaded)
+		return;
+	__atomic_add_fetch(&w->cancel, 1, __ATOMIC_RELAXED);
+	virtio_worker_wait_idle(w);
+	__atomic_sub_fetch(&w->cancel, 1, __ATOMIC_RELAXED);
+}
+
+bool virtio_worker_io_cancelled(const struct virtio_worker *w)
+{
+	return w->threaded && (__atomic_load_n(&w->cancel, __ATOMIC_RELAXED) ||
+	                       __atomic_load_n(&w->stopping, __ATOMIC_RELAXED));
 }
 
 bool virtio_worker_yield(const struct virtio_worker *w)
@@ -285,10 +301,16 @@ int virtio_worker_attach(struct virtio_worker *w, uint64_t notify_addr)
 			       strerror(-r));
 	}
 	if (ioevent) {
-		/* signals stay blocked in the thread: it inherits the core's mask */
+		/* every signal is blocked in the thread (it inherits the mask it is created
+		 * with): the core's stop signals are the main thread's, and nothing interrupts a
+		 * request half done */
+		sigset_t all, old;
+		sigfillset(&all);
 		w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		w->threaded = true;
+		pthread_sigmask(SIG_BLOCK, &all, &old);
 		r = w->stop_fd < 0 ? errno : pthread_create(&w->thread, NULL, worker_thread, w);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (r) {
 			w->threaded = false;
 			h->log(w->dev, SMOL_LOG_ERROR, "cannot start the I/O thread: %s",
@@ -318,7 +340,7 @@ int virtio_worker_stop(struct virtio_worker *w)
 
 		/* it finishes the request in hand (if any), takes no other, and leaves */
 		pthread_mutex_lock(&w->lock);
-		w->stopping = true;
+		__atomic_store_n(&w->stopping, true, __ATOMIC_RELAXED); /* read by io_cancelled */
 		pthread_cond_broadcast(&w->idle);
 		pthread_mutex_unlock(&w->lock);
 		if (write(w->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {

@@ -99,6 +99,7 @@ struct virtio_worker {
 	bool busy; /* the thread is inside a request, lock released */
 	unsigned want_idle; /* waiters (and a pause): the thread takes no new request */
 	bool stopping;
+	unsigned cancel; /* waiters that throw the request in hand away (a reset): atomic */
 	bool paused;
 	uint32_t kick_missed; /* without the thread: queues notified while paused */
 	uint64_t n_self_kicks; /* a batch done, another one waiting */
@@ -157,6 +158,14 @@ void virtio_worker_wait_idle(struct virtio_worker *w);
 /* For the serve callback, lock held: true when it must take no new request (someone waits
  * for idle, a pause, or the worker stops). */
 bool virtio_worker_yield(const struct virtio_worker *w);
+/** As virtio_worker_wait_idle(), for a waiter that throws the request in hand away (a device
+ * reset, a queue switched off): the request is told to end early, so a reset waits for one
+ * chunk of I/O, not for whatever size the guest asked. Worker lock held. */
+void virtio_worker_cancel_idle(struct virtio_worker *w);
+/** From the I/O thread between io_begin and io_end: true when the request in hand should end
+ * now (virtio_worker_cancel_idle(), or the thread is stopping). Served in chunks, a long
+ * request checks it between chunks. */
+bool virtio_worker_io_cancelled(const struct virtio_worker *w);
 
 /* For the serve callback: around a request's I/O, the lock released in between (with the
  * thread). The chain is a copy, the I/O touches guest RAM and the device's own resources

@@ -787,6 +787,11 @@ Test(snapfile, random_resealed_headers, .timeout = 60)
 	uint32_t hsize = get32(b + 12);
 	srand(1);
 	int accepted = 0;
+	/* only the header changes: the file is written once, then its header each time (3000
+	 * whole files of 8 MiB took a minute on a loaded machine) */
+	spit(t, b, len);
+	int tfd = open(t, O_WRONLY);
+	cr_assert_geq(tfd, 0);
 	for (int i = 0; i < 3000; i++) {
 		memcpy(c, b, len);
 		int n = 1 + rand() % 4;
@@ -799,7 +804,7 @@ Test(snapfile, random_resealed_headers, .timeout = 60)
 				      rand() % 3 ? (uint32_t)rand() % 64 : 0xffffffffu);
 		}
 		reseal(c);
-		spit(t, c, len);
+		cr_assert_eq(pwrite(tfd, c, hsize, 0), (ssize_t)hsize);
 		struct snap_reader *r;
 		int ret = snapfile_open(&r, t, err, sizeof(err));
 		if (ret) {
@@ -819,6 +824,7 @@ Test(snapfile, random_resealed_headers, .timeout = 60)
 	/* some changes are harmless (the creation time, a CPU word, a checksum of another
 	 * section that is then caught by it...): most are refused */
 	cr_assert_lt(accepted, 3000);
+	close(tfd);
 	free(b);
 	free(c);
 	free_ram(&ram);
