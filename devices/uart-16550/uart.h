@@ -13,7 +13,7 @@
 
 #define UART_FIFO_LEN 16 /* the 16550's receiver FIFO */
 #define UART_INBUF_LEN 256 /* host-side input waiting for room in the receiver */
-#define UART_OUTBUF_LEN 65536 /* host-side output waiting for the output to take it */
+#define UART_OUTBUF_LEN 4096 /* host-side output waiting for the output to take it */
 
 /* Line Status Register bits (the receive error bits double as per-character flags). */
 #define LSR_DR 0x01

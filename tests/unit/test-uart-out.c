@@ -117,7 +117,7 @@ Test(uart_out, stalled_reader_never_blocks_and_loses_nothing)
 	/* nobody reads: the pipe fills, then the host buffer, and the transmitter turns busy */
 	size_t sent = write_while_ready(0, 1 << 20);
 	cr_assert_lt(sent, 1 << 20, "THRE never cleared: the output did not fill");
-	cr_assert_geq(sent, 65536, "only %zu bytes before THRE cleared", sent);
+	cr_assert_geq(sent, 4096, "only %zu bytes before THRE cleared", sent);
 	uint8_t lsr = rd(LSR);
 	cr_assert_eq(lsr & (LSR_THRE | LSR_TEMT), 0, "LSR 0x%02x with the buffer full", lsr);
 	cr_assert_neq(rd(IIR) & 0x0f, IIR_THRI, "THR empty raised while busy");
