@@ -18,13 +18,16 @@
  * one entry in each array, none in a preinit array; each entry a RELATIVE relocation (or the
  * in-place address) inside an executable PT_LOAD; with a .symtab (unstripped: meson's default)
  * every such address must carry the toolchain's symbol name; without one (stripped), any
- * name .dynsym gives the address must be it, and DT_INIT/DT_FINI must be where .init/.fini
- * start. Trade-off: a stripped plugin linked with -nostartfiles whose single hidden constructor
- * takes frame_dummy's slot passes; telling it from frame_dummy would mean matching machine code
- * that changes with every compiler release. This check keeps honest mistakes and unrelated
- * files from running code inside `smolvm plugins`, `check` and `run`; it is not a sandbox for
- * a plugin built to deceive (that plugin runs inside smolvm anyway once loaded). Libraries a
- * plugin names in DT_NEEDED are loaded, constructors and all, like any system library. */
+ * name .dynsym gives the address must be it, DT_INIT/DT_FINI must be where .init/.fini start,
+ * and an .init_array entry must come with what crtbeginS.o and crti.o bring along with
+ * frame_dummy (one .fini_array entry, a DT_INIT). Trade-off: a stripped plugin that imitates
+ * all of that (a hidden constructor in frame_dummy's place, linked with -nostartfiles plus a
+ * destructor and -Wl,-init pointing into a .init of its own) passes; telling it apart would
+ * mean matching machine code that changes with every compiler release. This check keeps honest
+ * mistakes and unrelated files from running code inside `smolvm plugins`, `check` and `run`; it is
+ * not a sandbox for a plugin built to deceive (that plugin runs inside smolvm anyway once loaded).
+ * Libraries a plugin names in DT_NEEDED are loaded, constructors and all, like any system library.
+ */
 #include <elf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -455,6 +458,26 @@ static int check_array(struct img *m, const struct reltab *t, unsigned n, int ta
 	return check_named(m, target, expect, what);
 }
 
+static uint64_t array_count(const struct img *m, int tag, int sztag)
+{
+	return m->d[tag].set ? m->d[sztag].v / 8 : 0;
+}
+
+/* frame_dummy comes from crtbeginS.o, linked in with crti.o: a file with an .init_array entry
+ * also has their __do_global_dtors_aux in .fini_array and _init as DT_INIT, or the entry is
+ * someone else's (a lone constructor linked with -nostartfiles, which only this tells apart
+ * in a stripped file). */
+static int check_companions(struct img *m)
+{
+	if (array_count(m, DT_INIT_ARRAY, DT_INIT_ARRAYSZ) == 0)
+		return 0;
+	if (array_count(m, DT_FINI_ARRAY, DT_FINI_ARRAYSZ) != 1 || !m->d[DT_INIT].set)
+		return fail(m, "has a constructor in .init_array without the toolchain's "
+		               "__do_global_dtors_aux in .fini_array and _init beside it: not "
+		               "frame_dummy, plugin code must not run inside dlopen");
+	return 0;
+}
+
 /* DT_INIT or DT_FINI: the start of .init or .fini, the toolchain's _init or _fini. */
 static int check_func(struct img *m, int tag, const char *section, const char *expect)
 {
@@ -499,6 +522,8 @@ int plugin_elf_check(const uint8_t *buf, size_t len, char *why, size_t whylen)
 	if (r == 0)
 		r = check_array(&m, t, n, DT_FINI_ARRAY, DT_FINI_ARRAYSZ, "destructor",
 		                ".fini_array", "__do_global_dtors_aux");
+	if (r == 0)
+		r = check_companions(&m);
 	if (r == 0)
 		r = check_func(&m, DT_INIT, ".init", "_init");
 	if (r == 0)

@@ -11,7 +11,8 @@
  * or aarch64 whose loading runs none of its own code. Refused: preinit arrays; more than one
  * .init_array or .fini_array entry; an entry, DT_INIT or DT_FINI that is not the toolchain's
  * own (frame_dummy, __do_global_dtors_aux, _init, _fini: see plugin-elf.c for how they are
- * told apart and what a stripped file can hide); IFUNC resolvers; a defined __gmon_start__ or
+ * told apart, and what a stripped file can still hide); IFUNC resolvers (IRELATIVE relocations,
+ * STT_GNU_IFUNC symbols); a defined __gmon_start__ or
  * _ITM_*TMCloneTable (which _init and frame_dummy call).
  * Pure: no I/O, no allocation, no global state (the fuzz target calls it).
  * @param why    receives what is wrong, without the file name (may be NULL)

@@ -147,6 +147,14 @@ Test(loader, lone_constructor_refused_by_name)
 	                             "frame_dummy may be there)");
 }
 
+/* The same, stripped: nothing names it, but it came without crtbeginS.o and crti.o. */
+Test(loader, lone_constructor_of_stripped_plugin_refused)
+{
+	refused("fixture-ctor-stripped", "has a constructor in .init_array without the "
+	                                 "toolchain's __do_global_dtors_aux in .fini_array and "
+	                                 "_init beside it");
+}
+
 Test(loader, init_function_refused)
 {
 	refused("fixture-init", "has a DT_INIT function at 0x");
