@@ -170,19 +170,24 @@ static const char *missing_op(const struct smol_plugin_desc *d)
 }
 
 /* Reads @p file before dlopen: a regular file (opened without blocking: a FIFO named x.so is
- * refused, not waited on) whose ELF says loading it runs none of its code (plugin-elf.c). */
+ * refused, not waited on) whose ELF says loading it runs none of its code (plugin-elf.c).
+ * dlopen then opens the path again: a file replaced in between is not what was checked. The
+ * plugin folders are trusted not to change under smolvm (whoever can write there can put any
+ * code in a plugin's ops); dlopen of /proc/self/fd/N would close the gap but names the object
+ * by a path that glibc later matches to a different file reusing that fd number. */
 static int precheck_file(const char *file, char *err, size_t errlen)
 {
 	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(errno));
-		return -errno;
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(e));
+		return -e;
 	}
 	struct stat st;
 	int r = -ENOEXEC;
 	if (fstat(fd, &st) != 0) {
 		r = -errno;
-		snprintf(err, errlen, "%s: cannot stat: %s", file, strerror(errno));
+		snprintf(err, errlen, "%s: cannot stat: %s", file, strerror(-r));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -197,7 +202,7 @@ static int precheck_file(const char *file, char *err, size_t errlen)
 		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (map == MAP_FAILED) {
 			r = -errno;
-			snprintf(err, errlen, "%s: cannot map: %s", file, strerror(errno));
+			snprintf(err, errlen, "%s: cannot map: %s", file, strerror(-r));
 			goto out;
 		}
 		r = plugin_elf_check(map, (size_t)st.st_size, why, sizeof(why));
@@ -211,8 +216,8 @@ out:
 }
 
 /* The descriptor's own bytes, before any field is read: the symbol lies inside the plugin's
- * readable segments and is large enough for the version fields (@p need 0) or for a whole
- * descriptor of its ABI. */
+ * readable segments, for as many bytes as its size (dladdr1), which holds at least the version
+ * fields (the whole descriptor is checked for once the version is known). */
 static int check_desc_symbol(const char *file, const struct plugin_map *pm, const void *d,
                              size_t *size, char *err, size_t errlen)
 {
