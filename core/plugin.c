@@ -1,6 +1,8 @@
-/* plugin.c: the plugin loader. A plugin is checked from its descriptor's data alone (version,
- * size, kind, ops table) before any of its functions is called: plugins are built without
- * constructors, so dlopen itself runs none of their code. */
+/* plugin.c: the plugin loader. A plugin is checked before any of its code runs: its file
+ * before dlopen (a regular file whose ELF has no constructors, destructors or IFUNC resolvers
+ * of its own: plugin-elf.c), then its descriptor's data alone (symbol size, version, kind,
+ * name, ops table), every pointer it holds checked to lie inside the plugin's own loaded
+ * segments (plugin-map.c) before the loader follows it. */
 #define _GNU_SOURCE
 #include "plugin.h"
 
@@ -12,14 +14,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "plugin-elf.h"
+#include "plugin-map.h"
 
 #ifndef SMOLVM_PLUGIN_DIR
 #define SMOLVM_PLUGIN_DIR "/usr/local/lib/smolvm"
 #endif
 
 static struct plugin *loaded;
+
+/* abi_major, abi_minor and struct_size: read before anything else, in every ABI. */
+#define DESC_VERSION_SIZE (offsetof(struct smol_plugin_desc, struct_size) + sizeof(uint32_t))
 
 const char *plugin_kind_name(uint32_t kind)
 {
@@ -157,9 +169,162 @@ static const char *missing_op(const struct smol_plugin_desc *d)
 	return NULL;
 }
 
+/* Reads @p file before dlopen: a regular file (opened without blocking: a FIFO named x.so is
+ * refused, not waited on) whose ELF says loading it runs none of its code (plugin-elf.c).
+ * dlopen then opens the path again: a file replaced in between is not what was checked. The
+ * plugin folders are trusted not to change under smolvm (whoever can write there can put any
+ * code in a plugin's ops); dlopen of /proc/self/fd/N would close the gap but names the object
+ * by a path that glibc later matches to a different file reusing that fd number. */
+static int precheck_file(const char *file, char *err, size_t errlen)
+{
+	int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "%s: cannot open: %s", file, strerror(e));
+		return -e;
+	}
+	struct stat st;
+	int r = -ENOEXEC;
+	if (fstat(fd, &st) != 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot stat: %s", file, strerror(-r));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", file);
+		goto out;
+	}
+	char why[256];
+	if (st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX) {
+		r = plugin_elf_check(NULL, 0, why, sizeof(why));
+	} else {
+		/* a plugin that shrinks under us would fault dlopen as much as this (SIGBUS) */
+		void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (map == MAP_FAILED) {
+			r = -errno;
+			snprintf(err, errlen, "%s: cannot map: %s", file, strerror(-r));
+			goto out;
+		}
+		r = plugin_elf_check(map, (size_t)st.st_size, why, sizeof(why));
+		munmap(map, (size_t)st.st_size);
+	}
+	if (r < 0)
+		snprintf(err, errlen, "%s: %s", file, why);
+out:
+	close(fd);
+	return r;
+}
+
+/* The descriptor's own bytes, before any field is read: the symbol lies inside the plugin's
+ * readable segments, for as many bytes as its size (dladdr1), which holds at least the version
+ * fields (the whole descriptor is checked for once the version is known). */
+static int check_desc_symbol(const char *file, const struct plugin_map *pm, const void *d,
+                             size_t *size, char *err, size_t errlen)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (!plugin_map_readable(pm, d, 1)) {
+		snprintf(err, errlen,
+		         "%s: its '%s' symbol (%p) lies outside the plugin's own loaded segments",
+		         file, SMOL_PLUGIN_SYMBOL, d);
+		return -ENOEXEC;
+	}
+	if (!dladdr1(d, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || info.dli_saddr != d ||
+	    !info.dli_sname || strcmp(info.dli_sname, SMOL_PLUGIN_SYMBOL) != 0) {
+		snprintf(err, errlen, "%s: its '%s' symbol has no size the loader can look up",
+		         file, SMOL_PLUGIN_SYMBOL);
+		return -ENOEXEC;
+	}
+	*size = sym->st_size;
+	if (*size < DESC_VERSION_SIZE || !plugin_map_readable(pm, d, *size)) {
+		snprintf(err, errlen,
+		         "%s: its '%s' symbol is %zu byte%s%s, too small for a plugin descriptor "
+		         "(%zu bytes in ABI %u.x)",
+		         file, SMOL_PLUGIN_SYMBOL, *size, *size == 1 ? "" : "s",
+		         *size < DESC_VERSION_SIZE ? "" : " running past its segment",
+		         sizeof(struct smol_plugin_desc), SMOL_ABI_MAJOR);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
+/* An op the core may call (of @p minor and later): offset and name. */
+struct op_field {
+	size_t off;
+	const char *name;
+	uint32_t minor;
+};
+#define DEV_OP(f, m)                                                                               \
+	{                                                                                          \
+		offsetof(struct smol_device_ops, f), #f, m                                         \
+	}
+#define BE_OP(f, m)                                                                                \
+	{                                                                                          \
+		offsetof(struct smol_backend_ops, f), #f, m                                        \
+	}
+static const struct op_field device_op_fields[] = {
+	DEV_OP(create, 0), DEV_OP(destroy, 0), DEV_OP(reset, 0), DEV_OP(describe, 0),
+	DEV_OP(save, 3),   DEV_OP(load, 3),    DEV_OP(pause, 3), DEV_OP(resume, 3),
+};
+static const struct op_field backend_op_fields[] = {
+	BE_OP(vm_create, 0),   BE_OP(vm_destroy, 0),        BE_OP(mem_add, 0),
+	BE_OP(vcpu_create, 0), BE_OP(vcpu_destroy, 0),      BE_OP(vcpu_run, 0),
+	BE_OP(vcpu_kick, 0),   BE_OP(vcpu_set_x86_boot, 0), BE_OP(vcpu_dump, 0),
+	BE_OP(irq_line, 0),    BE_OP(ioeventfd, 0),         BE_OP(irqfd, 0),
+	BE_OP(vm_cpu_info, 3), BE_OP(vm_save, 3),           BE_OP(vm_load, 3),
+	BE_OP(vcpu_save, 3),   BE_OP(vcpu_load, 3),         BE_OP(vcpu_was_paused, 3),
+};
+
+/* The ops table: inside the plugin's readable segments for as much of it as the core reads,
+ * and every op the core may call NULL or inside the plugin's code. */
+static int check_ops(const char *file, const struct plugin_map *pm,
+                     const struct smol_plugin_desc *d, char *err, size_t errlen)
+{
+	const char *kind = plugin_kind_name(d->kind);
+	bool dev = d->kind == SMOL_KIND_DEVICE;
+	size_t full = dev ? sizeof(struct smol_device_ops) : sizeof(struct smol_backend_ops);
+	if (!plugin_map_readable(pm, d->ops, sizeof(uint32_t))) {
+		snprintf(err, errlen,
+		         "%s: %s plugin '%s': its ops table (%p) lies outside the plugin's own "
+		         "loaded segments",
+		         file, kind, d->name, d->ops);
+		return -ENOEXEC;
+	}
+	uint32_t size = *(const uint32_t *)d->ops;
+	size_t seen = size < full ? size : full;
+	if (!plugin_map_readable(pm, d->ops, seen)) {
+		snprintf(
+		        err, errlen,
+		        "%s: %s plugin '%s': its ops table (struct_size %u) runs past the plugin's "
+		        "loaded segment",
+		        file, kind, d->name, size);
+		return -ENOEXEC;
+	}
+	const struct op_field *f = dev ? device_op_fields : backend_op_fields;
+	size_t n = dev ? sizeof(device_op_fields) / sizeof(*f)
+	               : sizeof(backend_op_fields) / sizeof(*f);
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t fn;
+		if (f[i].off + sizeof(fn) > seen || d->abi_minor < f[i].minor)
+			continue;
+		memcpy(&fn, (const char *)d->ops + f[i].off, sizeof(fn));
+		if (fn && !plugin_map_code(pm, fn)) {
+			snprintf(err, errlen,
+			         "%s: %s plugin '%s': its op %s (%#lx) lies outside the plugin's "
+			         "code",
+			         file, kind, d->name, f[i].name, (unsigned long)fn);
+			return -ENOEXEC;
+		}
+	}
+	return 0;
+}
+
 int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, char *err,
                      size_t errlen)
 {
+	int r = precheck_file(file, err, errlen);
+	if (r < 0)
+		return r == -ENOENT ? r : -ENOEXEC;
 	void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		snprintf(err, errlen, "%s: cannot load: %s", file, dlerror());
@@ -171,6 +336,15 @@ int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, 
 		         SMOL_PLUGIN_SYMBOL);
 		goto fail;
 	}
+	struct plugin_map pm;
+	if (plugin_map_find(h, &pm) < 0) {
+		snprintf(err, errlen, "%s: cannot find its loaded segments (more than %d?)", file,
+		         PLUGIN_MAP_MAX_SEGS);
+		goto fail;
+	}
+	size_t sym_size;
+	if (check_desc_symbol(file, &pm, d, &sym_size, err, errlen) < 0)
+		goto fail;
 	if (d->abi_major != SMOL_ABI_MAJOR) {
 		snprintf(err, errlen,
 		         "%s: built for smolvm plugin ABI %u.%u, this smolvm speaks ABI %u.%u "
@@ -185,29 +359,58 @@ int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, 
 		         file, d->abi_major, d->abi_minor, SMOL_ABI_MAJOR, SMOL_ABI_MINOR);
 		goto fail;
 	}
-	if (d->struct_size < offsetof(struct smol_plugin_desc, ops) + sizeof(void *)) {
-		snprintf(err, errlen, "%s: descriptor struct_size %u is too small (ABI %u.%u)",
-		         file, d->struct_size, d->abi_major, d->abi_minor);
+	/* every 1.x minor's descriptor is the same 40 bytes (pinned in sdk.h) */
+	if (sym_size < sizeof(struct smol_plugin_desc)) {
+		snprintf(err, errlen,
+		         "%s: its '%s' symbol is %zu bytes, too small for an ABI %u.%u descriptor "
+		         "(%zu bytes)",
+		         file, SMOL_PLUGIN_SYMBOL, sym_size, d->abi_major, d->abi_minor,
+		         sizeof(struct smol_plugin_desc));
+		goto fail;
+	}
+	if (d->struct_size < offsetof(struct smol_plugin_desc, ops) + sizeof(void *) ||
+	    d->struct_size > sym_size) {
+		snprintf(err, errlen,
+		         "%s: descriptor struct_size %u does not fit (ABI %u.%u, symbol of %zu "
+		         "bytes)",
+		         file, d->struct_size, d->abi_major, d->abi_minor, sym_size);
 		goto fail;
 	}
 	if (d->kind != SMOL_KIND_DEVICE && d->kind != SMOL_KIND_BACKEND) {
 		snprintf(err, errlen, "%s: unknown plugin kind %u", file, d->kind);
 		goto fail;
 	}
-	if (want_kind && d->kind != want_kind) {
-		snprintf(err, errlen, "%s: is a %s plugin ('%s'), but a %s plugin was asked for",
-		         file, plugin_kind_name(d->kind), d->name ? d->name : "?",
-		         plugin_kind_name(want_kind));
+	if (!d->name || !plugin_map_string(&pm, d->name)) {
+		snprintf(
+		        err, errlen,
+		        "%s: descriptor's name (%p) is not a string inside the plugin's own loaded "
+		        "segments",
+		        file, (const void *)d->name);
 		goto fail;
 	}
-	if (!d->name || !d->name[0]) {
+	if (!d->name[0]) {
 		snprintf(err, errlen, "%s: descriptor has no name", file);
+		goto fail;
+	}
+	if (d->description && !plugin_map_string(&pm, d->description)) {
+		snprintf(
+		        err, errlen,
+		        "%s: plugin '%s': its description (%p) is not a string inside the plugin's "
+		        "own loaded segments",
+		        file, d->name, (const void *)d->description);
+		goto fail;
+	}
+	if (want_kind && d->kind != want_kind) {
+		snprintf(err, errlen, "%s: is a %s plugin ('%s'), but a %s plugin was asked for",
+		         file, plugin_kind_name(d->kind), d->name, plugin_kind_name(want_kind));
 		goto fail;
 	}
 	if (!d->ops) {
 		snprintf(err, errlen, "%s: plugin '%s' has no ops table", file, d->name);
 		goto fail;
 	}
+	if (check_ops(file, &pm, d, err, errlen) < 0)
+		goto fail;
 	const char *miss = missing_op(d);
 	if (miss) {
 		snprintf(err, errlen, "%s: %s plugin '%s' (ABI %u.%u) lacks the required op %s",

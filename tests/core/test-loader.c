@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -14,6 +15,7 @@
 #include "machine.h"
 #include "snapshot.h"
 #include "plugin.h"
+#include "plugin-elf.h"
 
 static char path[4096];
 static char err[2048];
@@ -100,7 +102,143 @@ Test(loader, not_a_shared_object)
 {
 	struct plugin *p = NULL;
 	cr_assert_lt(plugin_open_file("/etc/hostname", 0, &p, err, sizeof(err)), 0);
-	assert_has(err, "/etc/hostname: cannot load");
+	assert_has(err, "/etc/hostname: not an ELF file");
+}
+
+/* ---- plugins refused before any of their code runs (issue 18) ------------------------ */
+
+static char marker[] = "/tmp/test-loader-marker-XXXXXX";
+
+/* A fresh path for the fixtures' constructors to leave their mark in (they append to it). */
+static void marker_init(void)
+{
+	int fd = mkstemp(marker);
+	cr_assert(fd >= 0);
+	close(fd);
+	unlink(marker);
+	setenv("SMOLVM_FIXTURE_MARKER", marker, 1);
+}
+
+/* @p name is refused with @p why (after "PATH: "), no plugin returned, no mark left. */
+static void refused(const char *name, const char *why)
+{
+	struct plugin *p = NULL;
+	char want[4200];
+	marker_init();
+	int r = plugin_open_file(fixture(name), 0, &p, err, sizeof(err));
+	cr_assert_eq(r, -ENOEXEC, "%s: %d (%s)", name, r, err);
+	cr_assert_null(p);
+	snprintf(want, sizeof(want), "%s: %s", path, why);
+	assert_has(err, want);
+	cr_assert_neq(access(marker, F_OK), 0, "%s: its code ran inside dlopen (%s exists)", name,
+	              marker);
+}
+
+Test(loader, constructor_refused_before_dlopen)
+{
+	refused("fixture-ctor",
+	        "has 2 constructors in .init_array (only the toolchain's "
+	        "frame_dummy may be there): plugin code must not run inside dlopen");
+}
+
+Test(loader, lone_constructor_refused_by_name)
+{
+	refused("fixture-ctor-only", "has a constructor 'fx_constructor' (only the toolchain's "
+	                             "frame_dummy may be there)");
+}
+
+/* The same, stripped: nothing names it, but it came without crtbeginS.o and crti.o. */
+Test(loader, lone_constructor_of_stripped_plugin_refused)
+{
+	refused("fixture-ctor-stripped", "has a constructor in .init_array without the "
+	                                 "toolchain's __do_global_dtors_aux in .fini_array and "
+	                                 "_init beside it");
+}
+
+Test(loader, init_function_refused)
+{
+	refused("fixture-init", "has a DT_INIT function at 0x");
+	assert_has(err, "not _init at the start of .init");
+}
+
+Test(loader, ifunc_resolver_refused)
+{
+	refused("fixture-ifunc", "has an IFUNC resolver (an IRELATIVE relocation at 0x");
+}
+
+Test(loader, one_byte_descriptor_symbol_refused)
+{
+	refused("fixture-tiny", "its 'smol_plugin' symbol is 1 byte, too small for a plugin "
+	                        "descriptor (40 bytes in ABI 1.x)");
+}
+
+Test(loader, garbage_name_pointer_refused)
+{
+	refused("fixture-badname", "descriptor's name (0x10) is not a string inside the plugin's "
+	                           "own loaded segments");
+}
+
+Test(loader, garbage_ops_pointer_refused)
+{
+	refused("fixture-badops", "device plugin 'fixture-badops': its ops table (0x18) lies "
+	                          "outside the plugin's own loaded segments");
+}
+
+Test(loader, ops_pointer_into_other_objects_data_refused)
+{
+	refused("fixture-libcops", "device plugin 'fixture-libcops': its ops table (0x");
+	assert_has(err, ") lies outside the plugin's own loaded segments");
+}
+
+Test(loader, op_outside_plugin_code_refused)
+{
+	refused("fixture-badop", "device plugin 'fixture-badop': its op destroy (0x40) lies "
+	                         "outside the plugin's code");
+}
+
+/* Something else named x.so: opened without blocking, refused at once. */
+Test(loader, fifo_refused_without_blocking, .timeout = 10)
+{
+	char dir[] = "/tmp/test-loader-fifo-XXXXXX", fifo[64];
+	struct plugin *p = NULL;
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/x.so", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_lt(plugin_open_file(fifo, 0, &p, err, sizeof(err)), 0);
+	unlink(fifo);
+	char want[128];
+	snprintf(want, sizeof(want), "%s: not a regular file", fifo);
+	assert_has(err, want);
+	cr_assert_lt(plugin_open_file(dir, 0, &p, err, sizeof(err)), 0);
+	assert_has(err, "not a regular file");
+	rmdir(dir);
+}
+
+/* The checker on the bytes of a good plugin: accepted whole, refused (never a crash) cut
+ * short at any length or with any one byte of its headers changed. */
+Test(loader, elf_check_of_cut_and_damaged_files)
+{
+	static uint8_t buf[1 << 20];
+	char why[256];
+	FILE *f = fopen(fixture("fixture-good"), "rb");
+	cr_assert_not_null(f);
+	size_t len = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	cr_assert(len > 1024 && len < sizeof(buf));
+	cr_assert_eq(plugin_elf_check(buf, len, why, sizeof(why)), 0, "%s", why);
+	for (size_t n = 0; n < len; n++)
+		cr_assert_eq(plugin_elf_check(buf, n, why, sizeof(why)), -ENOEXEC, "cut at %zu", n);
+	cr_assert_eq(plugin_elf_check(NULL, 0, why, sizeof(why)), -ENOEXEC);
+	assert_has(why, "not an ELF file");
+	for (size_t at = 0; at < 4096 && at < len; at++) {
+		uint8_t old = buf[at];
+		for (unsigned v = 0; v < 256; v += 17) {
+			buf[at] = (uint8_t)v;
+			int r = plugin_elf_check(buf, len, why, sizeof(why));
+			cr_assert(r == 0 || r == -ENOEXEC);
+		}
+		buf[at] = old;
+	}
 }
 
 Test(loader, search_path_order)
