@@ -2,7 +2,7 @@
 BUILD ?= build
 MESON_OPTS ?= --werror
 
-.PHONY: all deps build test demo bench install nest-kit linux-guest nest-stress clean
+.PHONY: all deps build test demo bench install nest-kit linux-guest nest-stress clean fuzz
 
 all: build
 
@@ -52,8 +52,24 @@ bench: build nest-kit linux-guest
 nest-stress: build nest-kit
 	tests/nest/stress $(or $(N),20)
 
+# libFuzzer targets (fuzz/, ASan + UBSan, clang), each run for FUZZ_TIME seconds over its seed
+# corpus (fuzz/corpus/NAME, copied: the corpus that grows lives in $(FUZZ_BUILD)/fuzz-corpus).
+# Per target: runs, exec/s, coverage, and "no crash" or the reproducer's path. FUZZ_TARGETS
+# picks some.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_TARGETS ?= config loader uart virtio-blk
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true --werror
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	meson compile -C $(FUZZ_BUILD) $(addprefix fuzz/fuzz-,$(FUZZ_TARGETS))
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	    fuzz/run --time $(FUZZ_TIME) $(FUZZ_BUILD)/fuzz/fuzz-$$t $$t || fail=1; done; exit $$fail
+
 install: build
 	meson install -C $(BUILD)
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

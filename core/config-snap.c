@@ -197,7 +197,10 @@ int cfg_deserialize(struct cfg **out, const char *text, size_t len, char *err, s
 		} else if (n == 4 && strcmp(f[0], "key") == 0 && cur) {
 			if (!f[1][0] || parse_line_no(f[3], &at) < 0)
 				goto bad;
-			for (size_t i = 0; i < cur->n_kv; i++)
+			/* a device may take a key several times (smol_host::cfg_str_at:
+			 * virtio-net's forward), as in the INI; other sections hold each key once
+			 */
+			for (size_t i = 0; cur->kind != CFG_DEVICE && i < cur->n_kv; i++)
 				if (strcmp(cur->kv[i].key, f[1]) == 0)
 					goto bad;
 			struct cfg_kv *kv = cfg_add_kv(cur, f[1], f[2], at);

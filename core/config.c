@@ -327,6 +327,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		return 1;
 	}
 	ps->last = NULL;
+	if (!*name) {
+		/* "= value": no key (found by fuzz/fuzz-config: the key '' went on to a snapshot's
+		 * description, which refuses it) */
+		cfg_error(c, &tmp, NULL, "missing key name before '=' in [%s%s]",
+		          ps->cur->kind == CFG_DEVICE ? "device " : "", ps->cur->name);
+		return 1;
+	}
 	if (!*value) {
 		cfg_error(c, &tmp, NULL, "missing value for '%s' in [%s%s]", name,
 		          ps->cur->kind == CFG_DEVICE ? "device " : "", ps->cur->name);

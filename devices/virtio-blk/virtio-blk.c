@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -346,7 +347,8 @@ static void blk_destroy(void *state)
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->bounce);
-	free(b->zeros);
+	if (b->zeros)
+		munmap(b->zeros, BLK_BOUNCE);
 	free(b->path);
 	free(b);
 }
@@ -422,14 +424,18 @@ static int blk_create(const struct smol_host *host, struct smol_dev *dev, uint32
 	    blk_lock_image(b, path, flags & SMOL_CREATE_CHECK_ONLY))
 		goto out;
 	blk_set_serial(b, serial, path);
+	/* the zeros: a read-only anonymous mapping, the kernel's zero page (no 1 MiB cleared
+	 * and kept per disk) */
+	if (!b->readonly) {
+		void *z = mmap(NULL, BLK_BOUNCE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		b->zeros = z == MAP_FAILED ? NULL : z;
+	}
 	if ((b->direct && posix_memalign((void **)&b->bounce, 4096, BLK_BOUNCE)) ||
-	    (!b->readonly && posix_memalign((void **)&b->zeros, 4096, BLK_BOUNCE))) {
+	    (!b->readonly && !b->zeros)) {
 		host->log(dev, SMOL_LOG_ERROR, "cannot allocate buffers");
 		ret = -ENOMEM;
 		goto out;
 	}
-	if (b->zeros)
-		memset(b->zeros, 0, BLK_BOUNCE);
 	blk_fill_config(b);
 	ret = virtio_mmio_init(&b->vm, &blk_virtio_ops, b, VIRTIO_ID_BLOCK, blk_features(b), 1,
 	                       BLK_QUEUE_SIZE, BLK_CONFIG_SIZE);

@@ -54,6 +54,35 @@ Test(config_snap, every_section_key_and_line_comes_back)
 	cfg_free(b);
 }
 
+/* A device may repeat a key (virtio-net's forward, read with cfg_str_at): the description of
+ * such a machine comes back from its snapshot with every occurrence, in order. Found by
+ * fuzz/fuzz-config: the restore refused it as malformed. */
+Test(config_snap, a_device_key_given_twice_comes_back)
+{
+	struct cfg *c = NULL;
+	cr_assert_eq(cfg_load_string(&c, "/srv/vm/t.ini",
+	                             "[boot]\nkernel = k\n"
+	                             "[device net0]\ntype = virtio-net\nbackend = passt\n"
+	                             "forward = tcp:8080:80\nforward = udp:5353:53\n"),
+	             0);
+	struct cfg *b = round_trip(c);
+	struct cfg_section *s = cfg_section(b, CFG_DEVICE, "net0");
+	cr_assert_not_null(s);
+	struct cfg_kv *one = cfg_get_at(s, "forward", 0), *two = cfg_get_at(s, "forward", 1);
+	cr_assert(one && two);
+	cr_assert_str_eq(one->value, "tcp:8080:80");
+	cr_assert_str_eq(two->value, "udp:5353:53");
+	cr_assert_null(cfg_get_at(s, "forward", 2));
+	/* the other sections still hold a key once */
+	char err[256];
+	struct cfg *x = NULL;
+	const char *dup = "smolvm-machine 1\npath\tt.ini\ndir\t/srv\ncwd\t/srv\n"
+	                  "section\tboot\tboot\t1\nkey\tkernel\tk\t2\nkey\tkernel\tj\t3\n";
+	cr_assert_eq(cfg_deserialize(&x, dup, strlen(dup), err, sizeof(err)), -EINVAL);
+	cfg_free(c);
+	cfg_free(b);
+}
+
 Test(config_snap, values_come_back_byte_for_byte)
 {
 	static const char *values[] = {

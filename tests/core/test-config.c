@@ -74,6 +74,11 @@ Test(config, missing_value)
 	assert_has(parse_bad("[machine]\nmemory =\n"), "t.ini:2: missing value for 'memory'");
 }
 
+Test(config, missing_key_name)
+{
+	assert_has(parse_bad("[machine]\n= 512M\n"), "t.ini:2: missing key name before '='");
+}
+
 Test(config, duplicate_key_and_sections)
 {
 	assert_has(parse_bad("[machine]\nvcpus = 1\nvcpus = 2\n"),

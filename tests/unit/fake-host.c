@@ -4,8 +4,15 @@
 #define _GNU_SOURCE
 #include "fake-host.h"
 
+#ifndef FAKE_HOST_NO_CRITERION
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
+#else
+/* Built into the libFuzzer targets (fuzz/): no Criterion; a broken assumption aborts, which
+ * the fuzzer reports as a crash. */
+#include <stdlib.h>
+#define cr_assert(cond, ...) ((cond) ? (void)0 : abort())
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,6 +149,7 @@ static void log_append(const char *fmt, ...)
 	pthread_mutex_unlock(&fake_lock);
 }
 
+#ifndef FAKE_HOST_NO_CRITERION
 static void log_file_path(char *buf, size_t len, const struct criterion_test *t)
 {
 	const char *dir = getenv("FAKE_HOST_LOGDIR");
@@ -197,6 +206,40 @@ ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 		rmdir(dir);
 }
 
+#endif
+
+#ifndef FAKE_HOST_NO_CRITERION
+static uint8_t *ram_alloc(void)
+{
+	return calloc(1, FAKE_RAM_SIZE);
+}
+
+static void ram_free(uint8_t *ram)
+{
+	free(ram);
+}
+#else
+/* A fuzzer makes a machine per input: one mapping, given back to the kernel (zero pages on
+ * the next touch) instead of 16 MiB cleared each time. */
+static uint8_t *fuzz_ram;
+
+static uint8_t *ram_alloc(void)
+{
+	if (!fuzz_ram) {
+		void *p = mmap(NULL, FAKE_RAM_SIZE, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		fuzz_ram = p == MAP_FAILED ? NULL : p;
+	}
+	return fuzz_ram;
+}
+
+static void ram_free(uint8_t *ram)
+{
+	if (ram)
+		(void)madvise(ram, FAKE_RAM_SIZE, MADV_DONTNEED);
+}
+#endif
+
 /* ---- machine ------------------------------------------------------------------------- */
 
 void fake_host_init(void)
@@ -205,12 +248,16 @@ void fake_host_init(void)
 
 	memset(&fh, 0, sizeof(fh));
 	strcpy(fh.cfg_dir, ".");
-	fh.ram = calloc(1, FAKE_RAM_SIZE);
+	fh.ram = ram_alloc();
 	cr_assert(fh.ram, "cannot allocate the fake guest RAM");
+#ifndef FAKE_HOST_NO_CRITERION
 	if (getenv("FAKE_HOST_LOGDIR") && criterion_current_test) {
 		log_file_path(path, sizeof(path), criterion_current_test);
 		fh.log_file = fopen(path, "w");
 	}
+#else
+	(void)path;
+#endif
 }
 
 void fake_host_fini(void)
@@ -219,7 +266,7 @@ void fake_host_fini(void)
 		fake_dev_destroy(&fh.devs[i]);
 	for (unsigned i = 0; i < fh.n_plugins; i++)
 		dlclose(fh.plugins[i]);
-	free(fh.ram);
+	ram_free(fh.ram);
 	free(fh.log);
 	free(fh.log_copy);
 	if (fh.log_file)
