@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -296,6 +297,12 @@ int virtio_worker_attach(struct virtio_worker *w, uint64_t notify_addr)
 			return -EINVAL;
 		}
 		w->thread_started = true;
+		/* its name in ps, /proc and seccomp's report: io-DEVICE (15 bytes at most) */
+		if (h->abi_minor >= 4 && h->dev_name) {
+			char name[16];
+			snprintf(name, sizeof(name), "io-%s", h->dev_name(w->dev));
+			pthread_setname_np(w->thread, name);
+		}
 		return 0;
 	}
 	/* the queues with an ioeventfd (if some got one) are served here too */
