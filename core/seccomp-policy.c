@@ -84,7 +84,8 @@ static const char *const main_calls[] = {
 	"accept4",    "sendto",  "recvfrom",   "sendmsg",      "recvmsg",   "shutdown",
 	"getsockopt", "openat",  "open",       "statx",        "rename",    "renameat",
 	"renameat2",  "unlink",  "unlinkat",   "rmdir",        "dup",       "dup2",
-	"dup3",       "umask",   "fchmod",     "rt_sigaction", "prctl",     NULL,
+	"dup3",       "umask",   "fchmod",     "rt_sigaction", "prctl",     "readlink",
+	"readlinkat", "getcwd",  NULL,
 };
 
 /* ioctl request types (bits 8-15 of the request) each kind may use. */
