@@ -22,6 +22,7 @@
 #include "mptable.h"
 #include "notify.h"
 #include "platform.h"
+#include "seccomp-filter.h"
 #include "signals.h"
 #include "snapshot.h"
 #include "vcpu.h"
@@ -184,6 +185,7 @@ static int configure_machine_section(struct machine *m)
 	plugin_path_init(&m->pp, resolved);
 	free(resolved);
 	platform_configure(m);
+	seccomp_configure(m);
 	if (s)
 		cfg_report_unused(c, s, "[machine]");
 	return 0;
@@ -569,7 +571,10 @@ int machine_run(struct machine *m)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	m->started_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
 	m->running = true;
-	for (uint32_t i = 0; i < m->n_vcpus; i++) {
+	if (seccomp_prepare(m) < 0)
+		machine_request_exit(m, STATUS_ERROR);
+	uint32_t started = 0;
+	for (uint32_t i = 0; i < m->n_vcpus && !machine_stopping(m); i++, started++) {
 		r = vcpu_start(&m->vcpus[i]);
 		if (r < 0) {
 			log_err("cannot start vCPU %u's thread: %s", i, strerror(-r));
@@ -577,6 +582,7 @@ int machine_run(struct machine *m)
 			break;
 		}
 	}
+	(void)seccomp_lock_down(m, started); /* the guest runs from here */
 	while (!machine_stopping(m)) {
 		r = evloop_run_once(&m->loop, -1);
 		if (r < 0) {

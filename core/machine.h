@@ -49,6 +49,8 @@ struct machine {
 	uint32_t n_vcpus;
 	bool acpi; /**< [machine] acpi: the core builds ACPI tables */
 	int on_reboot; /**< [machine] on_reboot */
+	int seccomp; /**< [machine] seccomp: SECCOMP_ON, _OFF, _LOG (seccomp-filter.h) */
+	const char *seccomp_allow; /**< [machine] seccomp_allow: more system calls */
 	/* [boot] */
 	char *kernel_path;
 	char *initrd_path;

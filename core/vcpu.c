@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "machine.h"
+#include "seccomp-filter.h"
 #include "signals.h"
 
 static void dump_and_exit(struct vcpu *v, const char *why, int status)
@@ -132,6 +133,8 @@ static void *vcpu_thread(void *arg)
 	struct machine *m = v->m;
 	struct smol_exit e;
 
+	if (!seccomp_vcpu_enter(v))
+		return NULL;
 	while (!machine_stopping(m)) {
 		if (__atomic_load_n(&m->pause_req, __ATOMIC_SEQ_CST)) {
 			vcpu_park(v);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -301,11 +302,14 @@ int virtio_worker_attach(struct virtio_worker *w, uint64_t notify_addr)
 			       strerror(-r));
 	}
 	if (ioevent) {
-		/* every signal is blocked in the thread (it inherits the mask it is created
-		 * with): the core's stop signals are the main thread's, and nothing interrupts a
-		 * request half done */
+		/* the stop signals are blocked in the thread (it inherits the mask it is created
+		 * with): they are the main thread's to serve; others (the core's seccomp
+		 * installation signal) reach it */
 		sigset_t all, old;
-		sigfillset(&all);
+		sigemptyset(&all);
+		sigaddset(&all, SIGINT);
+		sigaddset(&all, SIGTERM);
+		sigaddset(&all, SIGHUP);
 		w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		w->threaded = true;
 		pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -318,6 +322,12 @@ int virtio_worker_attach(struct virtio_worker *w, uint64_t notify_addr)
 			return -EINVAL;
 		}
 		w->thread_started = true;
+		/* its name in ps, /proc and seccomp's report: io-DEVICE (15 bytes at most) */
+		if (h->abi_minor >= 4 && h->dev_name) {
+			char name[16];
+			snprintf(name, sizeof(name), "io-%s", h->dev_name(w->dev));
+			pthread_setname_np(w->thread, name);
+		}
 		return 0;
 	}
 	/* the queues with an ioeventfd (if some got one) are served here too */
