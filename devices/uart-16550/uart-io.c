@@ -262,10 +262,7 @@ void uart_io_close(struct uart *u)
  * file until the guest reads (as input_ready() does), and what fits in the receiver goes in. */
 void uart_io_restored(struct uart *u)
 {
-	/* A transmitter saved busy (its host output was full) is idle in this process: a driver
-	 * waiting for THR empty gets it. */
-	u->tx_blocked = (u->ier & IER_ETBEI) && !u->thri;
-	uart_tx_room(u);
+	uart_out_restored(u);
 	if (!u->in_tty && u->in_count == UART_INBUF_LEN)
 		input_stop(u);
 	uart_io_feed(u);

@@ -299,6 +299,19 @@ int uart_out_open(struct uart *u)
 	return 0;
 }
 
+/* After a restore: a transmitter saved busy (its host output was full; what waited there is
+ * not part of the state) finds room here. THR empty is raised on the event loop's first turn,
+ * so the restored state is exactly the saved one until the machine runs. */
+void uart_out_restored(struct uart *u)
+{
+	if (!u->tx_blocked || u->out_watched || u->out_kind == OUT_NONE)
+		return;
+	if (u->host->fd_watch(u->dev, u->out_fd, SMOL_FD_OUT, output_ready, u) == 0)
+		u->out_watched = true;
+	else
+		uart_tx_room(u);
+}
+
 /* The run is over: what waits gets one last chance, bounded, then the output is closed. */
 void uart_out_close(struct uart *u)
 {

@@ -15,7 +15,9 @@
  *   8   u8  sticky LSR error bits (OE, PE, FE, BI)
  *   9   u8  RBR: the last character read
  *   10  u8  flags: 0x01 THR-empty interrupt pending, 0x02 character timeout run out (the line
- *           is quiet), 0x04 the level last driven on the IRQ line; other bits 0
+ *           is quiet), 0x04 the level last driven on the IRQ line, 0x08 the transmitter is
+ *           busy (the host output was full: THR empty comes when the restored one has room);
+ *           other bits 0
  *   11  u8  N: characters in the receiver (at most 16 with the FIFO on, 1 without)
  *   12  N x (u8 character, u8 its PE/FE/BI flags), oldest first; the oldest one's flags are 0
  *           (they moved to LSR when it reached the top)
@@ -33,7 +35,7 @@
 #define UART_STATE_VERSION 1
 #define UART_STATE_MAX (14 + 2 * UART_FIFO_LEN + 2 * UART_INBUF_LEN)
 
-enum { FL_THRI = 0x01, FL_RX_QUIET = 0x02, FL_IRQ_LEVEL = 0x04 };
+enum { FL_THRI = 0x01, FL_RX_QUIET = 0x02, FL_IRQ_LEVEL = 0x04, FL_TX_BLOCKED = 0x08 };
 #define FCR_KEPT (FCR_ENABLE | FCR_DMA | FCR_TRIGGER)
 
 int uart_save(void *state, struct smol_snap_writer *w)
@@ -52,8 +54,9 @@ int uart_save(void *state, struct smol_snap_writer *w)
 	buf[n++] = u->fcr;
 	buf[n++] = u->lsr_err;
 	buf[n++] = u->rbr;
-	buf[n++] = (uint8_t)((u->thri ? FL_THRI : 0) | (u->rx_quiet ? FL_RX_QUIET : 0) |
-	                     (u->irq_level ? FL_IRQ_LEVEL : 0));
+	buf[n++] =
+	        (uint8_t)((u->thri ? FL_THRI : 0) | (u->rx_quiet ? FL_RX_QUIET : 0) |
+	                  (u->irq_level ? FL_IRQ_LEVEL : 0) | (u->tx_blocked ? FL_TX_BLOCKED : 0));
 	buf[n++] = (uint8_t)u->rx_count;
 	for (unsigned i = 0; i < u->rx_count; i++) {
 		unsigned k = (u->rx_head + i) % UART_FIFO_LEN;
@@ -134,9 +137,9 @@ static int read_state(struct uart *u, struct smol_snap_reader *r, struct saved *
 		return bad(u, "FCR 0x%02x has bits outside 0x%02x", s->fcr, FCR_KEPT);
 	if (s->lsr_err & ~LSR_ERRORS)
 		return bad(u, "LSR errors 0x%02x have bits outside 0x%02x", s->lsr_err, LSR_ERRORS);
-	if (s->flags & ~(FL_THRI | FL_RX_QUIET | FL_IRQ_LEVEL))
+	if (s->flags & ~(FL_THRI | FL_RX_QUIET | FL_IRQ_LEVEL | FL_TX_BLOCKED))
 		return bad(u, "flags 0x%02x have bits outside 0x%02x", s->flags,
-		           FL_THRI | FL_RX_QUIET | FL_IRQ_LEVEL);
+		           FL_THRI | FL_RX_QUIET | FL_IRQ_LEVEL | FL_TX_BLOCKED);
 	unsigned cap = (s->fcr & FCR_ENABLE) ? UART_FIFO_LEN : 1;
 	if (s->rx_count > cap)
 		return bad(u, "receiver count %u exceeds its %u characters", s->rx_count, cap);
@@ -190,6 +193,7 @@ int uart_load(void *state, struct smol_snap_reader *r)
 	u->ier = s.ier, u->lcr = s.lcr, u->mcr = s.mcr, u->msr = s.msr, u->scr = s.scr;
 	u->dll = s.dll, u->dlm = s.dlm, u->fcr = s.fcr, u->lsr_err = s.lsr_err, u->rbr = s.rbr;
 	u->thri = s.flags & FL_THRI;
+	u->tx_blocked = s.flags & FL_TX_BLOCKED;
 	u->rx_quiet = s.flags & FL_RX_QUIET;
 	/* The core restores the line's level: remember it, do not drive it. */
 	u->irq_level = !!(s.flags & FL_IRQ_LEVEL);

@@ -106,6 +106,7 @@ void uart_io_close(struct uart *u);
 /* Output (uart-out.c). */
 int uart_out_open(struct uart *u);
 int uart_out_check(struct uart *u);
+void uart_out_restored(struct uart *u);
 void uart_out_close(struct uart *u);
 void uart_io_tx(struct uart *u, uint8_t c);
 bool uart_io_tx_ready(const struct uart *u);

@@ -393,7 +393,7 @@ Test(uart_snap, corrupt_fields_refused)
 		{ ST_MSR, 0x10, "MSR 0x10: its line bits" },
 		{ ST_FCR, 0x03, "FCR 0x03" },
 		{ ST_LSR, 0x01, "LSR errors 0x01" },
-		{ ST_FLAGS, 0x08, "flags 0x08" },
+		{ ST_FLAGS, 0x10, "flags 0x10" },
 		{ 12 + 1, LSR_BI, "the top character's error flags 0x10" },
 		{ 12 + 3, 0x01, "receiver character 1 has error flags 0x01" },
 		{ 12 + 32, 0x01, "host input count 257 exceeds its 256" },
