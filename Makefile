@@ -2,7 +2,7 @@
 BUILD ?= build
 MESON_OPTS ?= --werror
 
-.PHONY: all deps build test demo bench install nest-kit linux-guest nest-stress clean fuzz
+.PHONY: all deps build test test-sanitize demo bench install nest-kit linux-guest nest-stress clean fuzz
 
 all: build
 
@@ -25,6 +25,12 @@ linux-guest: build nest-kit
 
 test: build nest-kit linux-guest
 	@BUILD=$(BUILD) scripts/test
+
+# Only the sanitizer builds and the unprivileged run that `make test` includes: the host suite
+# under ASan+UBSan (as nobody when root) and the threaded host test under TSan, in
+# $(BUILD)-asan and $(BUILD)-tsan (scripts/test-sanitize). Status 0 when both passed.
+test-sanitize: deps
+	@BUILD=$(BUILD) scripts/test-sanitize
 
 demo: build nest-kit
 	@scripts/demo $(BUILD)
