@@ -307,7 +307,9 @@ static int scan_syms(struct img *m, uint32_t shtype, struct symscan *sc)
 			if (!s || !*s || value != sc->addr || !sc->expect ||
 			    (type != STT_FUNC && type != STT_NOTYPE))
 				continue;
-			if (strcmp(s, sc->expect) == 0)
+			size_t el = strlen(sc->expect);
+			if (el && sc->expect[el - 1] == '*' ? strncmp(s, sc->expect, el - 1) == 0
+			                                    : strcmp(s, sc->expect) == 0)
 				sc->found_expected = true;
 			else if (!sc->other[0])
 				copy_name(sc->other, sizeof(sc->other), s);
@@ -432,6 +434,72 @@ static int slot_target(struct img *m, const struct reltab *t, unsigned n, uint64
 	return 0;
 }
 
+/* Does a function named @p pattern (a trailing '*': a prefix) sit at @p addr? */
+static bool named_as(struct img *m, uint64_t addr, const char *pattern)
+{
+	struct symscan sc = { .addr = addr, .expect = pattern };
+	if (scan_syms(m, SHT_DYNSYM, &sc) < 0 || scan_syms(m, SHT_SYMTAB, &sc) < 0)
+		return false;
+	return sc.found_expected && !sc.bad[0];
+}
+
+/* A sanitized build's plugins (meson -Db_sanitize, SMOLVM_SANITIZED) get a module constructor
+ * and destructor per object file that register it with the sanitizer's runtime: gcc names
+ * them _sub_I_00099_N and _sub_D_00099_N, clang asan.module_ctor/dtor. Such a build tolerates
+ * them besides the toolchain's entry; a normal build never does. */
+static uint64_t sanitizer_entries(struct img *m, const struct reltab *t, unsigned n, int tag,
+                                  uint64_t count)
+{
+	uint64_t found = 0;
+#ifdef SMOLVM_SANITIZED
+	const char *gcc = tag == DT_INIT_ARRAY ? "_sub_I_00099_*" : "_sub_D_00099_*";
+	const char *clang = tag == DT_INIT_ARRAY ? "asan.module_ctor" : "asan.module_dtor";
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t target = 0;
+		if (slot_target(m, t, n, m->d[tag].v + 8 * i, "", &target) == 0 &&
+		    (named_as(m, target, gcc) || named_as(m, target, clang)))
+			found++;
+	}
+	if (m->why && m->whylen)
+		m->why[0] = 0;
+#else
+	(void)m, (void)t, (void)n, (void)tag, (void)count;
+#endif
+	return found;
+}
+
+/* check_array() in a sanitized build with the sanitizer's entries: the others, as there. */
+static int check_sanitized_array(struct img *m, const struct reltab *t, unsigned n, int tag,
+                                 uint64_t count, const char *what, const char *section,
+                                 const char *expect)
+{
+	uint64_t others = 0, other = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t target = 0;
+		int r = slot_target(m, t, n, m->d[tag].v + 8 * i, section, &target);
+		if (r < 0)
+			return r;
+		if (named_as(m, target,
+		             tag == DT_INIT_ARRAY ? "_sub_I_00099_*" : "_sub_D_00099_*") ||
+		    named_as(m, target,
+		             tag == DT_INIT_ARRAY ? "asan.module_ctor" : "asan.module_dtor"))
+			continue;
+		others++;
+		other = target;
+	}
+	if (others > 1)
+		return fail(m,
+		            "has %llu %ss in %s (only the toolchain's %s may be there): plugin "
+		            "code must not run inside dlopen",
+		            U(others), what, section, expect);
+	if (others == 0)
+		return 0;
+	if (!vaddr_is_code(m, other))
+		return fail(m, "has a %s in %s at 0x%llx, outside the file's code", what, section,
+		            U(other));
+	return check_named(m, other, expect, what);
+}
+
 /* An init or fini array: at most one entry, the toolchain's. */
 static int check_array(struct img *m, const struct reltab *t, unsigned n, int tag, int sztag,
                        const char *what, const char *section, const char *expect)
@@ -441,6 +509,9 @@ static int check_array(struct img *m, const struct reltab *t, unsigned n, int ta
 	if (!m->d[sztag].set || m->d[sztag].v % 8)
 		return fail(m, "malformed dynamic section: %s without a valid size", section);
 	uint64_t count = m->d[sztag].v / 8;
+	uint64_t sanitizer = count > 1 ? sanitizer_entries(m, t, n, tag, count) : 0;
+	if (sanitizer)
+		return check_sanitized_array(m, t, n, tag, count, what, section, expect);
 	if (count > 1)
 		return fail(m,
 		            "has %llu %ss in %s (only the toolchain's %s may be there): plugin "
@@ -467,11 +538,15 @@ static uint64_t array_count(const struct img *m, int tag, int sztag)
  * also has their __do_global_dtors_aux in .fini_array and _init as DT_INIT, or the entry is
  * someone else's (a lone constructor linked with -nostartfiles, which only this tells apart
  * in a stripped file). */
-static int check_companions(struct img *m)
+static int check_companions(struct img *m, const struct reltab *t, unsigned n)
 {
-	if (array_count(m, DT_INIT_ARRAY, DT_INIT_ARRAYSZ) == 0)
+	uint64_t inits = array_count(m, DT_INIT_ARRAY, DT_INIT_ARRAYSZ);
+	uint64_t finis = array_count(m, DT_FINI_ARRAY, DT_FINI_ARRAYSZ);
+	inits -= sanitizer_entries(m, t, n, DT_INIT_ARRAY, inits);
+	finis -= sanitizer_entries(m, t, n, DT_FINI_ARRAY, finis);
+	if (inits == 0)
 		return 0;
-	if (array_count(m, DT_FINI_ARRAY, DT_FINI_ARRAYSZ) != 1 || !m->d[DT_INIT].set)
+	if (finis != 1 || !m->d[DT_INIT].set)
 		return fail(m, "has a constructor in .init_array without the toolchain's "
 		               "__do_global_dtors_aux in .fini_array and _init beside it: not "
 		               "frame_dummy, plugin code must not run inside dlopen");
@@ -523,7 +598,7 @@ int plugin_elf_check(const uint8_t *buf, size_t len, char *why, size_t whylen)
 		r = check_array(&m, t, n, DT_FINI_ARRAY, DT_FINI_ARRAYSZ, "destructor",
 		                ".fini_array", "__do_global_dtors_aux");
 	if (r == 0)
-		r = check_companions(&m);
+		r = check_companions(&m, t, n);
 	if (r == 0)
 		r = check_func(&m, DT_INIT, ".init", "_init");
 	if (r == 0)
