@@ -136,6 +136,9 @@ static uint64_t get_le(const uint8_t *p, unsigned bytes)
 
 /* ---- what the device may write --------------------------------------------------------- */
 
+/* The checks below are the target's, not code under test: no coverage feedback from them. */
+#define CHECKER __attribute__((no_sanitize("coverage")))
+
 struct qcfg {
 	uint64_t desc, used;
 	uint16_t num;
@@ -151,7 +154,7 @@ static void queues_of(struct smol_dev *d, struct qcfg q[2])
 	}
 }
 
-static void allow(uint64_t gpa, uint64_t len)
+CHECKER static void allow(uint64_t gpa, uint64_t len)
 {
 	if (gpa >= WINDOW)
 		return;
@@ -163,7 +166,7 @@ static void allow(uint64_t gpa, uint64_t len)
 
 /* 16 bytes of guest RAM at @gpa as they are now, or (@old) as the driver left them: the shadow
  * below the window. false past the end of RAM. */
-static bool ram_read16(bool old, uint64_t gpa, uint8_t out[16])
+CHECKER static bool ram_read16(bool old, uint64_t gpa, uint8_t out[16])
 {
 	if (gpa >= FAKE_RAM_SIZE || FAKE_RAM_SIZE - gpa < 16)
 		return false;
@@ -174,7 +177,7 @@ static bool ram_read16(bool old, uint64_t gpa, uint8_t out[16])
 
 /* The device-writable buffers of the descriptor table at @table (@n entries), following
  * indirect tables one level down (the library refuses nested ones). */
-static void allow_table(bool old, uint64_t table, uint64_t n, bool top)
+CHECKER static void allow_table(bool old, uint64_t table, uint64_t n, bool top)
 {
 	uint8_t e[16];
 
@@ -190,7 +193,7 @@ static void allow_table(bool old, uint64_t table, uint64_t n, bool top)
 	}
 }
 
-static void allow_queues(bool old, const struct qcfg q[2])
+CHECKER static void allow_queues(bool old, const struct qcfg q[2])
 {
 	for (unsigned i = 0; i < 2; i++) {
 		if (!q[i].num)
@@ -203,7 +206,7 @@ static void allow_queues(bool old, const struct qcfg q[2])
 /* Guest RAM changed under the device: only where the queues before or after let it. The
  * tables are read as the driver left them (the shadow) and as they are now (the device may
  * have written a descriptor into a buffer it was given). */
-static void check_writes(struct smol_dev *d, const struct qcfg before[2], uint8_t op)
+CHECKER static void check_writes(struct smol_dev *d, const struct qcfg before[2], uint8_t op)
 {
 	const uint8_t *ram = fake_ram();
 	struct qcfg after[2];
@@ -217,6 +220,10 @@ static void check_writes(struct smol_dev *d, const struct qcfg before[2], uint8_
 		allow_queues(old, after);
 	}
 	for (uint64_t i = 0; i < WINDOW; i++) {
+		if (i % 256 == 0 && !memcmp(ram + i, shadow + i, 256)) {
+			i += 255;
+			continue;
+		}
 		if (ram[i] == shadow[i] || (allowed[i / 8] >> (i % 8) & 1))
 			continue;
 		fprintf(stderr,
@@ -361,7 +368,7 @@ static void peer_send(const void *p, size_t n)
 }
 
 /* The peer reads what the device sent, and checks its framing. */
-static void peer_read(void)
+CHECKER static void peer_read(void)
 {
 	uint8_t buf[4096];
 	ssize_t k;
