@@ -12,27 +12,22 @@
  *
  * Input: byte 0 configures the device (bit 0 MRG_RXBUF refused, bit 1 EVENT_IDX refused,
  * bit 2 no driver handshake, bit 3 mtu = 68, bit 4 mtu = 9000, bit 5 listen = on, bit 6
- * INDIRECT_DESC refused); then operations, one byte (op & 15 the operation, p = op >> 4) and
- * operands:
- *   0  MMIO read,  width 1 << (p & 3), at the 2 bytes' offset & 0x1ff
- *   1  MMIO write, the same, then the value
- *   2  descriptor of queue p & 1 (index, address, length, flags, next): a 16-byte entry
- *   3  a head into queue p & 1's avail ring, avail idx published
- *   4  QueueNotify of queue p & 3 (2 and 3 do not exist)
- *   5  2 * (p + 1) bytes written into guest RAM at an offset in the 128 KiB window
- *   6  p + 1 receive buffers (2 bytes: length), published, receiveq notified
- *   7  a frame sent by the driver: 2 bytes length, 1 byte segments and header flags (bit 7:
- *      a header's flags and gso bytes follow), published and notified
- *   8  the peer sends: p & 3 == 0 a frame (2 bytes: length, any: runts, jumbo frames),
- *      1 a raw 4-byte length then up to 16 bytes, 2 a frame's length and the first (p >> 2)
- *      quarters of it (the rest may come as raw bytes), 3 (1 byte n) n & 31 raw bytes;
- *      then the event loop turns
- *   9  the event loop turns (p & 3) + 1 times, the peer reads what the device sent
- *   10 the peer: p & 3 == 0 leaves (close), 1 comes back (listen = on: connects), 2 stops
- *      sending (shutdown), 3 reads what the device sent
- *   11 p & 3: 0 a machine reset, 1 a restore, 2 a restore of changed state, 3 the driver's
- *      handshake again
- *   12-15 a config space read, width 1 << (p & 3), at 0x100 + the byte's value & 0xf
+ * INDIRECT_DESC refused, bit 7 the device's socket send buffer small: a few frames fill it,
+ * and the transmit queue waits for room); then operations, one byte (op & 15 the operation, p = op
+ * >> 4) and operands: 0  MMIO read,  width 1 << (p & 3), at the 2 bytes' offset & 0x1ff 1  MMIO
+ * write, the same, then the value 2  descriptor of queue p & 1 (index, address, length, flags,
+ * next): a 16-byte entry 3  a head into queue p & 1's avail ring, avail idx published 4 QueueNotify
+ * of queue p & 3 (2 and 3 do not exist) 5  2 * (p + 1) bytes written into guest RAM at an offset in
+ * the 128 KiB window 6  p + 1 receive buffers (2 bytes: length), published, receiveq notified 7  a
+ * frame sent by the driver: 2 bytes length, 1 byte segments and header flags (bit 7: a header's
+ * flags and gso bytes follow), published and notified 8  the peer sends: p & 3 == 0 a frame (2
+ * bytes: length, any: runts, jumbo frames), 1 a raw 4-byte length then up to 16 bytes, 2 a frame's
+ * length and the first (p >> 2) quarters of it (the rest may come as raw bytes), 3 (1 byte n) n &
+ * 31 raw bytes; then the event loop turns 9  the event loop turns (p & 3) + 1 times, the peer reads
+ * what the device sent 10 the peer: p & 3 == 0 leaves (close), 1 comes back (listen = on:
+ * connects), 2 stops sending (shutdown), 3 reads what the device sent 11 p & 3: 0 a machine reset,
+ * 1 a restore, 2 a restore of changed state, 3 the driver's handshake again 12-15 a config space
+ * read, width 1 << (p & 3), at 0x100 + the byte's value & 0xf
  *
  * Checked: no sanitizer report; the device drives only its own interrupt line; it writes
  * guest RAM (in the window where the target's rings and buffers are) only inside the used
@@ -461,6 +456,16 @@ static void peer_inject(struct in *in, uint8_t p)
 
 /* ---- the run -------------------------------------------------------------------------- */
 
+/* The device's end of the stream holds little: a frame or two (net-driver.c does the same). */
+static void small_sndbuf(struct smol_dev *d)
+{
+	struct net *n = fake_dev_state(d);
+	int small = 4096;
+
+	if (n->fd >= 0)
+		(void)setsockopt(n->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+}
+
 /* The state (net-snap.c): MAC, MTU, the link status the guest saw (at 8), then the transport
  * (virtio.h: Status, InterruptStatus and ConfigGeneration at 36, 40, 44 of it). */
 #define ST_LINK 8
@@ -581,7 +586,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		case 6: rx_post(&in, p + 1u); break;
-		case 7: tx_send(&in); break;
+		case 7:
+			if (flags & 0x80)
+				small_sndbuf(d);
+			tx_send(&in);
+			break;
 		case 8: peer_inject(&in, p); break;
 		case 9:
 			for (unsigned i = 0; i <= (p & 3u); i++)
