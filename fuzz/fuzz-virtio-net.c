@@ -78,6 +78,13 @@ static void die(const char *what)
 	abort();
 }
 
+static void cleanup(void)
+{
+	unlink(peer_path);
+	unlink(dev_path);
+	rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -99,6 +106,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		perror("fuzz-virtio-net: the peer's socket");
 		abort();
 	}
+	atexit(cleanup);
 	return 0;
 }
 
