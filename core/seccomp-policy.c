@@ -60,18 +60,21 @@ static const char *const common_calls[] = {
 
 /* vCPU threads: KVM_RUN and the device models' MMIO and port handlers, which may reset a
  * queue, pulse an irq (KVM_IRQ_LINE or an irqfd write), tell a TAP its offloads, flush a disk
- * (a device without an I/O thread), and wake the event loop. */
+ * (a device without an I/O thread), wake the event loop, and add or remove an fd watch (a
+ * UART whose output is full, or whose input has room again: epoll_ctl). */
 static const char *const vcpu_calls[] = {
-	"ioctl",     "tgkill", "fsync", "fdatasync", "preadv",   "pwritev", "preadv2", "pwritev2",
-	"fallocate", "poll",   "ppoll", "sendto",    "recvfrom", "sendmsg", "recvmsg", NULL,
+	"ioctl",    "tgkill",   "fsync",     "fdatasync", "preadv", "pwritev",
+	"preadv2",  "pwritev2", "fallocate", "poll",      "ppoll",  "sendto",
+	"recvfrom", "sendmsg",  "recvmsg",   "epoll_ctl", NULL,
 };
 
 /* Device I/O threads (virtio's workers, and any thread a plugin started before the run):
  * disk and network I/O on fds opened at setup, waiting on them, irqs, passt's exit. */
 static const char *const device_calls[] = {
-	"ioctl",    "tgkill",    "fsync",    "fdatasync", "preadv",     "pwritev",     "preadv2",
-	"pwritev2", "fallocate", "poll",     "ppoll",     "epoll_wait", "epoll_pwait", "select",
-	"pselect6", "sendto",    "recvfrom", "sendmsg",   "recvmsg",    "wait4",       NULL,
+	"ioctl",       "tgkill",   "fsync",     "fdatasync", "preadv",   "pwritev",
+	"preadv2",     "pwritev2", "fallocate", "poll",      "ppoll",    "epoll_wait",
+	"epoll_pwait", "select",   "pselect6",  "sendto",    "recvfrom", "sendmsg",
+	"recvmsg",     "wait4",    "epoll_ctl", NULL,
 };
 
 /* The main thread: the event loop, the control socket, the terminal, pausing (kicking the
