@@ -54,7 +54,7 @@
 #define SC_STATUS 159 /* the exit status after a forbidden call */
 #define SC_MAX_NR 512 /* syscall numbers named in the report */
 #define SC_MAX_DEV 256 /* device threads */
-#define SC_WAIT_MS 2000 /* for one thread to load its filter */
+#define SC_WAIT_MS 10000 /* for one thread to load its filter (2 s was too short in a loaded nest) */
 
 struct sc_thread {
 	pid_t tid;
