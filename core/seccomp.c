@@ -54,7 +54,8 @@
 #define SC_STATUS 159 /* the exit status after a forbidden call */
 #define SC_MAX_NR 512 /* syscall numbers named in the report */
 #define SC_MAX_DEV 256 /* device threads */
-#define SC_WAIT_MS 10000 /* for one thread to load its filter (2 s was too short in a loaded nest) */
+#define SC_WAIT_MS                                                                                 \
+	10000 /* for one thread to load its filter (2 s was too short in a loaded nest) */
 
 struct sc_thread {
 	pid_t tid;
@@ -371,10 +372,27 @@ static int filter_device_threads(void)
 			r = -errno;
 			break;
 		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += SC_WAIT_MS / 1000;
-		while (!t->done && sem_timedwait(&sc.ack, &ts) < 0 && errno == EINTR)
-			;
+		/* short waits against the realtime clock (sem_timedwait's), bounded by the
+		 * monotonic one: the nest's realtime clock can jump, which ended a single 10 s
+		 * wait at once */
+		struct timespec start, now;
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		for (;;) {
+			if (t->done)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if ((now.tv_sec - start.tv_sec) * 1000 +
+			            (now.tv_nsec - start.tv_nsec) / 1000000 >=
+			    SC_WAIT_MS)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 100 * 1000 * 1000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			(void)sem_timedwait(&sc.ack, &ts);
+		}
 		if (!t->done) {
 			log_err("seccomp: device thread %d (%s) did not load its filter within %d "
 			        "s "
