@@ -434,6 +434,11 @@ static int slot_target(struct img *m, const struct reltab *t, unsigned n, uint64
 	return 0;
 }
 
+/* A sanitized build's plugins (meson -Db_sanitize, SMOLVM_SANITIZED) get a module constructor
+ * and destructor per object file that register it with the sanitizer's runtime: gcc names
+ * them _sub_I_00099_N and _sub_D_00099_N, clang asan.module_ctor/dtor. Such a build tolerates
+ * them besides the toolchain's entry; a normal build never does. */
+#ifdef SMOLVM_SANITIZED
 /* Does a function named @p pattern (a trailing '*': a prefix) sit at @p addr? */
 static bool named_as(struct img *m, uint64_t addr, const char *pattern)
 {
@@ -442,22 +447,31 @@ static bool named_as(struct img *m, uint64_t addr, const char *pattern)
 		return false;
 	return sc.found_expected && !sc.bad[0];
 }
+#endif
 
-/* A sanitized build's plugins (meson -Db_sanitize, SMOLVM_SANITIZED) get a module constructor
- * and destructor per object file that register it with the sanitizer's runtime: gcc names
- * them _sub_I_00099_N and _sub_D_00099_N, clang asan.module_ctor/dtor. Such a build tolerates
- * them besides the toolchain's entry; a normal build never does. */
+/* Is the function at @p target the sanitizer's entry of the array @p tag? */
+static bool sanitizer_entry(struct img *m, uint64_t target, int tag)
+{
+#ifdef SMOLVM_SANITIZED
+	bool init = tag == DT_INIT_ARRAY;
+	return named_as(m, target, init ? "_sub_I_00099_*" : "_sub_D_00099_*") ||
+	       named_as(m, target, init ? "asan.module_ctor" : "asan.module_dtor");
+#else
+	(void)m, (void)target, (void)tag;
+	return false;
+#endif
+}
+
+/* How many of the array's @p count entries are the sanitizer's (0 in a normal build). */
 static uint64_t sanitizer_entries(struct img *m, const struct reltab *t, unsigned n, int tag,
                                   uint64_t count)
 {
 	uint64_t found = 0;
 #ifdef SMOLVM_SANITIZED
-	const char *gcc = tag == DT_INIT_ARRAY ? "_sub_I_00099_*" : "_sub_D_00099_*";
-	const char *clang = tag == DT_INIT_ARRAY ? "asan.module_ctor" : "asan.module_dtor";
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t target = 0;
 		if (slot_target(m, t, n, m->d[tag].v + 8 * i, "", &target) == 0 &&
-		    (named_as(m, target, gcc) || named_as(m, target, clang)))
+		    sanitizer_entry(m, target, tag))
 			found++;
 	}
 	if (m->why && m->whylen)
@@ -466,6 +480,16 @@ static uint64_t sanitizer_entries(struct img *m, const struct reltab *t, unsigne
 	(void)m, (void)t, (void)n, (void)tag, (void)count;
 #endif
 	return found;
+}
+
+/* The one entry an init or fini array may hold: the toolchain's @p expect. */
+static int check_entry(struct img *m, uint64_t target, const char *what, const char *section,
+                       const char *expect)
+{
+	if (!vaddr_is_code(m, target))
+		return fail(m, "has a %s in %s at 0x%llx, outside the file's code", what, section,
+		            U(target));
+	return check_named(m, target, expect, what);
 }
 
 /* check_array() in a sanitized build with the sanitizer's entries: the others, as there. */
@@ -479,10 +503,7 @@ static int check_sanitized_array(struct img *m, const struct reltab *t, unsigned
 		int r = slot_target(m, t, n, m->d[tag].v + 8 * i, section, &target);
 		if (r < 0)
 			return r;
-		if (named_as(m, target,
-		             tag == DT_INIT_ARRAY ? "_sub_I_00099_*" : "_sub_D_00099_*") ||
-		    named_as(m, target,
-		             tag == DT_INIT_ARRAY ? "asan.module_ctor" : "asan.module_dtor"))
+		if (sanitizer_entry(m, target, tag))
 			continue;
 		others++;
 		other = target;
@@ -492,12 +513,7 @@ static int check_sanitized_array(struct img *m, const struct reltab *t, unsigned
 		            "has %llu %ss in %s (only the toolchain's %s may be there): plugin "
 		            "code must not run inside dlopen",
 		            U(others), what, section, expect);
-	if (others == 0)
-		return 0;
-	if (!vaddr_is_code(m, other))
-		return fail(m, "has a %s in %s at 0x%llx, outside the file's code", what, section,
-		            U(other));
-	return check_named(m, other, expect, what);
+	return others ? check_entry(m, other, what, section, expect) : 0;
 }
 
 /* An init or fini array: at most one entry, the toolchain's. */
@@ -521,12 +537,7 @@ static int check_array(struct img *m, const struct reltab *t, unsigned n, int ta
 		return 0;
 	uint64_t target = 0;
 	int r = slot_target(m, t, n, m->d[tag].v, section, &target);
-	if (r < 0)
-		return r;
-	if (!vaddr_is_code(m, target))
-		return fail(m, "has a %s in %s at 0x%llx, outside the file's code", what, section,
-		            U(target));
-	return check_named(m, target, expect, what);
+	return r < 0 ? r : check_entry(m, target, what, section, expect);
 }
 
 static uint64_t array_count(const struct img *m, int tag, int sztag)

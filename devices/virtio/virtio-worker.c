@@ -305,14 +305,14 @@ int virtio_worker_attach(struct virtio_worker *w, uint64_t notify_addr)
 		/* the stop signals are blocked in the thread (it inherits the mask it is created
 		 * with): they are the main thread's to serve; others (the core's seccomp
 		 * installation signal) reach it */
-		sigset_t all, old;
-		sigemptyset(&all);
-		sigaddset(&all, SIGINT);
-		sigaddset(&all, SIGTERM);
-		sigaddset(&all, SIGHUP);
+		sigset_t stop, old;
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGHUP);
 		w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		w->threaded = true;
-		pthread_sigmask(SIG_BLOCK, &all, &old);
+		pthread_sigmask(SIG_BLOCK, &stop, &old);
 		r = w->stop_fd < 0 ? errno : pthread_create(&w->thread, NULL, worker_thread, w);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (r) {
