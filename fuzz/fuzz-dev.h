@@ -11,6 +11,7 @@
 #ifndef SMOLVM_FUZZ_DEV_H
 #define SMOLVM_FUZZ_DEV_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,23 @@ struct fuzz_cfg {
  * meanwhile (a network link); NULL: byte for byte.
  */
 static bool (*fuzz_same_state)(const uint8_t *saved, const uint8_t *again, size_t len);
+
+/* A virtio-mmio register access the input asks for: a 9-bit offset (then the value, for a
+ * write) in the window at @p base of @p window bytes; one running past it is skipped, as the
+ * core's bus does. */
+static inline void fuzz_mmio_op(struct in *in, uint64_t base, uint64_t window, unsigned width,
+                                bool write)
+{
+	uint64_t off = in_le(in, 2) & 0x1ff;
+	uint64_t v = write ? in_le(in, width) : 0;
+
+	if (off + width > window)
+		return;
+	if (write)
+		fake_mmio_write(base + off, width, v);
+	else
+		(void)fake_mmio_read(base + off, width);
+}
 
 static inline struct smol_dev *fuzz_dev_create(const struct fuzz_cfg *c)
 {

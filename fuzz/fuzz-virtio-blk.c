@@ -189,18 +189,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unsigned width = 1u << (op >> 3 & 3);
 
 		switch (op & 7) {
-		case 0: {
-			uint64_t off = in_le(&in, 2) & 0x1ff;
-			if (off + width <= VIRTIO_MMIO_WINDOW)
-				(void)fake_mmio_read(BASE + off, width);
-			break;
-		}
-		case 1: {
-			uint64_t off = in_le(&in, 2) & 0x1ff, v = in_le(&in, width);
-			if (off + width <= VIRTIO_MMIO_WINDOW)
-				fake_mmio_write(BASE + off, width, v);
-			break;
-		}
+		case 0: fuzz_mmio_op(&in, BASE, VIRTIO_MMIO_WINDOW, width, false); break;
+		case 1: fuzz_mmio_op(&in, BASE, VIRTIO_MMIO_WINDOW, width, true); break;
 		case 2: {
 			unsigned i = in_u8(&in);
 			uint8_t sel = in_u8(&in);
