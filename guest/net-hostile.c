@@ -266,7 +266,12 @@ static void tx_outcome(const struct hcase *c)
 	}
 }
 
-/* An echo request whose echo lands in what the case posted on the receive queue. */
+/* An echo request whose echo lands in what the case posted on the receive queue. Not
+ * completed (NEEDS_RESET, set by the receive queue before the device served the transmit
+ * queue) counts as not sent: the device sends a frame and completes its chain in one turn
+ * of its I/O thread, and serves no queue once it needs a reset (the peer checks the count).
+ * A chain completed before NEEDS_RESET is found by nq_wait() even when the status is read
+ * after it. */
 static bool trigger_len(const struct hcase *c, uint32_t *seq, uint32_t len)
 {
 	*seq = g_seq + 1;

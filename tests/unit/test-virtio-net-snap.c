@@ -1,10 +1,11 @@
 /*
  * virtio-net's reset and snapshots, through the fake host with the test-virtio-net.c driver
  * and peer (net-driver.h): a reset drops what waits but keeps a stream's framing (the start
- * of a frame received in part, the rest of a frame sent in part); a state saved, loaded into a
- * new device made from the same configuration (its socket reached again), the queues going
- * on (with and without the I/O thread), a link change told; states refused (another MAC or
- * MTU, link bits, truncated, longer, newer, version 0).
+ * of a frame received in part, the rest of a frame sent in part); a frame sent completes before
+ * the other queue can set NEEDS_RESET, and none is sent while it is set; a state saved, loaded into
+ * a new device made from the same configuration (its socket reached again), the queues going on
+ * (with and without the I/O thread), a link change told; states refused (another MAC or MTU, link
+ * bits, truncated, longer, newer, version 0).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -106,6 +107,65 @@ Test(netreset, reset_keeps_the_transmit_stream_in_step)
 	recv_expect(fb, 1000);
 	cr_assert(peer_quiet(20));
 	cr_assert(link_up());
+}
+
+/*
+ * A frame sent has its transmit chain completed before the receive queue can set NEEDS_RESET
+ * (the frame's echo breaks the receive ring: guest/net-hostile's rx-avail-far-ahead); once
+ * the device needs a reset it sends nothing and completes nothing, and a chain made available
+ * then is not sent after the reset either. net-hostile counts the frames sent by their
+ * completions, and its peer checks the count against what arrived.
+ */
+static void needs_reset_after_a_sent_frame(bool threaded)
+{
+	uint32_t st = 0;
+	uint16_t h;
+
+	fake_ioeventfd_accept(threaded);
+	nd_create_connected("net0", NULL);
+	nd_up(NO_MRG);
+	/* the receive ring's avail index more than the queue size ahead, notified: the device
+	 * looks at it when a frame comes for a buffer */
+	__atomic_store_n((uint16_t *)(nram + rxq.avail + 2), htole16(NQSIZE + 7), __ATOMIC_RELEASE);
+	nd_notify(&rxq);
+	nd_pump_for(20);
+	cr_assert_eq(
+	        nrd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET, 0,
+	        "NEEDS_RESET before a frame came (the test needs the frame to break the ring)");
+	make_frame(fa, 100, 1);
+	h = tx_send(NULL, fa, 100, 1);
+	recv_expect(fa, 100);
+	peer_send(fa, 100); /* the echo */
+	for (int ms = 0; ms < NTIMEOUT_MS && !(st & VIRTIO_STATUS_NEEDS_RESET); ms++) {
+		st = nrd(VIRTIO_MMIO_STATUS);
+		if (!(st & VIRTIO_STATUS_NEEDS_RESET))
+			nd_pump_for(1);
+	}
+	cr_assert(st & VIRTIO_STATUS_NEEDS_RESET, "the echo did not break the receive ring: %s",
+	          fake_log());
+	/* the used ring read after the status, as a driver does: the completion came first */
+	cr_assert_eq(nd_used_idx(&txq), 1, "NEEDS_RESET before the sent frame's completion");
+	expect_used(&txq, h, 0);
+	make_frame(fb, 100, 2);
+	tx_send(NULL, fb, 100, 1);
+	cr_assert(peer_quiet(100), "a frame sent while the device needs a reset");
+	cr_assert_eq(settle(&txq), 1, "a chain completed while the device needs a reset");
+	nd_up(NO_MRG);
+	cr_assert(peer_quiet(100), "a chain made available before the reset was sent after it");
+	make_frame(fa, 100, 3);
+	h = tx_send(NULL, fa, 100, 1);
+	recv_expect(fa, 100);
+	tx_done(h);
+}
+
+Test(netreset, needs_reset_after_a_sent_frame)
+{
+	needs_reset_after_a_sent_frame(false);
+}
+
+Test(netreset, needs_reset_after_a_sent_frame_threaded)
+{
+	needs_reset_after_a_sent_frame(true);
 }
 
 /* ---- snapshots ------------------------------------------------------------------------ */
