@@ -1,6 +1,5 @@
 /* The virtio-blk tests' driver: see blk-driver.h. */
 #define _GNU_SOURCE
-#include <criterion/criterion.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "blk-driver.h"
+#include "check.h"
 #include "ring-desc.h"
 
 static char tmpdir[64];

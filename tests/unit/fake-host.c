@@ -12,10 +12,15 @@
 #define FAKE_HOST_LEAK_CHECK 1
 #endif
 #else
-/* Built into the libFuzzer targets (fuzz/): no Criterion; a broken assumption aborts, which
- * the fuzzer reports as a crash. */
+/* Built into the libFuzzer targets (fuzz/) and the plain threaded driver (test-threads.c): no
+ * Criterion; a broken assumption says which and aborts (a crash, to a fuzzer). */
+#include <stdio.h>
 #include <stdlib.h>
-#define cr_assert(cond, ...) ((cond) ? (void)0 : abort())
+#define cr_assert(cond, ...)                                                                       \
+	((cond) ? (void)0                                                                          \
+	        : (fprintf(stderr, "fake host: %s:%d: check failed: %s\n", __FILE__, __LINE__,     \
+	                   #cond),                                                                 \
+	           abort()))
 #endif
 #include <dlfcn.h>
 #include <errno.h>

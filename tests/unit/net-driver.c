@@ -1,7 +1,6 @@
 /* The virtio-net tests' driver and peer: see net-driver.h. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <criterion/criterion.h>
 #include <endian.h>
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "net-driver.h"
 #include "net.h"
 #include "ring-desc.h"
