@@ -223,15 +223,13 @@ void worker_cancel_idle_ends_the_request(void)
 	guest_kick(0);
 	CHECK(wait_for(&in_io, 1), "the request never started");
 	CHECK(wait_for(&chunks_done, 3));
-	long t0 = now_ms();
 	virtio_worker_lock(&w);
 	virtio_worker_cancel_idle(&w);
-	long took = now_ms() - t0;
 	CHECK_EQ(atomic_load(&in_io), 0, "cancel_idle returned with the request in hand");
 	CHECK_EQ(atomic_load(&cut), 1, "the request was not cut short");
 	CHECK_EQ(atomic_load(&finished), 0);
-	CHECK_LT(atomic_load(&chunks_done), 100000);
-	CHECK_LT(took, 2000, "cancel_idle waited %ld ms", took);
+	/* cut short, not waited out (no clock: the host may be loaded) */
+	CHECK_LT(atomic_load(&chunks_done), 100000, "cancel_idle waited for the whole request");
 	CHECK_NOT(virtio_worker_io_cancelled(&w), "still cancelled after cancel_idle");
 	virtio_worker_unlock(&w);
 	/* the next one is not cancelled */
@@ -306,9 +304,8 @@ void worker_stop_while_busy(void)
 	guest_kick(0);
 	guest_kick(1);
 	CHECK(wait_for(&in_io, 1));
-	long t0 = now_ms();
 	CHECK_EQ(virtio_worker_stop(&w), 0);
-	CHECK_LT(now_ms() - t0, 2000, "stop waited for the whole request");
+	CHECK_LT(atomic_load(&chunks_done), 100000, "stop waited for the whole request");
 	CHECK_EQ(atomic_load(&in_io), 0);
 	CHECK_EQ(atomic_load(&cut), 1, "the request in hand was not told to end");
 	CHECK_EQ(atomic_load(&served[0]) + atomic_load(&served[1]), 1,
