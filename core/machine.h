@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <smolvm/sdk.h>
@@ -14,6 +15,15 @@
 #include "evloop.h"
 #include "memory.h"
 #include "plugin.h"
+
+/** An op of ABI 1.@p minor or later that machine @p m's backend provides: its plugin says
+ * that minor or later, its ops table (of its own struct_size) holds @p field, and it is set.
+ * Slots past a shorter table are never read. */
+#define BACKEND_OP_SINCE(m, minor, field)                                                          \
+	((m)->backend->desc->abi_minor >= (minor) &&                                               \
+	 (m)->be->struct_size >=                                                                   \
+	         offsetof(struct smol_backend_ops, field) + sizeof((m)->be->field) &&              \
+	 (m)->be->field)
 
 /** Interrupt lines (IOAPIC pins / GSIs) a device can claim on x86. */
 #define MACHINE_IRQS 24
@@ -137,7 +147,6 @@ int machine_create_vm(struct machine *m);
 int machine_run(struct machine *m);
 /** Frees everything (devices destroyed, plugins stay loaded until plugin_close_all). */
 void machine_destroy(struct machine *m);
-
 
 /** Ends the run with @p status (the first request wins); callable from any thread. */
 void machine_request_exit(struct machine *m, int status);

@@ -42,7 +42,7 @@ int notify_ioeventfd(struct smol_dev *dev, uint64_t addr, uint32_t len, uint32_t
 	struct machine *m = dev->m;
 	if (m->running)
 		return -EBUSY;
-	if (!m->be->ioeventfd)
+	if (!BACKEND_OP_SINCE(m, 2, ioeventfd))
 		return -ENOTSUP; /* the writes keep reaching the MMIO handler */
 	if ((len != 1 && len != 2 && len != 4 && len != 8) || fd < 0 ||
 	    (flags & ~(uint32_t)SMOL_IOEVENT_DATAMATCH) || !in_own_mmio(dev, addr, len)) {
@@ -108,7 +108,8 @@ int notify_attach(struct machine *m)
 	}
 	for (size_t i = 0; i < m->n_irqfds; i++) {
 		struct notify_irqfd *q = &m->irqfds[i];
-		int r = m->be->irqfd ? m->be->irqfd(m->vm, q->line, q->fd) : -ENOTSUP;
+		int r = BACKEND_OP_SINCE(m, 2, irqfd) ? m->be->irqfd(m->vm, q->line, q->fd)
+		                                      : -ENOTSUP;
 		if (r == -ENOTSUP || r == -ENOSYS) {
 			r = evloop_watch(&m->loop, q->fd, SMOL_FD_IN, NULL, irqfd_ready, q);
 			q->watched = r == 0;

@@ -18,11 +18,7 @@ struct snap_reader;
 #define SNAP_CORE_VERSION 1
 
 /** A backend op of ABI 1.3 or later that machine @p m's backend provides (as DEV_HAS_OP_1_3). */
-#define BACKEND_HAS_OP(m, field)                                                                   \
-	((m)->backend->desc->abi_minor >= 3 &&                                                     \
-	 ((const struct smol_backend_ops *)(m)->be)->struct_size >=                                \
-	         offsetof(struct smol_backend_ops, field) + sizeof((m)->be->field) &&              \
-	 (m)->be->field)
+#define BACKEND_HAS_OP(m, field) BACKEND_OP_SINCE(m, 3, field)
 
 /** Tells every vCPU's guest it was stopped (vcpu_was_paused), where the backend can. */
 void machine_tell_paused(struct machine *m);
