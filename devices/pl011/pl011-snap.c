@@ -123,6 +123,10 @@ static int check_regs(struct pl011 *p, const struct saved *s)
 			           reg[i].mask);
 	if (s->flags & ~FL_ALL)
 		return bad(p, "flags 0x%02x have bits outside 0x%02x", s->flags, FL_ALL);
+	bool pending = (s->regs[S_RIS] & s->regs[S_IMSC]) != 0;
+	if (!!(s->flags & FL_IRQ_LEVEL) != pending)
+		return bad(p, "the line's level %d does not follow RIS 0x%03x & IMSC 0x%03x",
+		           !!(s->flags & FL_IRQ_LEVEL), s->regs[S_RIS], s->regs[S_IMSC]);
 	unsigned depth = pl011_tx_depth(s->regs[S_LCR_H]);
 	if (s->tx_level > depth)
 		return bad(p, "transmit FIFO level %u exceeds its %u entries", s->tx_level, depth);
