@@ -416,27 +416,27 @@ static void pl011_destroy(void *state)
 static int pl011_config(struct pl011 *p)
 {
 	const struct smol_host *h = p->host;
-	uint64_t base, irq;
-	bool bad = h->cfg_u64(p->dev, "base", SMOL_ADDR_AUTO, &base) != 0;
+	uint64_t base = SMOL_ADDR_AUTO, irq = SMOL_IRQ_AUTO;
+	bool bad_base = h->cfg_u64(p->dev, "base", SMOL_ADDR_AUTO, &base) != 0;
+	bool bad_irq = h->cfg_u64(p->dev, "irq", SMOL_IRQ_AUTO, &irq) != 0;
+	bool bad = serial_config(&p->io) != 0;
 
-	bad |= h->cfg_u64(p->dev, "irq", SMOL_IRQ_AUTO, &irq) != 0;
-	bad |= serial_config(&p->io) != 0;
-	if (!bad && base != SMOL_ADDR_AUTO &&
+	if (!bad_base && base != SMOL_ADDR_AUTO &&
 	    ((base & (PL011_REGION - 1)) || base > UINT64_MAX - 2 * PL011_REGION)) {
 		h->cfg_error(p->dev, "base",
 		             "0x%llx is not a 4 KiB-aligned address with 4 KiB above it "
 		             "(leave it out to have one chosen)",
 		             (unsigned long long)base);
-		bad = true;
+		bad_base = true;
 	}
-	if (!bad && irq > SMOL_IRQ_AUTO) {
+	if (!bad_irq && irq > SMOL_IRQ_AUTO) {
 		h->cfg_error(p->dev, "irq", "%llu is not an interrupt line",
 		             (unsigned long long)irq);
-		bad = true;
+		bad_irq = true;
 	}
 	p->base = base;
 	p->irq = (uint32_t)irq;
-	return bad ? -EINVAL : 0;
+	return bad || bad_base || bad_irq ? -EINVAL : 0;
 }
 
 static int pl011_create(const struct smol_host *host, struct smol_dev *dev, uint32_t flags,

@@ -72,6 +72,14 @@ Test(pl011, irq_above_32_bits)
 	expect_cfg_error("irq", "0x100000000", "irq");
 }
 
+Test(pl011, every_bad_key_is_reported)
+{
+	cr_assert_neq(create(0, "base", "0x123", "irq", "0x100000000", "output", "stdin", NULL), 0);
+	cr_assert(fake_cfg_error_about("base"), "%s", fake_log());
+	cr_assert(fake_cfg_error_about("irq"), "%s", fake_log());
+	cr_assert(fake_cfg_error_about("output"), "%s", fake_log());
+}
+
 Test(pl011, stdin_is_not_an_output)
 {
 	expect_cfg_error("output", "stdin", "output");
