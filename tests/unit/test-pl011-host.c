@@ -366,3 +366,30 @@ Test(pl011_host, terminal_ctrl_a_x_ends_the_run)
 	cr_assert_eq(rd(DR), 0x01, "Ctrl-A Ctrl-A sends one Ctrl-A");
 	cr_assert(rd(FR) & FR_RXFE, "the escape does not reach the guest");
 }
+
+/* ---- one stdin for two UART plugins ---------------------------------------------------- */
+
+Test(pl011_host, stdin_feeds_the_first_uart_of_either_plugin)
+{
+	const char *so = getenv("UART_16550_SO");
+	const struct smol_plugin_desc *u16550 = fake_plugin_open(so ? so : UART_16550_SO);
+	int p[2];
+
+	cr_assert(u16550, "%s", fake_log());
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(dup2(p[0], STDIN_FILENO), STDIN_FILENO);
+	struct smol_dev *com1 = fake_dev_new("com1");
+	fake_cfg_set(com1, "output", "none");
+	fake_cfg_set(com1, "input", "stdin");
+	cr_assert_eq(fake_dev_create(com1, u16550, 0), 0, "%s", fake_log());
+	cr_assert(fake_fd_watched(STDIN_FILENO));
+
+	cr_assert_eq(create(0, "input", "stdin", NULL), 0, "%s", fake_log());
+	cr_assert(fake_log_contains("stdin feeds another serial device already"), "%s", fake_log());
+	fake_dev_destroy(dev);
+	cr_assert(fake_fd_watched(STDIN_FILENO), "the pl011 leaves the 16550's watch alone");
+	cr_assert_eq(write(p[1], "k", 1), 1);
+	cr_assert_eq(fake_fd_fire_ready(STDIN_FILENO, 1000), 0);
+	cr_assert_eq(fake_pio_read(0x3f8 + 5, 1) & 0x01, 0x01, "the 16550 got it");
+	cr_assert_eq(fake_pio_read(0x3f8, 1), 'k');
+}
