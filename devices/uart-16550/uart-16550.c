@@ -1,12 +1,12 @@
 /*
  * uart-16550: a 16550A UART (NS PC16550D datasheet) on 8 I/O ports: the register model and
- * the plugin's ops. Host-side output, input and terminal handling live in uart-io.c.
+ * the plugin's ops. Host-side output, input and terminal handling are devices/serial's.
  *
  * Modelling choices:
  *  - Transmission is instantaneous while the host output takes the bytes: a THR write goes
  *    straight to the output (or, in loopback, to the receiver) and raises a THR-empty
  *    interrupt when IER.ETBEI is set. When the output is full (a reader that does not read),
- *    bytes wait in a bounded host buffer (uart-out.c) and the transmitter looks busy: THRE
+ *    bytes wait in a bounded host buffer (devices/serial) and the transmitter looks busy: THRE
  *    clears while less than a FIFO's worth of room is left, TEMT while anything waits, and
  *    THR empty is raised when room comes back. FCR's TX reset has nothing to clear.
  *  - Overrun: in FIFO mode a character that finds the 16-byte FIFO full is lost (it would
@@ -112,22 +112,28 @@ static void rx_clear(struct uart *u)
 	memset(u->rx_err, 0, sizeof u->rx_err);
 }
 
-unsigned uart_rx_room(const struct uart *u)
+static unsigned uart_rx_room(void *model)
 {
+	const struct uart *u = model;
+
 	if (u->mcr & MCR_LOOP) /* the serial input is disconnected in loopback */
 		return 0;
 	return rx_capacity(u) - u->rx_count;
 }
 
-void uart_rx_quiet(struct uart *u)
+static void uart_rx_quiet(void *model)
 {
+	struct uart *u = model;
+
 	u->rx_quiet = true;
 	uart_update_irq(u);
 }
 
 /* A character arrives at the receiver, with its LSR_PE/FE/BI flags. */
-void uart_receive(struct uart *u, uint8_t c, uint8_t err)
+static void uart_receive(void *model, uint8_t c, uint8_t err)
 {
+	struct uart *u = model;
+
 	err &= LSR_CHAR_ERRORS;
 	u->rx_quiet = false;
 	if (u->rx_count == rx_capacity(u)) {
@@ -155,7 +161,7 @@ static uint8_t rbr_read(struct uart *u)
 	u->rx_head = (u->rx_head + 1) % UART_FIFO_LEN;
 	u->rx_count--;
 	rx_load_top_errors(u);
-	uart_io_feed(u); /* room for input the host holds */
+	serial_feed(&u->io); /* room for input the host holds */
 	uart_update_irq(u);
 	return u->rbr;
 }
@@ -168,16 +174,18 @@ static void thr_write(struct uart *u, uint8_t c)
 	if (u->mcr & MCR_LOOP)
 		uart_receive(u, c, 0);
 	else
-		uart_io_tx(u, c);
-	u->tx_blocked = !uart_io_tx_ready(u);
+		serial_tx(&u->io, c);
+	u->tx_blocked = !serial_tx_ready(&u->io);
 	u->thri = !u->tx_blocked;
 	uart_update_irq(u);
 }
 
 /* The host output took what waited: THR is empty again. */
-void uart_tx_room(struct uart *u)
+static void uart_tx_room(void *model)
 {
-	if (!u->tx_blocked || !uart_io_tx_ready(u))
+	struct uart *u = model;
+
+	if (!u->tx_blocked || !serial_tx_ready(&u->io))
 		return;
 	u->tx_blocked = false;
 	u->thri = true;
@@ -187,7 +195,7 @@ void uart_tx_room(struct uart *u)
 static void ier_write(struct uart *u, uint8_t v)
 {
 	/* Enabling ETBEI while THR is empty raises THR empty, as on a 16550. */
-	if ((v & IER_ETBEI) && !(u->ier & IER_ETBEI) && uart_io_tx_ready(u))
+	if ((v & IER_ETBEI) && !(u->ier & IER_ETBEI) && serial_tx_ready(&u->io))
 		u->thri = true;
 	u->ier = v & IER_MASK;
 	uart_update_irq(u);
@@ -205,7 +213,7 @@ static void fcr_write(struct uart *u, uint8_t v)
 	} else {
 		u->fcr &= ~FCR_ENABLE; /* "FCR0 must be 1 when other FCR bits are written" */
 	}
-	uart_io_feed(u);
+	serial_feed(&u->io);
 	uart_update_irq(u);
 }
 
@@ -238,7 +246,7 @@ static void mcr_write(struct uart *u, uint8_t v)
 {
 	u->mcr = v & MCR_MASK;
 	msr_update(u);
-	uart_io_feed(u); /* leaving loopback reconnects the input */
+	serial_feed(&u->io); /* leaving loopback reconnects the input */
 	uart_update_irq(u);
 }
 
@@ -260,8 +268,8 @@ static uint8_t uart_read(struct uart *u, unsigned reg)
 	case REG_MCR: return u->mcr;
 	case REG_LSR:
 		v = u->lsr_err | (u->rx_count ? LSR_DR : 0);
-		v |= uart_io_tx_ready(u) ? LSR_THRE : 0;
-		v |= uart_io_tx_ready(u) && uart_io_tx_empty(u) ? LSR_TEMT : 0;
+		v |= serial_tx_ready(&u->io) ? LSR_THRE : 0;
+		v |= serial_tx_ready(&u->io) && serial_tx_empty(&u->io) ? LSR_TEMT : 0;
 		u->lsr_err = 0;
 		if (fifo_on(u)) {
 			bool err = v & LSR_CHAR_ERRORS;
@@ -324,6 +332,13 @@ static const struct smol_io_ops uart_pio_ops = {
 	.write = uart_pio_write,
 };
 
+static const struct serial_model_ops uart_serial_ops = {
+	.rx_room = uart_rx_room,
+	.receive = uart_receive,
+	.rx_quiet = uart_rx_quiet,
+	.tx_room = uart_tx_room,
+};
+
 static void uart_power_on(struct uart *u)
 {
 	u->ier = 0;
@@ -346,7 +361,7 @@ static void uart_reset(void *state)
 	struct uart *u = state;
 
 	uart_power_on(u);
-	uart_io_feed(u);
+	serial_feed(&u->io);
 	uart_update_irq(u);
 }
 
@@ -354,7 +369,7 @@ static void uart_destroy(void *state)
 {
 	struct uart *u = state;
 
-	uart_io_close(u);
+	serial_close(&u->io);
 	free(u);
 }
 
@@ -372,15 +387,20 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	}
 	u->host = host;
 	u->dev = dev;
-	u->out_fd = -1;
-	u->in_fd = -1;
+	u->io.host = host;
+	u->io.dev = dev;
+	u->io.name = "uart-16550";
+	u->io.ops = &uart_serial_ops;
+	u->io.model = u;
+	u->io.tx_chunk = UART_FIFO_LEN;
+	serial_init(&u->io);
 	*state = u;
 
 	/* Read and check every key before failing: all are known, all errors reported. */
 	bool bad = host->cfg_u64(dev, "port", 0x3f8, &port) != 0;
 
 	bad |= host->cfg_u64(dev, "irq", 4, &irq) != 0;
-	bad |= uart_io_config(u) != 0;
+	bad |= serial_config(&u->io) != 0;
 	if (port > 0x10000 - UART_NPORTS) {
 		host->cfg_error(dev, "port",
 		                "0x%llx is out of range: the 8 ports must end by 0xffff",
@@ -411,10 +431,10 @@ static int uart_create(const struct smol_host *host, struct smol_dev *dev, uint3
 	if (ret)
 		return -EINVAL; /* the core said why (no such line, reserved, taken) */
 	if (flags & SMOL_CREATE_CHECK_ONLY)
-		return uart_out_check(u);
+		return serial_check(&u->io);
 	/* Opens and watches the input but reads nothing from it: on a restore, load() runs before
 	 * the event loop first polls, so input already waiting reaches the restored receiver. */
-	return uart_io_open(u);
+	return serial_open(&u->io);
 }
 
 /* A PC COM port to ACPI: PNP0501 (16550A-compatible) with its ports and its ISA-style,

@@ -64,10 +64,10 @@ int uart_save(void *state, struct smol_snap_writer *w)
 		buf[n++] = u->rx[k];
 		buf[n++] = u->rx_err[k];
 	}
-	buf[n++] = (uint8_t)(u->in_count & 0xff);
-	buf[n++] = (uint8_t)(u->in_count >> 8);
-	for (unsigned i = 0; i < u->in_count; i++) {
-		uint16_t e = u->inbuf[(u->in_head + i) % UART_INBUF_LEN];
+	buf[n++] = (uint8_t)(u->io.in_count & 0xff);
+	buf[n++] = (uint8_t)(u->io.in_count >> 8);
+	for (unsigned i = 0; i < u->io.in_count; i++) {
+		uint16_t e = u->io.inbuf[(u->io.in_head + i) % UART_INBUF_LEN];
 
 		buf[n++] = (uint8_t)(e & 0xff);
 		buf[n++] = (uint8_t)(e >> 8);
@@ -201,11 +201,11 @@ int uart_load(void *state, struct smol_snap_reader *r)
 	u->rx_count = s.rx_count;
 	memcpy(u->rx, s.rx, sizeof u->rx);
 	memcpy(u->rx_err, s.rx_err, sizeof u->rx_err);
-	u->in_head = 0;
-	u->in_count = s.in_count;
-	memcpy(u->inbuf, s.inbuf, sizeof u->inbuf);
+	u->io.in_head = 0;
+	u->io.in_count = s.in_count;
+	memcpy(u->io.inbuf, s.inbuf, sizeof u->io.inbuf);
 	/* Input the receiver has room for flows in as it would have (nothing, for a state saved
 	 * by this plugin: it never leaves both), and a stopped input is watched again. */
-	uart_io_restored(u);
+	serial_restored(&u->io, u->tx_blocked);
 	return 0;
 }

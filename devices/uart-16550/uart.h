@@ -1,19 +1,19 @@
 /*
- * uart-16550: internal header shared by the register model (uart-16550.c) and the host-side
- * I/O (uart-io.c). Not part of the SDK.
+ * uart-16550: internal header shared by the register model (uart-16550.c) and its snapshots
+ * (uart-snap.c). The host side (output, input, terminal) is devices/serial. Not part of the SDK.
  */
 #ifndef SMOLVM_UART_16550_H
 #define SMOLVM_UART_16550_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <termios.h>
 
 #include <smolvm/sdk.h>
 
+#include "serial.h"
+
 #define UART_FIFO_LEN 16 /* the 16550's receiver FIFO */
-#define UART_INBUF_LEN 256 /* host-side input waiting for room in the receiver */
-#define UART_OUTBUF_LEN 4096 /* host-side output waiting for the output to take it */
+#define UART_INBUF_LEN SERIAL_INBUF_LEN /* host-side input waiting for the receiver */
 
 /* Line Status Register bits (the receive error bits double as per-character flags). */
 #define LSR_DR 0x01
@@ -26,6 +26,9 @@
 #define LSR_RXFERR 0x80
 #define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 #define LSR_CHAR_ERRORS (LSR_PE | LSR_FE | LSR_BI)
+/* The host side's per-character flags are LSR's: the snapshot stores them as they are. */
+_Static_assert(SERIAL_PE == LSR_PE && SERIAL_FE == LSR_FE && SERIAL_BREAK == LSR_BI,
+               "serial error flags are the 16550's LSR bits");
 
 /* IER: received data (and character timeout), THR empty, line status, modem status. */
 enum { IER_ERBFI = 0x01, IER_ETBEI = 0x02, IER_ELSI = 0x04, IER_EDSSI = 0x08, IER_MASK = 0x0f };
@@ -69,49 +72,16 @@ struct uart {
 	uint8_t rx[UART_FIFO_LEN], rx_err[UART_FIFO_LEN];
 	unsigned rx_head, rx_count;
 
-	/* Host side (uart-io.c). */
-	const char *output, *input; /* config values */
-	int out_fd, in_fd;
-	bool out_owned, in_owned, in_stdin, in_tty, in_watched, in_eof;
-	bool drop_warned;
-	/* Output (uart-out.c): a ring of UART_OUTBUF_LEN bytes for outputs that can be full. */
-	int out_kind;
-	bool out_watched, out_gone;
-	bool tx_blocked; /* THR was written while the buffer left THRE clear */
-	uint8_t *outbuf;
-	size_t out_head, out_count;
-	uint64_t out_dropped;
-	bool esc; /* Ctrl-A seen on a terminal */
-	struct termios tty_saved;
-	uint16_t inbuf[UART_INBUF_LEN]; /* character | error flags << 8 */
-	unsigned in_head, in_count;
+	bool tx_blocked; /* THR was written while the host buffer left THRE clear */
+
+	struct serial io; /* the host side (devices/serial) */
 };
 
 /* Register model (uart-16550.c). */
-void uart_receive(struct uart *u, uint8_t c, uint8_t err);
-unsigned uart_rx_room(const struct uart *u);
 uint8_t uart_msr_lines(uint8_t mcr);
-void uart_rx_quiet(struct uart *u);
-void uart_tx_room(struct uart *u);
 
 /* Snapshots (uart-snap.c): the state, version 1, is described there. */
 int uart_save(void *state, struct smol_snap_writer *w);
 int uart_load(void *state, struct smol_snap_reader *r);
-
-/* Host I/O (uart-io.c). */
-int uart_io_config(struct uart *u);
-int uart_io_open(struct uart *u);
-void uart_io_close(struct uart *u);
-
-/* Output (uart-out.c). */
-int uart_out_open(struct uart *u);
-int uart_out_check(struct uart *u);
-void uart_out_restored(struct uart *u);
-void uart_out_close(struct uart *u);
-void uart_io_tx(struct uart *u, uint8_t c);
-bool uart_io_tx_ready(const struct uart *u);
-bool uart_io_tx_empty(const struct uart *u);
-void uart_io_feed(struct uart *u);
-void uart_io_restored(struct uart *u);
 
 #endif
