@@ -249,7 +249,7 @@ static uint64_t clients_now(void)
 
 static void wait_clients(uint64_t want)
 {
-	uint64_t end = ms_now() + 3000, n;
+	uint64_t end = ms_now() + 20000, n; /* a bound for a broken server, not a speed check */
 	while ((n = clients_now()) != want && ms_now() < end)
 		usleep(10000);
 	cr_assert_eq(n, want, "%lu clients, expected %lu", (unsigned long)n, (unsigned long)want);
@@ -343,7 +343,9 @@ Test(control, client_count_is_bounded)
 Test(control, a_client_that_never_reads_is_dropped)
 {
 	stop_serving(); /* the suite's server: this test wants its own */
-	serve(300, 10000);
+	/* The hog is dropped after 6 s without progress, past the 5 s a request waits for its
+	 * reply (connect_to's SO_RCVTIMEO): a loop that waited on the hog fails the request. */
+	serve(6000, 10000);
 	int hog = connect_to(sock);
 	int fl = fcntl(hog, F_GETFL);
 	fcntl(hog, F_SETFL, fl | O_NONBLOCK);
@@ -365,17 +367,15 @@ Test(control, a_client_that_never_reads_is_dropped)
 		sent += (size_t)n;
 	}
 	cr_assert_gt(sent, 100000, "only %zu bytes sent", sent);
-	/* meanwhile the loop serves others at once */
-	uint64_t t0 = ms_now();
+	/* meanwhile the loop serves others */
 	cr_assert(is_ok(request("{\"cmd\":\"status\"}\n")));
-	cr_assert_lt(ms_now() - t0, 1000);
-	/* past the write timeout (300 ms) the hog is dropped: reading what it was sent ends at
+	/* past the write timeout (6 s) the hog is dropped: reading what it was sent ends at
 	 * EOF (had it not been dropped, reading would let the server go on answering it) */
-	usleep(800000);
+	usleep(6500000);
 	fcntl(hog, F_SETFL, fl);
 	char buf[65536];
 	ssize_t n;
-	uint64_t end = ms_now() + 5000;
+	uint64_t end = ms_now() + 20000;
 	while ((n = recv(hog, buf, sizeof(buf), 0)) > 0 && ms_now() < end)
 		;
 	cr_assert(n == 0 || (n < 0 && errno == ECONNRESET), "hog not dropped (%zd, %s)", n,
