@@ -180,8 +180,11 @@ static int allow_ioctl(scmp_filter_ctx ctx, enum sc_kind k, const char *extra, c
 /* tgkill only within this process (a kick to a vCPU, abort's own signal). */
 static int allow_tgkill(scmp_filter_ctx ctx, char *err, size_t n)
 {
-	int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-	                         SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	/* spelled out: SCMP_A0() leaves datum_b to the compiler (clang warns) */
+	const struct scmp_arg_cmp own = {
+		.arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)getpid(), .datum_b = 0
+	};
+	int r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, &own);
 	if (r < 0)
 		snprintf(err, n, "cannot allow tgkill: %s", strerror(-r));
 	return r;

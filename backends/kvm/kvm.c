@@ -53,34 +53,32 @@ static struct kvm_cpuid2 *get_supported_cpuid(int kvm_fd)
 static int set_gsi_routing(struct smol_vm *vm)
 {
 	enum { PINS = 24 };
-	struct {
-		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[2 * PINS];
-	} t;
-	memset(&t, 0, sizeof(t));
+	struct kvm_irq_routing *r =
+	        calloc(1, sizeof(*r) + 2 * PINS * sizeof(struct kvm_irq_routing_entry));
+	if (!r)
+		return ENOMEM;
 	uint32_t n = 0;
 	for (uint32_t gsi = 0; gsi < PINS; gsi++) {
 		if (gsi < 16 && gsi != 2) {
-			t.e[n].gsi = gsi;
-			t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-			t.e[n].u.irqchip.irqchip =
+			r->entries[n].gsi = gsi;
+			r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			r->entries[n].u.irqchip.irqchip =
 			        gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-			t.e[n++].u.irqchip.pin = gsi % 8;
+			r->entries[n++].u.irqchip.pin = gsi % 8;
 		}
 		if (gsi != 2) {
-			t.e[n].gsi = gsi;
-			t.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-			t.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-			t.e[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+			r->entries[n].gsi = gsi;
+			r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			r->entries[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+			r->entries[n++].u.irqchip.pin = gsi == 0 ? 2 : gsi;
 		}
 	}
-	t.r.nr = n;
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &t.r) < 0) {
-		int e = errno;
+	r->nr = n;
+	int e = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0 ? errno : 0;
+	free(r);
+	if (e)
 		LOG(vm, SMOL_LOG_ERROR, "KVM_SET_GSI_ROUTING: %s", strerror(e));
-		return e;
-	}
-	return 0;
+	return e;
 }
 
 static int kvm_vm_create(const struct smol_backend_host *host, const struct smol_vm_config *cfg,
