@@ -1,4 +1,4 @@
-/* Unit tests of the platform's VM generation ID (core/platform.c): the GSI it reserves, the
+/* Unit tests of the platform's VM generation ID (core/arch/x86/platform.c): the GSI it reserves, the
  * random ID platform_build_tables writes where the DSDT's ADDR points, and
  * platform_vmgenid_change(), which writes a new ID and pulses the GED's line (seen here
  * through a backend whose irq_line records its calls), also on a machine whose RAM did not come
