@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "config.h"
 #include "control.h"
 #include "log.h"
@@ -86,11 +87,11 @@ static int open_snapshot(const char *file, struct snap_reader **sr, struct cfg *
 		return STATUS_CONFIG;
 	}
 	const struct snap_info *info = snapfile_info(*sr);
-	if (info->arch != SMOL_ARCH_X86_64) {
+	if (!arch_by_tag(info->arch)) {
 		fprintf(stderr,
-		        "smolvm: %s: a snapshot of an %s machine; this smolvm runs x86_64 "
-		        "machines\n",
-		        file, info->arch == SMOL_ARCH_AARCH64 ? "aarch64" : "unknown-arch");
+		        "smolvm: %s: a snapshot of an %s machine; this smolvm runs %s machines\n",
+		        file, info->arch == SMOL_ARCH_AARCH64 ? "aarch64" : "unknown-arch",
+		        arch_names());
 		goto err;
 	}
 	if (snapfile_section(*sr, SNAP_SEC_MACHINE, "", &text, &len) < 0) {
@@ -159,18 +160,12 @@ static int machine_once(const char *file, const char **sets, int n_sets, enum mo
 		        strerror(-r));
 		status = STATUS_ERROR;
 	} else if (mode == MODE_CHECK) {
-		struct smol_x86_boot regs;
-		r = machine_load_payload(&m, &regs);
+		struct arch_boot boot;
+		r = machine_load_payload(&m, &boot);
 		if (r < 0) {
 			status = r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 		} else {
-			machine_print_layout(&m);
-			if (regs.long_mode)
-				printf("entry: 0x%llx (64-bit), boot_params at 0x%llx\n",
-				       (unsigned long long)regs.rip, (unsigned long long)regs.rsi);
-			else
-				printf("entry: 0x%llx (32-bit PVH), hvm_start_info at 0x%llx\n",
-				       (unsigned long long)regs.rip, (unsigned long long)regs.rbx);
+			machine_print_layout(&m, &boot);
 			printf("%s: ok\n", file);
 			status = 0;
 		}
