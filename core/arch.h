@@ -20,6 +20,7 @@ struct arch_boot {
 	uint32_t arch;
 	union {
 		struct smol_x86_boot x86;
+		struct smol_arm64_boot arm64;
 	} u;
 };
 
@@ -28,6 +29,7 @@ struct arch_ops {
 	uint32_t tag; /**< enum smol_arch: snapshots and the backend's state blobs */
 	uint32_t n_irqs; /**< lines 0 to n_irqs - 1 (x86: I/O APIC pins) */
 	uint32_t irq_auto_first; /**< SMOL_IRQ_AUTO gives the first free line from here up */
+	uint64_t desc_mmio_limit; /**< a described MMIO window ends below (x86: ACPI's 4 GiB) */
 	/** Lays out @p size bytes of guest RAM (no allocation). */
 	void (*mem_layout)(struct guest_mem *mem, uint64_t size);
 	/**
@@ -52,6 +54,12 @@ struct arch_ops {
 	/** `smolvm acpi`: builds the ACPI tables and writes one file per table into @p dir. 0, or
 	 * -EINVAL / -ENOMEM / -EIO after reporting. NULL for an arch without ACPI. */
 	int (*write_acpi)(struct machine *m, const char *dir);
+	/**
+	 * Every vCPU exists: finishes the VM through the backend's vm_ready with the arch's
+	 * platform (arm64: the GIC's addresses). NULL: the core calls vm_ready, when the backend
+	 * has it, with no platform. 0 or a negative errno.
+	 */
+	int (*vm_ready)(struct machine *m);
 };
 
 extern const struct arch_ops arch_x86_64;

@@ -461,6 +461,15 @@ int machine_create_vm(struct machine *m)
 			return STATUS_ERROR;
 		}
 	}
+	/* what needs every vCPU (arm64: the GIC), before any state is set */
+	if (m->arch_ops->vm_ready)
+		r = m->arch_ops->vm_ready(m);
+	else if (BACKEND_OP_SINCE(m, 5, vm_ready))
+		r = m->be->vm_ready(m->vm, m->arch_ops->tag, NULL, 0);
+	if (r < 0) {
+		log_err("the backend could not finish the VM: %s", strerror(-r));
+		return STATUS_ERROR;
+	}
 	return 0;
 }
 
@@ -469,6 +478,11 @@ static int machine_set_boot(struct machine *m, const struct arch_boot *boot)
 {
 	switch (boot->arch) {
 	case SMOL_ARCH_X86_64: return m->be->vcpu_set_x86_boot(m->vcpus[0].bv, &boot->u.x86);
+	case SMOL_ARCH_AARCH64:
+		if (!BACKEND_OP_SINCE(m, 5, vcpu_set_boot))
+			return -ENOTSUP;
+		return m->be->vcpu_set_boot(m->vcpus[0].bv, SMOL_ARCH_AARCH64, &boot->u.arm64,
+		                            sizeof(boot->u.arm64));
 	default: return -ENOTSUP;
 	}
 }

@@ -42,6 +42,7 @@ enum { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
 
 struct vcpu;
 struct acpi_dev_desc;
+struct dt_desc;
 struct notify_ioevent;
 struct notify_irqfd;
 
@@ -71,6 +72,7 @@ struct machine {
 
 	/* what the devices describe (describe.c) and where the ACPI tables are */
 	struct acpi_dev_desc *descs;
+	struct dt_desc *dt_descs; /**< the same devices' device-tree parts (ABI 1.5) */
 	size_t n_descs;
 	/** Guest-physical address of the ACPI RSDP for the zero page and hvm_start_info (0: no
 	 * ACPI tables). Set before boot_prepare. */

@@ -121,6 +121,7 @@ const struct arch_ops arch_x86_64 = {
 	.tag = SMOL_ARCH_X86_64,
 	.n_irqs = X86_IRQS,
 	.irq_auto_first = 5, /* above the ISA devices' customary lines (PIT 0, keyboard 1, COMs) */
+	.desc_mmio_limit = 1ull << 32, /* the DSDT's Memory32Fixed */
 	.mem_layout = mem_layout_x86,
 	.configure = x86_configure,
 	.load_payload = x86_load_payload,
