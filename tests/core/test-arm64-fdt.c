@@ -78,8 +78,8 @@ static void reg(int off, const uint64_t *base, const uint64_t *size, int n)
 	const fdt64_t *p = prop(off, "reg", &len);
 	cr_assert_eq(len, 16 * n, "reg is %d bytes, want %d pairs", len, n);
 	for (int i = 0; i < n; i++) {
-		cr_assert_eq(fdt64_to_cpu(p[2 * i]), base[i], "reg %d base", i);
-		cr_assert_eq(fdt64_to_cpu(p[2 * i + 1]), size[i], "reg %d size", i);
+		cr_assert_eq(fdt64_ld(&p[2 * i]), base[i], "reg %d base", i);
+		cr_assert_eq(fdt64_ld(&p[2 * i + 1]), size[i], "reg %d size", i);
 	}
 }
 
@@ -201,10 +201,10 @@ Test(arm64_fdt, devices_clocks_chosen)
 	int len;
 	const fdt64_t *p = prop(chosen, "linux,initrd-start", &len);
 	cr_assert_eq(len, 8);
-	cr_assert_eq(fdt64_to_cpu(*p), v.m.initrd_start);
+	cr_assert_eq(fdt64_ld(p), v.m.initrd_start);
 	p = prop(chosen, "linux,initrd-end", &len);
 	cr_assert_eq(len, 8);
-	cr_assert_eq(fdt64_to_cpu(*p), v.m.initrd_end);
+	cr_assert_eq(fdt64_ld(p), v.m.initrd_end);
 }
 
 Test(arm64_fdt, optional_parts_absent)

@@ -260,14 +260,14 @@ static int check_overlaps(const struct a64_dt_machine *m, char *err, size_t errl
 struct dtw {
 	void *fdt;
 	int rc;
-	const char *where;
+	char where[64]; /* what was being written (copied: node names live on the stack) */
 };
 
 static void w_check(struct dtw *w, int rc, const char *where)
 {
 	if (rc < 0 && w->rc == 0) {
 		w->rc = rc;
-		w->where = where;
+		snprintf(w->where, sizeof(w->where), "%s", where);
 	}
 }
 
