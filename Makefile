@@ -64,7 +64,7 @@ nest-stress: build nest-kit
 # picks some.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 60
-FUZZ_TARGETS ?= config loader plugin-elf uart pl011 virtio-blk virtio-net
+FUZZ_TARGETS ?= config loader plugin-elf uart pl011 virtio-blk virtio-net arm64-image arm64-dt
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true --werror

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
-static const struct arch_ops *const arches[] = { &arch_x86_64 };
+static const struct arch_ops *const arches[] = { &arch_x86_64, &arch_aarch64 };
 
 const struct arch_ops *arch_find(const char *name)
 {
@@ -24,5 +24,5 @@ const struct arch_ops *arch_by_tag(uint32_t tag)
 
 const char *arch_names(void)
 {
-	return "x86_64";
+	return "x86_64, aarch64";
 }

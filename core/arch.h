@@ -5,6 +5,7 @@
 #ifndef SMOLVM_ARCH_H
 #define SMOLVM_ARCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <smolvm/sdk.h>
@@ -29,6 +30,8 @@ struct arch_ops {
 	uint32_t tag; /**< enum smol_arch: snapshots and the backend's state blobs */
 	uint32_t n_irqs; /**< lines 0 to n_irqs - 1 (x86: I/O APIC pins) */
 	uint32_t irq_auto_first; /**< SMOL_IRQ_AUTO gives the first free line from here up */
+	uint64_t mmio_auto_lo, mmio_auto_hi; /**< SMOL_ADDR_AUTO windows go in [lo, hi) */
+	bool device_tree; /**< the guest finds its devices in a device tree, not ACPI or cmdline */
 	uint64_t desc_mmio_limit; /**< a described MMIO window ends below (x86: ACPI's 4 GiB) */
 	/** Lays out @p size bytes of guest RAM (no allocation). */
 	void (*mem_layout)(struct guest_mem *mem, uint64_t size);
@@ -54,6 +57,9 @@ struct arch_ops {
 	/** `smolvm acpi`: builds the ACPI tables and writes one file per table into @p dir. 0, or
 	 * -EINVAL / -ENOMEM / -EIO after reporting. NULL for an arch without ACPI. */
 	int (*write_acpi)(struct machine *m, const char *dir);
+	/** `smolvm dtb`: loads the payload and writes the device tree its kernel gets to the file
+	 * @p out. As write_acpi; NULL for an arch without a device tree. */
+	int (*write_dtb)(struct machine *m, const char *out);
 	/**
 	 * Every vCPU exists: finishes the VM through the backend's vm_ready with the arch's
 	 * platform (arm64: the GIC's addresses). NULL: the core calls vm_ready, when the backend
@@ -63,6 +69,7 @@ struct arch_ops {
 };
 
 extern const struct arch_ops arch_x86_64;
+extern const struct arch_ops arch_aarch64;
 
 /** The arch called @p name, or NULL. */
 const struct arch_ops *arch_find(const char *name);

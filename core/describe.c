@@ -132,7 +132,7 @@ int describe_cmdline(struct smol_describe *d, const char *words)
 	struct machine *m = d->m;
 	if (!words || !*words || strchr(words, '\n'))
 		return refuse(d, -EINVAL, "command-line words must be one non-empty line");
-	if (m->acpi)
+	if (m->acpi || m->arch_ops->device_tree)
 		return 0;
 	char *n;
 	if (asprintf(&n, "%s%s%s", m->cmdline_extra ? m->cmdline_extra : "",

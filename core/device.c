@@ -141,10 +141,6 @@ static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_
 	return r;
 }
 
-/* Where automatic MMIO windows go on x86: below the IOAPIC, above low RAM. */
-#define AUTO_MMIO_LO 0xD0000000ull
-#define AUTO_MMIO_HI 0xFEC00000ull
-
 static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
                          const struct smol_io_ops *ops, void *opaque, uint64_t *out_base)
 {
@@ -155,7 +151,8 @@ static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
 		uint64_t align = 0x1000;
 		while (align < len && align < 0x100000)
 			align <<= 1;
-		if (bus_find_free(&m->mmio, AUTO_MMIO_LO, AUTO_MMIO_HI, len, align, &base) < 0) {
+		if (bus_find_free(&m->mmio, m->arch_ops->mmio_auto_lo, m->arch_ops->mmio_auto_hi,
+		                  len, align, &base) < 0) {
 			dev_error(dev, NULL, "no free MMIO window of 0x%llx bytes",
 			          (unsigned long long)len);
 			return -ENOSPC;

@@ -378,6 +378,15 @@ int machine_write_acpi(struct machine *m, const char *dir)
 	return m->arch_ops->write_acpi(m, dir);
 }
 
+int machine_write_dtb(struct machine *m, const char *out)
+{
+	if (!m->arch_ops->write_dtb) {
+		log_err("%s: an %s machine has no device tree", m->cfg->path, m->arch);
+		return -EINVAL;
+	}
+	return m->arch_ops->write_dtb(m, out);
+}
+
 static void on_signal(void *opaque, int fd, uint32_t events)
 {
 	struct machine *m = opaque;

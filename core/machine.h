@@ -137,6 +137,9 @@ int machine_load_payload(struct machine *m, struct arch_boot *boot);
 /** Builds the ACPI tables and writes one file per table into @p dir (`smolvm acpi`; x86). 0,
  * or -EINVAL / -ENOMEM / -EIO after reporting. */
 int machine_write_acpi(struct machine *m, const char *dir);
+/** Loads the payload and writes the device tree its kernel gets to @p out (`smolvm dtb`;
+ * arm64). 0, or -EINVAL / -ENOMEM / -EIO after reporting. */
+int machine_write_dtb(struct machine *m, const char *out);
 /** Prints the resolved layout and the entry in @p boot (`smolvm check`). */
 void machine_print_layout(const struct machine *m, const struct arch_boot *boot);
 /**

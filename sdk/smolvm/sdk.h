@@ -316,7 +316,8 @@ struct smol_host {
 	SMOL_MUST_CHECK int (*desc_irq)(struct smol_describe *d, uint32_t line, uint32_t flags);
 	/**
 	 * Kernel command-line words for a machine without ACPI (`[machine] acpi = off`), e.g.
-	 * "virtio_mmio.device=512@0xd0000000:5". Ignored when ACPI describes the machine.
+	 * "virtio_mmio.device=512@0xd0000000:5". Ignored when ACPI or a device tree describes the
+	 * machine.
 	 */
 	SMOL_MUST_CHECK int (*desc_cmdline)(struct smol_describe *d, const char *words);
 
