@@ -29,6 +29,9 @@
 
 #include "kvm-smoke-arm64.h"
 
+#define SMOKE_NAME "kvm-smoke-arm64"
+#include "smoke-check.h"
+
 #if !defined(__aarch64__)
 #error "kvm-smoke-arm64 drives arm64 KVM: build it for aarch64 (make build-arm64)"
 #endif
@@ -42,30 +45,6 @@ extern const uint8_t smoke_guest_start[], smoke_guest_end[];
 #define GICD_ICFGR2 0xc08 /* trigger modes of INTIDs 32-47, 2 bits each (bit 1: edge) */
 #define SMOKE_NR_IRQS 128 /* SGIs, PPIs and 96 SPIs */
 #define SMOKE_GSI 0 /* irqfd GSI n is SPI n: INTID 32 + n */
-
-static int failures;
-
-static void check(int ok, const char *what)
-{
-	printf("%s: %s\n", ok ? "ok" : "FAIL", what);
-	if (!ok)
-		failures++;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int xioctl(int fd, unsigned long req, void *arg, const char *name)
-{
-	int r = ioctl(fd, req, arg);
-	if (r < 0)
-		fprintf(stderr, "kvm-smoke-arm64: %s: %s\n", name, strerror(errno));
-	return r;
-}
 
 static int set_core_reg(int vcpu, uint64_t offset_u32, uint64_t value, const char *name)
 {
