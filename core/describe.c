@@ -18,6 +18,7 @@ struct smol_describe {
 	struct machine *m;
 	struct smol_dev *dev;
 	struct acpi_dev_desc *cur; /**< the device being described, NULL before desc_device() */
+	struct dt_desc *dt; /**< the same device's device-tree part */
 	int bad; /**< a helper refused something: the description as a whole fails */
 };
 
@@ -57,6 +58,13 @@ int describe_device(struct smol_describe *d, const char *hid)
 	if (!n)
 		return refuse(d, -ENOMEM, "out of memory");
 	m->descs = n;
+	struct dt_desc *t = realloc(m->dt_descs, (m->n_descs + 1) * sizeof(*t));
+	if (!t)
+		return refuse(d, -ENOMEM, "out of memory");
+	m->dt_descs = t;
+	d->dt = &t[m->n_descs];
+	memset(d->dt, 0, sizeof(*d->dt));
+	d->dt->dev = d->dev;
 	d->cur = &n[m->n_descs++];
 	memset(d->cur, 0, sizeof(*d->cur));
 	snprintf(d->cur->hid, sizeof(d->cur->hid), "%s", hid);
@@ -86,11 +94,13 @@ int describe_mmio(struct smol_describe *d, uint64_t base, uint64_t len)
 	if (!d->cur)
 		return refuse(d, -EINVAL, "MMIO 0x%llx before desc_device()",
 		              (unsigned long long)base);
-	if (len == 0 || base >= (1ull << 32) || len > (1ull << 32) - base ||
+	uint64_t limit = d->m->arch_ops->desc_mmio_limit;
+	if (len == 0 || base >= limit || len > limit - base ||
 	    !owns_range(d->dev, false, base, len))
 		return refuse(d, -EINVAL,
-		              "MMIO 0x%llx (+0x%llx) is not this device's window below 4 GiB",
-		              (unsigned long long)base, (unsigned long long)len);
+		              "MMIO 0x%llx (+0x%llx) is not this device's window below 0x%llx",
+		              (unsigned long long)base, (unsigned long long)len,
+		              (unsigned long long)limit);
 	if (d->cur->n_mmio == ACPI_MAX_RES)
 		return refuse(d, -ENOSPC, "more than %d MMIO windows", ACPI_MAX_RES);
 	d->cur->mmio[d->cur->n_mmio].base = base;
@@ -122,7 +132,7 @@ int describe_cmdline(struct smol_describe *d, const char *words)
 	struct machine *m = d->m;
 	if (!words || !*words || strchr(words, '\n'))
 		return refuse(d, -EINVAL, "command-line words must be one non-empty line");
-	if (m->acpi)
+	if (m->acpi || m->arch_ops->device_tree)
 		return 0;
 	char *n;
 	if (asprintf(&n, "%s%s%s", m->cmdline_extra ? m->cmdline_extra : "",
@@ -130,6 +140,57 @@ int describe_cmdline(struct smol_describe *d, const char *words)
 		return refuse(d, -ENOMEM, "out of memory");
 	free(m->cmdline_extra);
 	m->cmdline_extra = n;
+	return 0;
+}
+
+/* A string for a device tree: printable ASCII, no quote or backslash, 1 to max-1 bytes. */
+static bool dt_string_ok(const char *s, size_t max)
+{
+	size_t n = s ? strnlen(s, max) : max;
+	if (n == 0 || n >= max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] > '~' || s[i] == '"' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+int describe_compatible(struct smol_describe *d, const char *compatible)
+{
+	if (!d->cur)
+		return refuse(d, -EINVAL, "a compatible string before desc_device()");
+	if (!dt_string_ok(compatible, DESC_COMPAT_LEN))
+		return refuse(d, -EINVAL,
+		              "compatible string '%.80s' is not 1-%d printable characters without "
+		              "spaces or quotes",
+		              compatible ? compatible : "(null)", DESC_COMPAT_LEN - 1);
+	if (d->dt->n_compatible == DESC_MAX_COMPAT)
+		return refuse(d, -ENOSPC, "more than %d compatible strings", DESC_MAX_COMPAT);
+	snprintf(d->dt->compatible[d->dt->n_compatible++], DESC_COMPAT_LEN, "%s", compatible);
+	return 0;
+}
+
+int describe_clock(struct smol_describe *d, const char *name, uint32_t hz)
+{
+	if (!d->cur)
+		return refuse(d, -EINVAL, "a clock before desc_device()");
+	if (!dt_string_ok(name, DESC_CLOCK_NAME_LEN) || hz == 0)
+		return refuse(d, -EINVAL,
+		              "clock '%.80s' at %u Hz: a name of 1-%d characters and a "
+		              "rate above 0 are needed",
+		              name ? name : "(null)", hz, DESC_CLOCK_NAME_LEN - 1);
+	if (d->dt->n_clock == DESC_MAX_CLOCKS)
+		return refuse(d, -ENOSPC, "more than %d clocks", DESC_MAX_CLOCKS);
+	snprintf(d->dt->clock[d->dt->n_clock].name, DESC_CLOCK_NAME_LEN, "%s", name);
+	d->dt->clock[d->dt->n_clock++].hz = hz;
+	return 0;
+}
+
+int describe_console(struct smol_describe *d)
+{
+	if (!d->cur)
+		return refuse(d, -EINVAL, "a console before desc_device()");
+	d->dt->console = true;
 	return 0;
 }
 
@@ -164,6 +225,8 @@ void describe_free(struct machine *m)
 {
 	free(m->descs);
 	m->descs = NULL;
+	free(m->dt_descs);
+	m->dt_descs = NULL;
 	m->n_descs = 0;
 	free(m->cmdline_extra);
 	m->cmdline_extra = NULL;

@@ -141,10 +141,6 @@ static int map_range(struct smol_dev *dev, struct bus *b, uint64_t base, uint64_
 	return r;
 }
 
-/* Where automatic MMIO windows go on x86: below the IOAPIC, above low RAM. */
-#define AUTO_MMIO_LO 0xD0000000ull
-#define AUTO_MMIO_HI 0xFEC00000ull
-
 static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
                          const struct smol_io_ops *ops, void *opaque, uint64_t *out_base)
 {
@@ -155,7 +151,8 @@ static int host_map_mmio(struct smol_dev *dev, uint64_t base, uint64_t len,
 		uint64_t align = 0x1000;
 		while (align < len && align < 0x100000)
 			align <<= 1;
-		if (bus_find_free(&m->mmio, AUTO_MMIO_LO, AUTO_MMIO_HI, len, align, &base) < 0) {
+		if (bus_find_free(&m->mmio, m->arch_ops->mmio_auto_lo, m->arch_ops->mmio_auto_hi,
+		                  len, align, &base) < 0) {
 			dev_error(dev, NULL, "no free MMIO window of 0x%llx bytes",
 			          (unsigned long long)len);
 			return -ENOSPC;
@@ -195,21 +192,21 @@ static int host_irq_claim(struct smol_dev *dev, uint32_t line)
 	struct machine *m = dev->m;
 	if (refuse_when_running(dev, "claim IRQ lines"))
 		return -EBUSY;
-	if (line == SMOL_IRQ_AUTO) { /* ABI 1.2: the first free line from 5 up */
-		for (uint32_t l = 5; l < MACHINE_IRQS; l++) {
+	if (line == SMOL_IRQ_AUTO) { /* ABI 1.2: the first free line from the arch's first */
+		for (uint32_t l = m->arch_ops->irq_auto_first; l < m->n_irqs; l++) {
 			if (m->irq_reserved[l] || m->irq_owner[l] || dev->n_irqs >= DEV_MAX_IRQS)
 				continue;
 			dev->irqs[dev->n_irqs++] = l;
 			m->irq_owner[l] = dev;
 			return (int)l;
 		}
-		dev_error(dev, cfg_get(dev->sec, "irq"), "no free IRQ line (5-%d): set one",
-		          MACHINE_IRQS - 1);
+		dev_error(dev, cfg_get(dev->sec, "irq"), "no free IRQ line (%u-%u): set one",
+		          m->arch_ops->irq_auto_first, m->n_irqs - 1);
 		return -EBUSY;
 	}
-	if (line >= MACHINE_IRQS) {
-		dev_error(dev, cfg_get(dev->sec, "irq"), "IRQ %u does not exist (lines 0-%d)", line,
-		          MACHINE_IRQS - 1);
+	if (line >= m->n_irqs) {
+		dev_error(dev, cfg_get(dev->sec, "irq"), "IRQ %u does not exist (lines 0-%u)", line,
+		          m->n_irqs - 1);
 		return -EINVAL;
 	}
 	if (m->irq_reserved[line]) {
@@ -231,7 +228,7 @@ static int host_irq_claim(struct smol_dev *dev, uint32_t line)
 
 static int host_irq_set(struct smol_dev *dev, uint32_t line, int level)
 {
-	if (line >= MACHINE_IRQS || dev->m->irq_owner[line] != dev)
+	if (line >= dev->m->n_irqs || dev->m->irq_owner[line] != dev)
 		return -EPERM;
 	return machine_irq_set(dev->m, line, level ? 1 : 0);
 }
@@ -322,6 +319,9 @@ const struct smol_host dev_host_table = {
 	.desc_mmio = describe_mmio,
 	.desc_irq = describe_irq,
 	.desc_cmdline = describe_cmdline,
+	.desc_compatible = describe_compatible,
+	.desc_clock = describe_clock,
+	.desc_console = describe_console,
 	.ioeventfd = notify_ioeventfd,
 	.irqfd = notify_irqfd,
 	.snap_set_version = snap_host_set_version,
@@ -352,7 +352,7 @@ static void dev_forget(struct machine *m, struct smol_dev *d)
 {
 	bus_remove_dev(&m->mmio, d);
 	bus_remove_dev(&m->pio, d);
-	for (int i = 0; i < MACHINE_IRQS; i++)
+	for (uint32_t i = 0; i < m->n_irqs; i++)
 		if (m->irq_owner[i] == d)
 			m->irq_owner[i] = NULL;
 	for (struct evwatch *w = m->loop.watches; w;) {

@@ -14,14 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "acpi.h"
-#include "boot.h"
+#include "arch.h"
 #include "describe.h"
 #include "device.h"
 #include "log.h"
-#include "mptable.h"
 #include "notify.h"
-#include "platform.h"
 #include "seccomp-filter.h"
 #include "signals.h"
 #include "snapshot.h"
@@ -147,9 +144,12 @@ static int configure_machine_section(struct machine *m)
 	const char *plugin_path = NULL;
 
 	cfg_get_str(c, s, "arch", "x86_64", &m->arch);
-	if (strcmp(m->arch, "x86_64") != 0)
-		cfg_error(c, s, cfg_get(s, "arch"),
-		          "arch '%s' is not supported yet (supported: x86_64)", m->arch);
+	m->arch_ops = arch_find(m->arch);
+	if (!m->arch_ops)
+		cfg_error(c, s, cfg_get(s, "arch"), "arch '%s' is not supported (supported: %s)",
+		          m->arch, arch_names());
+	else
+		m->n_irqs = m->arch_ops->n_irqs;
 	cfg_get_str(c, s, "backend", "kvm", &m->backend_name);
 	if (cfg_get_size(c, s, "memory", DEFAULT_MEMORY, &m->ram_size) == 0 &&
 	    (m->ram_size < MIN_MEMORY || m->ram_size > MAX_MEMORY || (m->ram_size & 0xfff)))
@@ -184,7 +184,17 @@ static int configure_machine_section(struct machine *m)
 	}
 	plugin_path_init(&m->pp, resolved);
 	free(resolved);
-	platform_configure(m);
+	const char *on_reboot = "exit";
+	cfg_get_str(c, s, "on_reboot", "exit", &on_reboot);
+	if (strcmp(on_reboot, "exit") == 0)
+		m->on_reboot = ON_REBOOT_EXIT;
+	else if (strcmp(on_reboot, "restart") == 0)
+		m->on_reboot = ON_REBOOT_RESTART;
+	else
+		cfg_error(c, s, cfg_get(s, "on_reboot"), "on_reboot '%s': must be exit or restart",
+		          on_reboot);
+	if (m->arch_ops)
+		m->arch_ops->configure(m);
 	seccomp_configure(m);
 	if (s)
 		cfg_report_unused(c, s, "[machine]");
@@ -243,30 +253,6 @@ static void configure_snapshot_section(struct machine *m)
 	cfg_report_unused(c, s, "[snapshot]");
 }
 
-static void reserve_platform(struct machine *m)
-{
-	/* what the in-kernel irqchip and PIT own: no device may map over them */
-	static const struct {
-		bool pio;
-		uint64_t base, len;
-		const char *what;
-	} fixed[] = {
-		{ true, 0x20, 2, "the in-kernel PIC" },
-		{ true, 0xa0, 2, "the in-kernel PIC" },
-		{ true, 0x40, 4, "the in-kernel PIT" },
-		{ true, 0x4d0, 2, "the in-kernel PIC (ELCR)" },
-		{ true, 0x61, 1, "the in-kernel PIT (speaker port)" },
-		{ false, 0xfffbc000, 0x4000, "KVM's TSS and identity map" },
-		{ false, 0xfec00000, 0x1000, "the in-kernel IOAPIC" },
-		{ false, 0xfee00000, 0x1000, "the local APICs" },
-	};
-	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		bus_add(fixed[i].pio ? &m->pio : &m->mmio, fixed[i].base, fixed[i].len, NULL, NULL,
-		        NULL, fixed[i].what, NULL);
-	m->irq_reserved[0] = "the in-kernel PIT";
-	m->irq_reserved[2] = "the PIC cascade";
-}
-
 int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool restoring)
 {
 	char err[2048];
@@ -293,8 +279,7 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool 
 	if (cfg->errors)
 		return -EINVAL;
 
-	mem_layout_x86(&m->mem, m->ram_size);
-	reserve_platform(m);
+	m->arch_ops->mem_layout(&m->mem, m->ram_size);
 
 	struct cfg_section *ms = cfg_section(cfg, CFG_MACHINE, NULL);
 	if (plugin_find(&m->pp, m->backend_name, SMOL_KIND_BACKEND, &m->backend, err, sizeof(err)) <
@@ -317,7 +302,7 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool 
 	return 0;
 }
 
-void machine_print_layout(const struct machine *m)
+void machine_print_layout(const struct machine *m, const struct arch_boot *boot)
 {
 	printf("machine %s: arch %s, backend %s (%s), %u vCPU%s, %llu MiB RAM\n", m->cfg->path,
 	       m->arch, m->backend_name, m->backend->path, m->n_vcpus, m->n_vcpus == 1 ? "" : "s",
@@ -353,32 +338,7 @@ void machine_print_layout(const struct machine *m)
 		for (int j = 0; j < d->n_irqs; j++)
 			printf("  %12s irq   %u\n", "", d->irqs[j]);
 	}
-	if (!m->acpi) {
-		printf("firmware tables: MP table at 0x%llx (acpi = off)\n",
-		       (unsigned long long)MPTABLE_GPA);
-		if (m->cmdline_extra)
-			printf("  the devices add to the command line: %s\n", m->cmdline_extra);
-		return;
-	}
-	printf("firmware tables: ACPI, RSDP at 0x%llx; %u processor%s, %zu device%s in the DSDT\n",
-	       (unsigned long long)m->acpi_rsdp_gpa, m->n_vcpus, m->n_vcpus == 1 ? "" : "s",
-	       m->n_descs, m->n_descs == 1 ? "" : "s");
-	for (size_t i = 0; i < m->n_descs; i++) {
-		const struct acpi_dev_desc *a = &m->descs[i];
-		printf("  %-9s _UID %u", a->hid, a->uid);
-		for (uint32_t j = 0; j < a->n_io; j++)
-			printf("  ports 0x%x-0x%x", a->io[j].base,
-			       a->io[j].base + a->io[j].len - 1);
-		for (uint32_t j = 0; j < a->n_mmio; j++)
-			printf("  mmio 0x%llx-0x%llx", (unsigned long long)a->mmio[j].base,
-			       (unsigned long long)(a->mmio[j].base + a->mmio[j].len - 1));
-		for (uint32_t j = 0; j < a->n_irq; j++)
-			printf("  irq %u (%s, active %s)", a->irq[j].gsi,
-			       a->irq[j].level ? "level" : "edge",
-			       a->irq[j].active_low ? "low" : "high");
-		printf("\n");
-	}
-	platform_print_layout(m);
+	m->arch_ops->print_layout(m, boot);
 }
 
 /* ---- running ----------------------------------------------------------------------- */
@@ -398,7 +358,7 @@ static const struct smol_backend_host backend_host = {
 	.log = backend_log,
 };
 
-int machine_load_payload(struct machine *m, struct smol_x86_boot *regs)
+int machine_load_payload(struct machine *m, struct arch_boot *boot)
 {
 	int r = mem_alloc(&m->mem);
 	if (r < 0) {
@@ -406,33 +366,25 @@ int machine_load_payload(struct machine *m, struct smol_x86_boot *regs)
 		        (unsigned long long)(m->ram_size >> 20), strerror(-r));
 		return r == -EINVAL ? -ENOMEM : r;
 	}
-	if (platform_build_tables(m, NULL) < 0)
-		return -EINVAL;
-	return boot_prepare(m, regs) < 0 ? -EINVAL : 0;
+	return m->arch_ops->load_payload(m, boot) < 0 ? -EINVAL : 0;
 }
 
 int machine_write_acpi(struct machine *m, const char *dir)
 {
-	struct acpi_tables t;
-	if (!m->acpi) {
-		log_err("%s: [machine] acpi = off: there are no ACPI tables", m->cfg->path);
+	if (!m->arch_ops->write_acpi) {
+		log_err("%s: an %s machine has no ACPI tables", m->cfg->path, m->arch);
 		return -EINVAL;
 	}
-	int r = mem_alloc(&m->mem);
-	if (r < 0) {
-		log_err("cannot allocate guest RAM: %s", strerror(-r));
-		return r == -EINVAL ? -ENOMEM : r;
-	}
-	if (platform_build_tables(m, &t) < 0)
+	return m->arch_ops->write_acpi(m, dir);
+}
+
+int machine_write_dtb(struct machine *m, const char *out)
+{
+	if (!m->arch_ops->write_dtb) {
+		log_err("%s: an %s machine has no device tree", m->cfg->path, m->arch);
 		return -EINVAL;
-	if (mkdir(dir, 0777) < 0 && errno != EEXIST) {
-		log_err("cannot create %s: %s", dir, strerror(errno));
-		return -EIO;
 	}
-	r = acpi_write_files(&t, mem_gpa_ptr(&m->mem, ACPI_TABLES_GPA, ACPI_TABLES_SIZE), dir);
-	if (r == 0)
-		printf("%s: %zu ACPI tables written to %s\n", m->cfg->path, t.n_tables, dir);
-	return r < 0 ? -EIO : 0;
+	return m->arch_ops->write_dtb(m, out);
 }
 
 static void on_signal(void *opaque, int fd, uint32_t events)
@@ -518,22 +470,45 @@ int machine_create_vm(struct machine *m)
 			return STATUS_ERROR;
 		}
 	}
+	/* what needs every vCPU (arm64: the GIC), before any state is set */
+	if (m->arch_ops->vm_ready)
+		r = m->arch_ops->vm_ready(m);
+	else if (BACKEND_OP_SINCE(m, 5, vm_ready))
+		r = m->be->vm_ready(m->vm, m->arch_ops->tag, NULL, 0);
+	if (r < 0) {
+		log_err("the backend could not finish the VM: %s", strerror(-r));
+		return STATUS_ERROR;
+	}
 	return 0;
+}
+
+/* The boot CPU's entry state, through the backend op of its arch. */
+static int machine_set_boot(struct machine *m, const struct arch_boot *boot)
+{
+	switch (boot->arch) {
+	case SMOL_ARCH_X86_64: return m->be->vcpu_set_x86_boot(m->vcpus[0].bv, &boot->u.x86);
+	case SMOL_ARCH_AARCH64:
+		if (!BACKEND_OP_SINCE(m, 5, vcpu_set_boot))
+			return -ENOTSUP;
+		return m->be->vcpu_set_boot(m->vcpus[0].bv, SMOL_ARCH_AARCH64, &boot->u.arm64,
+		                            sizeof(boot->u.arm64));
+	default: return -ENOTSUP;
+	}
 }
 
 int machine_boot(struct machine *m)
 {
-	struct smol_x86_boot regs;
+	struct arch_boot boot;
 	int r;
 
 	/* RAM and the payload come first: a bad kernel is reported before any VM exists */
-	r = machine_load_payload(m, &regs);
+	r = machine_load_payload(m, &boot);
 	if (r < 0)
 		return r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 	r = machine_create_vm(m);
 	if (r)
 		return r;
-	r = m->be->vcpu_set_x86_boot(m->vcpus[0].bv, &regs);
+	r = machine_set_boot(m, &boot);
 	if (r < 0) {
 		log_err("cannot set the boot CPU's registers: %s", strerror(-r));
 		return STATUS_ERROR;
@@ -543,7 +518,7 @@ int machine_boot(struct machine *m)
 		return STATUS_ERROR;
 	/* levels devices set before the VM existed */
 	pthread_mutex_lock(&m->irq_lock);
-	for (uint32_t i = 0; i < MACHINE_IRQS; i++)
+	for (uint32_t i = 0; i < m->n_irqs; i++)
 		if (m->irq_level[i])
 			m->be->irq_line(m->vm, i, 1);
 	pthread_mutex_unlock(&m->irq_lock);

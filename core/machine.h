@@ -10,6 +10,7 @@
 
 #include <smolvm/sdk.h>
 
+#include "arch.h"
 #include "bus.h"
 #include "config.h"
 #include "evloop.h"
@@ -25,8 +26,6 @@
 	         offsetof(struct smol_backend_ops, field) + sizeof((m)->be->field) &&              \
 	 (m)->be->field)
 
-/** Interrupt lines (IOAPIC pins / GSIs) a device can claim on x86. */
-#define MACHINE_IRQS 24
 #define MACHINE_MAX_VCPUS 64
 #define MACHINE_NAME_MAX 64 /* [machine] name */
 
@@ -43,6 +42,7 @@ enum { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
 
 struct vcpu;
 struct acpi_dev_desc;
+struct dt_desc;
 struct notify_ioevent;
 struct notify_irqfd;
 
@@ -53,6 +53,8 @@ struct machine {
 
 	/* [machine] */
 	const char *arch;
+	const struct arch_ops *arch_ops; /**< the arch's platform (core/arch/<arch>/) */
+	uint32_t n_irqs; /**< lines 0 to n_irqs - 1 a device may claim (the arch's) */
 	const char *backend_name;
 	char *name; /**< [machine] name, else the INI file's name without ".ini" */
 	uint64_t ram_size;
@@ -70,6 +72,7 @@ struct machine {
 
 	/* what the devices describe (describe.c) and where the ACPI tables are */
 	struct acpi_dev_desc *descs;
+	struct dt_desc *dt_descs; /**< the same devices' device-tree parts (ABI 1.5) */
 	size_t n_descs;
 	/** Guest-physical address of the ACPI RSDP for the zero page and hvm_start_info (0: no
 	 * ACPI tables). Set before boot_prepare. */
@@ -85,9 +88,9 @@ struct machine {
 	size_t n_ioevents;
 	struct notify_irqfd *irqfds;
 	size_t n_irqfds;
-	struct smol_dev *irq_owner[MACHINE_IRQS];
-	const char *irq_reserved[MACHINE_IRQS]; /**< lines the core keeps, with why */
-	int irq_level[MACHINE_IRQS];
+	struct smol_dev *irq_owner[ARCH_MAX_IRQS];
+	const char *irq_reserved[ARCH_MAX_IRQS]; /**< lines the core keeps, with why */
+	int irq_level[ARCH_MAX_IRQS];
 	pthread_mutex_t irq_lock;
 
 	struct plugin *backend;
@@ -130,12 +133,15 @@ int machine_configure(struct machine *m, struct cfg *cfg, bool check_only, bool 
  * Allocates guest RAM and loads the payload (no VM needed): `smolvm check` does this too.
  * @return 0, -EINVAL for a bad kernel/initrd/cmdline (reported), another -errno otherwise
  */
-int machine_load_payload(struct machine *m, struct smol_x86_boot *regs);
-/** Builds the ACPI tables and writes one file per table into @p dir (`smolvm acpi`). 0, or
- * -EINVAL / -ENOMEM / -EIO after reporting. */
+int machine_load_payload(struct machine *m, struct arch_boot *boot);
+/** Builds the ACPI tables and writes one file per table into @p dir (`smolvm acpi`; x86). 0,
+ * or -EINVAL / -ENOMEM / -EIO after reporting. */
 int machine_write_acpi(struct machine *m, const char *dir);
-/** Prints the resolved layout (`smolvm check`). */
-void machine_print_layout(const struct machine *m);
+/** Loads the payload and writes the device tree its kernel gets to @p out (`smolvm dtb`;
+ * arm64). 0, or -EINVAL / -ENOMEM / -EIO after reporting. */
+int machine_write_dtb(struct machine *m, const char *out);
+/** Prints the resolved layout and the entry in @p boot (`smolvm check`). */
+void machine_print_layout(const struct machine *m, const struct arch_boot *boot);
 /**
  * Boots the machine: loads the payload, creates the VM and its vCPUs with the boot state. A
  * status (STATUS_CONFIG for a bad kernel, STATUS_ERROR) or -1 when ready to run.

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "config.h"
 #include "control.h"
 #include "log.h"
@@ -39,6 +40,8 @@ static void usage(FILE *f)
 	        "  smolvm acpi [--set SECTION.KEY=VALUE]... MACHINE.ini DIR\n"
 	        "        write the machine's ACPI tables to DIR (rsdp.dat, xsdt.dat, facp.dat,\n"
 	        "        apic.dat, dsdt.dat), for iasl -d\n"
+	        "  smolvm dtb [--set SECTION.KEY=VALUE]... MACHINE.ini OUT.dtb\n"
+	        "        write the device tree an aarch64 machine's kernel gets, for dtc\n"
 	        "  smolvm ctl SOCK status|pause|resume|snapshot FILE [--stop]\n"
 	        "        talk to a machine run with --control SOCK: its state, pause and\n"
 	        "        resume it, write a snapshot of it (with --stop the run then ends);\n"
@@ -54,7 +57,7 @@ static void usage(FILE *f)
 	        SMOLVM_PLUGIN_DIR);
 }
 
-enum mode { MODE_RUN, MODE_CHECK, MODE_ACPI };
+enum mode { MODE_RUN, MODE_CHECK, MODE_ACPI, MODE_DTB };
 
 /* What a restore's --set may change: host-side things of a device, never the machine. */
 static bool restore_set_allowed(const char *set)
@@ -86,11 +89,11 @@ static int open_snapshot(const char *file, struct snap_reader **sr, struct cfg *
 		return STATUS_CONFIG;
 	}
 	const struct snap_info *info = snapfile_info(*sr);
-	if (info->arch != SMOL_ARCH_X86_64) {
+	if (!arch_by_tag(info->arch)) {
 		fprintf(stderr,
-		        "smolvm: %s: a snapshot of an %s machine; this smolvm runs x86_64 "
-		        "machines\n",
-		        file, info->arch == SMOL_ARCH_AARCH64 ? "aarch64" : "unknown-arch");
+		        "smolvm: %s: a snapshot of an %s machine; this smolvm runs %s machines\n",
+		        file, info->arch == SMOL_ARCH_AARCH64 ? "aarch64" : "unknown-arch",
+		        arch_names());
 		goto err;
 	}
 	if (snapfile_section(*sr, SNAP_SEC_MACHINE, "", &text, &len) < 0) {
@@ -159,23 +162,20 @@ static int machine_once(const char *file, const char **sets, int n_sets, enum mo
 		        strerror(-r));
 		status = STATUS_ERROR;
 	} else if (mode == MODE_CHECK) {
-		struct smol_x86_boot regs;
-		r = machine_load_payload(&m, &regs);
+		struct arch_boot boot;
+		r = machine_load_payload(&m, &boot);
 		if (r < 0) {
 			status = r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 		} else {
-			machine_print_layout(&m);
-			if (regs.long_mode)
-				printf("entry: 0x%llx (64-bit), boot_params at 0x%llx\n",
-				       (unsigned long long)regs.rip, (unsigned long long)regs.rsi);
-			else
-				printf("entry: 0x%llx (32-bit PVH), hvm_start_info at 0x%llx\n",
-				       (unsigned long long)regs.rip, (unsigned long long)regs.rbx);
+			machine_print_layout(&m, &boot);
 			printf("%s: ok\n", file);
 			status = 0;
 		}
 	} else if (mode == MODE_ACPI) {
 		r = machine_write_acpi(&m, dir);
+		status = r == 0 ? 0 : r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
+	} else if (mode == MODE_DTB) {
+		r = machine_write_dtb(&m, dir);
 		status = r == 0 ? 0 : r == -EINVAL ? STATUS_CONFIG : STATUS_ERROR;
 	} else {
 		status = restoring ? snapshot_restore(&m, sr) : machine_boot(&m);
@@ -214,7 +214,7 @@ static int cmd_machine(int argc, char **argv, enum mode mode)
 			return STATUS_CONFIG;
 		} else if (!file) {
 			file = argv[i];
-		} else if (mode == MODE_ACPI && !dir) {
+		} else if ((mode == MODE_ACPI || mode == MODE_DTB) && !dir) {
 			dir = argv[i];
 		} else {
 			fprintf(stderr, "smolvm: one machine file at a time ('%s' and '%s')\n",
@@ -222,7 +222,7 @@ static int cmd_machine(int argc, char **argv, enum mode mode)
 			return STATUS_CONFIG;
 		}
 	}
-	if (!file || (mode == MODE_ACPI && !dir)) {
+	if (!file || ((mode == MODE_ACPI || mode == MODE_DTB) && !dir)) {
 		usage(stderr);
 		return STATUS_CONFIG;
 	}
@@ -297,6 +297,8 @@ int main(int argc, char **argv)
 		return cmd_machine(argc - i, argv + i, MODE_CHECK);
 	if (strcmp(cmd, "acpi") == 0)
 		return cmd_machine(argc - i, argv + i, MODE_ACPI);
+	if (strcmp(cmd, "dtb") == 0)
+		return cmd_machine(argc - i, argv + i, MODE_DTB);
 	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - i, argv + i);
 	if (strcmp(cmd, "plugins") == 0) {

@@ -22,13 +22,7 @@ struct guest_mem {
 	int n_regions;
 };
 
-/** x86 layout: RAM below the 32-bit MMIO hole, the rest above 4 GiB. */
-#define X86_MMIO_HOLE_START 0xC0000000ull /**< 3 GiB */
-#define X86_HIGH_RAM_START 0x100000000ull /**< 4 GiB */
-
-/** Computes the x86 layout for @p size bytes of RAM, without allocating. */
-void mem_layout_x86(struct guest_mem *m, uint64_t size);
-/** Creates the memfd and maps it (after mem_layout_x86). 0 or -errno. */
+/** Creates the memfd and maps it (after the arch laid RAM out: struct arch_ops). 0 or -errno. */
 int mem_alloc(struct guest_mem *m);
 void mem_free(struct guest_mem *m);
 
@@ -38,7 +32,7 @@ void mem_free(struct guest_mem *m);
  */
 void *mem_gpa_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
-/** End of RAM below 4 GiB (the top of the first region). */
+/** The end of the first RAM region (x86: the top of RAM below 4 GiB). */
 uint64_t mem_low_top(const struct guest_mem *m);
 
 #endif

@@ -21,7 +21,6 @@
 #include "log.h"
 #include "machine.h"
 #include "notify.h"
-#include "platform.h"
 #include "snapfile.h"
 #include "vcpu.h"
 
@@ -120,8 +119,9 @@ static int get_blob(struct machine *m, struct smol_vcpu *v, uint8_t **out, size_
 		uint8_t *buf = malloc(cap);
 		if (!buf)
 			return -ENOMEM;
-		int r = v ? m->be->vcpu_save(v, SMOL_ARCH_X86_64, buf, cap, &len)
-		          : m->be->vm_save(m->vm, SMOL_ARCH_X86_64, buf, cap, &len);
+		uint32_t arch = m->arch_ops->tag;
+		int r = v ? m->be->vcpu_save(v, arch, buf, cap, &len)
+		          : m->be->vm_save(m->vm, arch, buf, cap, &len);
 		if (r == 0 && len <= cap) {
 			*out = buf;
 			*out_len = len;
@@ -139,16 +139,16 @@ static int get_blob(struct machine *m, struct smol_vcpu *v, uint8_t **out, size_
 
 static int add_core_section(struct machine *m, struct snap_writer *w, char *err, size_t errlen)
 {
-	uint8_t buf[4 + 4 + 8 + 4 + MACHINE_IRQS];
+	uint8_t buf[4 + 4 + 8 + 4 + ARCH_MAX_IRQS];
 	le_put(buf, SNAP_CORE_VERSION, 4);
 	le_put(buf + 4, m->n_vcpus, 4);
 	le_put(buf + 8, m->ram_size, 8);
-	le_put(buf + 16, MACHINE_IRQS, 4);
+	le_put(buf + 16, m->n_irqs, 4);
 	pthread_mutex_lock(&m->irq_lock);
-	for (int i = 0; i < MACHINE_IRQS; i++)
+	for (uint32_t i = 0; i < m->n_irqs; i++)
 		buf[20 + i] = (uint8_t)m->irq_level[i];
 	pthread_mutex_unlock(&m->irq_lock);
-	return snapfile_add(w, SNAP_SEC_CORE, "", buf, sizeof(buf), err, errlen);
+	return snapfile_add(w, SNAP_SEC_CORE, "", buf, 20 + (size_t)m->n_irqs, err, errlen);
 }
 
 static int add_device_section(struct smol_dev *d, struct snap_writer *w, char *err, size_t errlen)
@@ -268,14 +268,16 @@ int snapshot_take(struct machine *m, const char *path, bool stop, char *err, siz
 	}
 	memset(&info, 0, sizeof(info));
 	info.format_version = SNAPFILE_VERSION;
-	info.arch = SMOL_ARCH_X86_64;
+	info.arch = m->arch_ops->tag;
 	snprintf(info.smolvm_version, sizeof(info.smolvm_version), "%s", SMOLVM_VERSION);
 	snprintf(info.backend, sizeof(info.backend), "%s", m->backend->desc->name);
 	info.ram_size = m->mem.size;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	info.created_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-	r = m->be->vm_cpu_info(m->vm, SMOL_ARCH_X86_64, &info.cpu, sizeof(info.cpu));
+	r = info.arch == SMOL_ARCH_X86_64
+	            ? m->be->vm_cpu_info(m->vm, SMOL_ARCH_X86_64, &info.cpu, sizeof(info.cpu))
+	            : 0;
 	if (r < 0) {
 		snprintf(err, errlen, "the backend could not describe the CPU: %s", strerror(-r));
 		goto out;
@@ -355,6 +357,8 @@ static const char *cpu_word_names[SMOL_X86_CPU_WORDS] = {
 static int check_cpu(struct machine *m, const struct snap_info *info, const char *file)
 {
 	struct smol_x86_cpu_info now;
+	if (info->arch != SMOL_ARCH_X86_64)
+		return 0; /* only x86's CPU is recorded */
 	memset(&now, 0, sizeof(now));
 	int r = m->be->vm_cpu_info(m->vm, SMOL_ARCH_X86_64, &now, sizeof(now));
 	if (r < 0) {
@@ -400,7 +404,7 @@ static int load_core_section(struct machine *m, struct snap_reader *sr, const ch
 		return STATUS_CONFIG;
 	}
 	if (le_get(p + 4, 4) != m->n_vcpus || le_get(p + 8, 8) != m->ram_size ||
-	    n_irqs != MACHINE_IRQS || len != 20 + (size_t)n_irqs) {
+	    n_irqs != m->n_irqs || len != 20 + (size_t)n_irqs) {
 		log_err("%s: the core section does not match the machine it describes (vCPUs, RAM "
 		        "or IRQ lines)",
 		        file);
@@ -410,7 +414,7 @@ static int load_core_section(struct machine *m, struct snap_reader *sr, const ch
 	 * are loaded (which then overwrite what the edge delivered): the in-kernel line state
 	 * and the devices' own view agree again, without a spurious interrupt. */
 	pthread_mutex_lock(&m->irq_lock);
-	for (uint32_t i = 0; i < MACHINE_IRQS; i++) {
+	for (uint32_t i = 0; i < m->n_irqs; i++) {
 		m->irq_level[i] = p[20 + i] ? 1 : 0;
 		if (m->irq_level[i])
 			m->be->irq_line(m->vm, i, 1);
@@ -522,6 +526,11 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 		        m->backend->path);
 		return STATUS_CONFIG;
 	}
+	if (info->arch != m->arch_ops->tag) {
+		log_err("%s: the snapshot's machine is not an %s machine (arch tag %u)", file,
+		        m->arch_ops->name, info->arch);
+		return STATUS_CONFIG;
+	}
 	if (strcmp(info->backend, m->backend->desc->name) != 0) {
 		log_err("%s: saved by the '%s' backend; this machine uses '%s'", file,
 		        info->backend, m->backend->desc->name);
@@ -550,7 +559,7 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 		log_err("%s: the snapshot has no VM section", file);
 		return STATUS_CONFIG;
 	}
-	if ((r = m->be->vm_load(m->vm, SMOL_ARCH_X86_64, blob, len)) < 0) {
+	if ((r = m->be->vm_load(m->vm, m->arch_ops->tag, blob, len)) < 0) {
 		log_err("%s: the backend could not load the VM's state: %s", file, strerror(-r));
 		return STATUS_CONFIG;
 	}
@@ -561,7 +570,7 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 			log_err("%s: the snapshot has no state for vCPU %u", file, i);
 			return STATUS_CONFIG;
 		}
-		if ((r = m->be->vcpu_load(m->vcpus[i].bv, SMOL_ARCH_X86_64, blob, len)) < 0) {
+		if ((r = m->be->vcpu_load(m->vcpus[i].bv, m->arch_ops->tag, blob, len)) < 0) {
 			log_err("%s: the backend could not load vCPU %u: %s", file, i,
 			        r == -ENOTSUP ? "this host lacks a CPU feature the guest saw"
 			                      : strerror(-r));
@@ -572,9 +581,9 @@ int snapshot_restore(struct machine *m, struct snap_reader *sr)
 		return STATUS_ERROR;
 	if ((r = load_devices(m, sr, file)) != 0)
 		return r;
-	/* a new VM generation ID, and the guest told (Linux reseeds its RNG): after the
+	/* x86: a new VM generation ID, and the guest told (Linux reseeds its RNG): after the
 	 * LAPICs are loaded, or loading them would drop the interrupt */
-	if (platform_vmgenid_change(m) < 0)
+	if (m->arch_ops->restored && m->arch_ops->restored(m) < 0)
 		log_warn("%s: the guest was not told of its new VM generation ID: clones may share "
 		         "random numbers",
 		         file);

@@ -1,6 +1,7 @@
 /*
- * fuzz-loader: the kernel loaders (core/loader-elf.c, core/loader-bzimage.c) and the boot area
- * boot_prepare() writes around them (core/boot.c), into a guest RAM of a few sizes.
+ * fuzz-loader: the kernel loaders (core/arch/x86/loader-elf.c, core/arch/x86/loader-bzimage.c) and
+ * the boot area boot_prepare() writes around them (core/arch/x86/boot.c), into a guest RAM of a few
+ * sizes.
  *
  * Input: 6 bytes of setup, then the kernel file.
  *   byte 0: bits 0-1 the RAM size (1, 4, 20 or 48 MiB), bit 2 an initrd, bit 3 ACPI tables,
@@ -21,6 +22,7 @@
 
 #include "boot.h"
 #include "fuzz-input.h"
+#include "layout.h"
 #include "machine.h"
 
 static const uint64_t ram_sizes[4] = { 1ull << 20, 4ull << 20, 20ull << 20, 48ull << 20 };

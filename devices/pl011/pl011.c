@@ -485,9 +485,11 @@ static int pl011_create(const struct smol_host *host, struct smol_dev *dev, uint
 }
 
 /*
- * ABI 1.4 describes devices for ACPI only: the PL011 is ARMH0011 there (the SBSA generic UART
- * ID, which Linux's amba-pl011 binds as "sbsa-uart"), with its region and its level-triggered
- * line. A device-tree node (compatible "arm,pl011", "arm,primecell") needs a later SDK minor.
+ * For ACPI the PL011 is ARMH0011 (the SBSA generic UART ID, which Linux's amba-pl011 binds as
+ * "sbsa-uart"), with its region and its level-triggered line. For a device tree (ABI 1.5) it is
+ * "arm,pl011" on the AMBA bus ("arm,primecell": Linux matches the PrimeCell ID registers), with
+ * the two clocks the binding names (uartclk, from which the baud rate divisors count, and
+ * apb_pclk) and the console mark for /chosen's stdout-path.
  */
 static int pl011_describe(void *state, struct smol_describe *d)
 {
@@ -499,6 +501,17 @@ static int pl011_describe(void *state, struct smol_describe *d)
 		r = h->desc_mmio(d, p->base, PL011_REGION);
 	if (r == 0)
 		r = h->desc_irq(d, p->irq, SMOL_IRQ_LEVEL);
+	if (r || h->abi_minor < 5)
+		return r;
+	r = h->desc_compatible(d, "arm,pl011");
+	if (r == 0)
+		r = h->desc_compatible(d, "arm,primecell");
+	if (r == 0)
+		r = h->desc_clock(d, "uartclk", PL011_CLOCK_HZ);
+	if (r == 0)
+		r = h->desc_clock(d, "apb_pclk", PL011_CLOCK_HZ);
+	if (r == 0)
+		r = h->desc_console(d);
 	return r;
 }
 

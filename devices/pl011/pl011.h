@@ -15,6 +15,9 @@
 
 #define PL011_FIFO_LEN 32 /* r1p5: 32-entry transmit and receive FIFOs */
 #define PL011_REGION 0x1000 /* a PrimeCell's 4 KiB */
+/** The rate the device tree gives uartclk and apb_pclk (24 MHz, as on QEMU's virt): the baud rate
+ * divisors the driver writes count from it; the model itself sends at the host's pace. */
+#define PL011_CLOCK_HZ 24000000u
 
 /* Register offsets. */
 enum {

@@ -53,6 +53,8 @@ int virtio_dev_describe(const struct smol_host *h, struct smol_describe *d, uint
 		         (unsigned long long)base, line);
 		r = h->desc_cmdline(d, words);
 	}
+	if (r == 0 && h->abi_minor >= 5)
+		r = h->desc_compatible(d, "virtio,mmio"); /* a device tree's node (arm64) */
 	return r;
 }
 

@@ -50,6 +50,13 @@
  *  - 1.4 (smolvm 0.5): host table dev_name() and machine_name(), for names and identifiers
  *    that stay the same from run to run (virtio-net's default MAC address), and
  *    cfg_str_at() for a key the user may repeat (virtio-net's port forwards).
+ *  - 1.5 (smolvm 0.6): arm64 machines. Host table desc_compatible(), desc_clock() and
+ *    desc_console(): a device describes itself for a device tree (the core writes one node
+ *    per described device; ACPI machines ignore them); desc_mmio() takes addresses above
+ *    4 GiB on arm64; interrupt lines are GIC SPIs there (line N is SPI N, INTID 32 + N).
+ *    Backend ops vcpu_set_boot() (an arch-tagged entry state: struct smol_arm64_boot) and
+ *    vm_ready() (once every vCPU exists: arm64's GICv3 at struct smol_arm64_platform's
+ *    addresses).
  *
  * Building for an older core: define SMOL_TARGET_ABI_MINOR (say 2) before including this
  * header. The descriptor then says 1.2, so a 1.2 core loads the plugin, and the fields of later
@@ -69,7 +76,7 @@ extern "C" {
 /** ABI major version: plugins built for another major are refused. */
 #define SMOL_ABI_MAJOR 1
 /** ABI minor version: plugins built for a newer minor than the core's are refused. */
-#define SMOL_ABI_MINOR 4
+#define SMOL_ABI_MINOR 5
 
 /** The minor version a plugin is built for (see the changelog): SMOL_ABI_MINOR by default. */
 #ifndef SMOL_TARGET_ABI_MINOR
@@ -254,7 +261,9 @@ struct smol_host {
 	 * Claims interrupt line @p line (a GSI on x86), only from create(). -EINVAL for a line
 	 * that does not exist, -EBUSY if another device holds it or the core keeps it: the core
 	 * reports every refusal itself, with file and line (the device need not). ABI 1.2: with
-	 * SMOL_IRQ_AUTO the core picks the first free line from 5 up and returns it (>= 0).
+	 * SMOL_IRQ_AUTO the core picks the first free line from the arch's first (x86: 5, arm64:
+	 * 16) up and returns it (>= 0). A line is an I/O APIC pin (GSI) on x86, a GIC SPI on
+	 * arm64.
 	 */
 	SMOL_MUST_CHECK int (*irq_claim)(struct smol_dev *dev, uint32_t line);
 	/** Sets a claimed line's level (1 asserted, 0 deasserted). */
@@ -301,13 +310,14 @@ struct smol_host {
 	SMOL_MUST_CHECK int (*desc_device)(struct smol_describe *d, const char *hid);
 	/** Adds ports [port, port+len). */
 	SMOL_MUST_CHECK int (*desc_io)(struct smol_describe *d, uint16_t port, uint16_t len);
-	/** Adds guest-physical MMIO [base, base+len) (below 4 GiB). */
+	/** Adds guest-physical MMIO [base, base+len) (below 4 GiB on x86, where ACPI says it). */
 	SMOL_MUST_CHECK int (*desc_mmio)(struct smol_describe *d, uint64_t base, uint64_t len);
-	/** Adds interrupt line @p line (a GSI on x86) with enum smol_irq_flags. */
+	/** Adds interrupt line @p line (a GSI on x86, an SPI on arm64) with enum smol_irq_flags. */
 	SMOL_MUST_CHECK int (*desc_irq)(struct smol_describe *d, uint32_t line, uint32_t flags);
 	/**
 	 * Kernel command-line words for a machine without ACPI (`[machine] acpi = off`), e.g.
-	 * "virtio_mmio.device=512@0xd0000000:5". Ignored when ACPI describes the machine.
+	 * "virtio_mmio.device=512@0xd0000000:5". Ignored when ACPI or a device tree describes the
+	 * machine.
 	 */
 	SMOL_MUST_CHECK int (*desc_cmdline)(struct smol_describe *d, const char *words);
 
@@ -381,6 +391,29 @@ struct smol_host {
 	                                  const char **out);
 #else
 	void (*reserved_1_4[3])(void);
+#endif
+
+	/* ---- ABI 1.5: check abi_minor >= 5 before calling these ------------------------ */
+#if SMOL_TARGET_ABI_MINOR >= 5
+	/**
+	 * Device-tree descriptions (arm64 machines), inside describe() after desc_device(): a
+	 * compatible string of the device being described, most specific first ("arm,pl011",
+	 * then "arm,primecell"), up to 4 of at most 63 bytes each. A described device without
+	 * one is left out of a device tree (with a warning). ACPI machines ignore it.
+	 */
+	SMOL_MUST_CHECK int (*desc_compatible)(struct smol_describe *d, const char *compatible);
+	/**
+	 * A clock input of the device being described, @p name as its binding says ("uartclk",
+	 * "apb_pclk"), running at @p hz: a fixed-rate clock in a device tree. Up to 2.
+	 */
+	SMOL_MUST_CHECK int (*desc_clock)(struct smol_describe *d, const char *name, uint32_t hz);
+	/**
+	 * The device being described is a console: the first one a machine describes is where
+	 * the kernel writes (a device tree's /chosen stdout-path).
+	 */
+	SMOL_MUST_CHECK int (*desc_console)(struct smol_describe *d);
+#else
+	void (*reserved_1_5[3])(void);
 #endif
 };
 
@@ -529,6 +562,29 @@ struct smol_exit {
 			uint32_t type; /**< enum smol_system_event */
 		} system_event;
 	} u;
+};
+
+/**
+ * An aarch64 boot CPU's entry state (ABI 1.5, smol_backend_ops::vcpu_set_boot with
+ * SMOL_ARCH_AARCH64), as Linux's arm64 booting.rst asks: the backend starts the vCPU at @c pc
+ * in EL1h with DAIF masked, the MMU and data cache off, and x0-x3 set; every other vCPU
+ * stays off until the guest starts it through PSCI CPU_ON.
+ */
+struct smol_arm64_boot {
+	uint64_t pc; /**< the kernel image's entry (its first byte) */
+	uint64_t x[4]; /**< x0 the device tree's guest-physical address; x1-x3 0 */
+};
+
+/**
+ * An aarch64 machine's interrupt controller (ABI 1.5, smol_backend_ops::vm_ready with
+ * SMOL_ARCH_AARCH64): a GICv3 whose distributor and redistributors the core placed.
+ */
+struct smol_arm64_platform {
+	uint32_t struct_size; /**< sizeof(struct smol_arm64_platform) in the core */
+	uint32_t n_irqs; /**< interrupt lines devices may use: SPIs 0 to n_irqs - 1 */
+	uint64_t gicd_base; /**< the distributor: 64 KiB */
+	uint64_t gicr_base; /**< the redistributors: 128 KiB per vCPU, one region */
+	uint64_t gicr_size; /**< bytes of the redistributor region */
 };
 
 /** Initial x86 register state a loader asks for (smol_backend_ops::vcpu_set_x86_boot). */
@@ -689,8 +745,32 @@ struct smol_backend_ops {
 	 * watchdogs do not take the gap for a lockup (x86 KVM: KVM_KVMCLOCK_CTRL). Optional.
 	 */
 	int (*vcpu_was_paused)(struct smol_vcpu *vcpu);
+#if SMOL_TARGET_ABI_MINOR >= 5
+	/* ---- ABI 1.5: arm64, optional on x86 ------------------------------------------ */
+
+	/**
+	 * Sets a boot CPU's entry state, @p boot of @p len bytes tagged @p arch (for
+	 * SMOL_ARCH_AARCH64 a struct smol_arm64_boot), before the vCPU first runs. Required on
+	 * arm64; x86 machines use vcpu_set_x86_boot. 0, -ENOTSUP for another arch, -EINVAL for a
+	 * short or bad state.
+	 */
+	SMOL_MUST_CHECK int (*vcpu_set_boot)(struct smol_vcpu *vcpu, uint32_t arch,
+	                                     const void *boot, size_t len);
+	/**
+	 * Called once every vCPU exists, before any vCPU's boot or saved state is set and before
+	 * the first vcpu_run: finishes what needs every vCPU (arm64: the GICv3 at the addresses
+	 * of @p platform, a struct smol_arm64_platform of @p len bytes). Required on arm64; x86
+	 * machines call it with SMOL_ARCH_X86_64, NULL and 0 when the backend has it. 0 or a
+	 * negative errno (after logging why).
+	 */
+	SMOL_MUST_CHECK int (*vm_ready)(struct smol_vm *vm, uint32_t arch, const void *platform,
+	                                size_t len);
+	/** Reserved for later minor versions: zero. */
+	void (*reserved[2])(void);
+#else
 	/** Reserved for later minor versions (arm64): zero. */
 	void (*reserved[4])(void);
+#endif
 #else
 	/** Reserved for later minor versions (save/restore, arm64): zero. */
 	void (*reserved[10])(void);
@@ -754,7 +834,7 @@ SMOL_PIN(struct smol_host, desc_cmdline, 184, 8);
 SMOL_PIN(struct smol_host, ioeventfd, 192, 8);
 SMOL_PIN(struct smol_host, irqfd, 200, 8);
 SMOL_PIN(struct smol_host, reserved, 208, 32);
-SMOL_PIN_SIZE(struct smol_host, 312);
+SMOL_PIN_SIZE(struct smol_host, 336);
 SMOL_PIN(struct smol_device_ops, struct_size, 0, 4);
 SMOL_PIN(struct smol_device_ops, create, 8, 8);
 SMOL_PIN(struct smol_device_ops, destroy, 16, 8);
@@ -831,6 +911,26 @@ SMOL_PIN(struct smol_host, dev_name, 288, 8);
 SMOL_PIN(struct smol_host, machine_name, 296, 8);
 SMOL_PIN(struct smol_host, cfg_str_at, 304, 8);
 #endif
+#if SMOL_TARGET_ABI_MINOR >= 5
+SMOL_PIN(struct smol_host, desc_compatible, 312, 8);
+SMOL_PIN(struct smol_host, desc_clock, 320, 8);
+SMOL_PIN(struct smol_host, desc_console, 328, 8);
+SMOL_PIN(struct smol_backend_ops, vcpu_set_boot, 152, 8);
+SMOL_PIN(struct smol_backend_ops, vm_ready, 160, 8);
+SMOL_PIN(struct smol_backend_ops, reserved, 168, 16);
+#else
+SMOL_PIN(struct smol_host, reserved_1_5, 312, 24);
+SMOL_PIN(struct smol_backend_ops, reserved, 152, 32);
+#endif
+SMOL_PIN(struct smol_arm64_boot, pc, 0, 8);
+SMOL_PIN(struct smol_arm64_boot, x, 8, 32);
+SMOL_PIN_SIZE(struct smol_arm64_boot, 40);
+SMOL_PIN(struct smol_arm64_platform, struct_size, 0, 4);
+SMOL_PIN(struct smol_arm64_platform, n_irqs, 4, 4);
+SMOL_PIN(struct smol_arm64_platform, gicd_base, 8, 8);
+SMOL_PIN(struct smol_arm64_platform, gicr_base, 16, 8);
+SMOL_PIN(struct smol_arm64_platform, gicr_size, 24, 8);
+SMOL_PIN_SIZE(struct smol_arm64_platform, 32);
 SMOL_PIN(struct smol_device_ops, pause, 72, 8);
 SMOL_PIN(struct smol_device_ops, resume, 80, 8);
 SMOL_PIN(struct smol_device_ops, reserved, 88, 48);
@@ -846,7 +946,6 @@ SMOL_PIN(struct smol_backend_ops, vm_load, 120, 8);
 SMOL_PIN(struct smol_backend_ops, vcpu_save, 128, 8);
 SMOL_PIN(struct smol_backend_ops, vcpu_load, 136, 8);
 SMOL_PIN(struct smol_backend_ops, vcpu_was_paused, 144, 8);
-SMOL_PIN(struct smol_backend_ops, reserved, 152, 32);
 #else
 SMOL_PIN(struct smol_host, reserved_1_3, 240, 48);
 SMOL_PIN(struct smol_device_ops, reserved, 72, 64);

@@ -1,7 +1,7 @@
 /* boot-fixture.h: what the boot tests share: a machine with RAM and nothing else (no VM), test
  * images written to temporary files for boot_prepare, the stderr a refusal printed, and the
- * boot-area structures decoded independently of core/boot.c (from boot.rst, zero-page.rst and
- * Xen's start_info.h). */
+ * boot-area structures decoded independently of core/arch/x86/boot.c (from boot.rst, zero-page.rst
+ * and Xen's start_info.h). */
 #ifndef SMOLVM_TEST_BOOT_FIXTURE_H
 #define SMOLVM_TEST_BOOT_FIXTURE_H
 
@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "boot.h"
+#include "layout.h"
 #include "machine.h"
 
 /* zero page (struct boot_params) offsets */

@@ -1,5 +1,5 @@
-/* Unit tests of the ACPI table builder (core/acpi.c): checksums, lengths, the pointers from
- * RSDP to DSDT, the FADT's and MADT's fields, the DSDT's devices, and refusals (-ENOSPC
+/* Unit tests of the ACPI table builder (core/arch/x86/acpi.c): checksums, lengths, the pointers
+ * from RSDP to DSDT, the FADT's and MADT's fields, the DSDT's devices, and refusals (-ENOSPC
  * without writing past the buffer, -EINVAL for bad descriptions). The tables are read back
  * here with a separate decoder, not with the builder's own code. */
 #include <criterion/criterion.h>

@@ -1,5 +1,5 @@
-/* Unit tests of the AML encoder (core/aml.c), byte for byte against sequences worked out by
- * hand from the ACPI 6.5 specification (chapter 20, AML encoding; 6.4, resource descriptors). */
+/* Unit tests of the AML encoder (core/arch/x86/aml.c), byte for byte against sequences worked out
+ * by hand from the ACPI 6.5 specification (chapter 20, AML encoding; 6.4, resource descriptors). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdlib.h>

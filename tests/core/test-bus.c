@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "layout.h"
 #include "memory.h"
 
 static uint64_t last_off;

@@ -1,5 +1,5 @@
-/* Unit tests of the bzImage loader (core/loader-bzimage.c) and the zero page boot_prepare writes
- * for it, on synthetic images whose setup header is filled field by field here (offsets from
+/* Unit tests of the bzImage loader (core/arch/x86/loader-bzimage.c) and the zero page boot_prepare
+ * writes for it, on synthetic images whose setup header is filled field by field here (offsets from
  * Documentation/arch/x86/boot.rst). No VM is needed: loading only touches RAM. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>

@@ -1,5 +1,6 @@
-/* Unit tests of the ELF64 loader (core/loader-elf.c) on hostile and well-formed images, and of
- * the boot area the core writes (core/boot.c). No VM is needed: loading only touches RAM. */
+/* Unit tests of the ELF64 loader (core/arch/x86/loader-elf.c) on hostile and well-formed images,
+ * and of the boot area the core writes (core/arch/x86/boot.c). No VM is needed: loading only
+ * touches RAM. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <elf.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "layout.h"
 #include "machine.h"
 
 static struct machine m;

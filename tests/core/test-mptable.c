@@ -1,4 +1,5 @@
-/* The MP table for machines without ACPI (core/mptable.c): structure, checksums, entries. */
+/* The MP table for machines without ACPI (core/arch/x86/mptable.c): structure, checksums, entries.
+ */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
-/* Unit tests of the platform's VM generation ID (core/platform.c): the GSI it reserves, the
- * random ID platform_build_tables writes where the DSDT's ADDR points, and
+/* Unit tests of the platform's VM generation ID (core/arch/x86/platform.c): the GSI it reserves,
+ * the random ID platform_build_tables writes where the DSDT's ADDR points, and
  * platform_vmgenid_change(), which writes a new ID and pulses the GED's line (seen here
  * through a backend whose irq_line records its calls), also on a machine whose RAM did not come
  * from platform_build_tables (a restored one). No VM, no /dev/kvm. */
@@ -14,6 +14,7 @@
 #include "acpi.h"
 #include "config.h"
 #include "log.h"
+#include "layout.h"
 #include "machine.h"
 #include "platform.h"
 
@@ -95,7 +96,7 @@ Test(platform, acpi_reserves_the_ged_line_and_no_acpi_does_not)
 	cr_assert(m.acpi);
 	cr_assert_not_null(m.irq_reserved[PLATFORM_GED_GSI]);
 	cr_assert(strstr(m.irq_reserved[PLATFORM_GED_GSI], "VM generation ID"));
-	for (int l = 0; l < MACHINE_IRQS; l++)
+	for (int l = 0; l < X86_IRQS; l++)
 		if (l != PLATFORM_GED_GSI)
 			cr_assert_null(m.irq_reserved[l], "line %d", l);
 	teardown();

@@ -1,7 +1,7 @@
 /* Unit tests of the PVH boot of ELF64 executables carrying a Xen XEN_ELFNOTE_PHYS32_ENTRY note
- * (core/loader-elf.c, core/boot.c): the note parser on hostile notes, the 32-bit entry state
- * and struct hvm_start_info (Xen public/arch-x86/hvm/start_info.h). Also the 64-bit entry of
- * ELF files without the note. No VM is needed: loading only touches RAM. */
+ * (core/arch/x86/loader-elf.c, core/arch/x86/boot.c): the note parser on hostile notes, the 32-bit
+ * entry state and struct hvm_start_info (Xen public/arch-x86/hvm/start_info.h). Also the 64-bit
+ * entry of ELF files without the note. No VM is needed: loading only touches RAM. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <elf.h>

@@ -115,7 +115,7 @@ Test(restore, another_arch)
 	i.arch = SMOL_ARCH_AARCH64;
 	snapshot_with(i, "2M");
 	cr_assert_eq(run_restore(""), 2);
-	assert_stderr_has("a snapshot of an aarch64 machine; this smolvm runs x86_64 machines");
+	assert_stderr_has("the snapshot's machine is not an x86_64 machine (arch tag 2)");
 }
 
 Test(restore, another_backend)

@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define SMOKE_NAME "kvm-smoke"
+#include "smoke-check.h"
+
 #define GUEST_MEM (1u << 20)
 #define CODE_ADDR 0x1000u
 #define PORT_DATA 0x10
@@ -46,30 +49,6 @@ static const uint8_t guest_code[] = {
 	0xf4, /* hlt */
 	0xeb, 0xfd, /* jmp hlt */
 };
-
-static int failures;
-
-static void check(int ok, const char *what)
-{
-	printf("%s: %s\n", ok ? "ok" : "FAIL", what);
-	if (!ok)
-		failures++;
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int xioctl(int fd, unsigned long req, void *arg, const char *name)
-{
-	int r = ioctl(fd, req, arg);
-	if (r < 0)
-		fprintf(stderr, "kvm-smoke: %s: %s\n", name, strerror(errno));
-	return r;
-}
 
 int main(void)
 {

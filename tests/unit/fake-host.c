@@ -1190,6 +1190,25 @@ static int fake_desc_cmdline(struct smol_describe *d, const char *words)
 	return desc_add(d, false, "cmdline %s\n", words);
 }
 
+static int fake_desc_compatible(struct smol_describe *d, const char *compatible)
+{
+	if (!compatible || !*compatible || strlen(compatible) > 63)
+		return -EINVAL;
+	return desc_add(d, true, "compatible %s\n", compatible);
+}
+
+static int fake_desc_clock(struct smol_describe *d, const char *name, uint32_t hz)
+{
+	if (!name || !*name || !hz)
+		return -EINVAL;
+	return desc_add(d, true, "clock %s %u\n", name, hz);
+}
+
+static int fake_desc_console(struct smol_describe *d)
+{
+	return desc_add(d, true, "console\n");
+}
+
 const char *fake_dev_describe(struct smol_dev *dev)
 {
 	static struct smol_describe d;
@@ -1408,4 +1427,7 @@ const struct smol_host fake_host = {
 	.dev_name = fake_dev_name,
 	.machine_name = fake_machine_name,
 	.cfg_str_at = fake_cfg_str_at,
+	.desc_compatible = fake_desc_compatible,
+	.desc_clock = fake_desc_clock,
+	.desc_console = fake_desc_console,
 };

@@ -26,7 +26,9 @@ Test(pl011, maps_4k_and_claims_its_line)
 	cr_assert(fake_irq_claimed(IRQ));
 	cr_assert_eq(fake_cfg_unread(dev), NULL, "every key is read");
 	cr_assert_str_eq(fake_dev_describe(dev),
-	                 "device ARMH0011\nmmio 0x9000000 0x1000\nirq 33 1\n");
+	                 "device ARMH0011\nmmio 0x9000000 0x1000\nirq 33 1\n"
+	                 "compatible arm,pl011\ncompatible arm,primecell\n"
+	                 "clock uartclk 24000000\nclock apb_pclk 24000000\nconsole\n");
 }
 
 Test(pl011, without_base_and_irq_the_host_chooses)
@@ -38,7 +40,9 @@ Test(pl011, without_base_and_irq_the_host_chooses)
 	cr_assert(fake_mmio_mapped(FAKE_MMIO_AUTO_BASE));
 	cr_assert(fake_irq_claimed(5), "the first free line from 5 up");
 	cr_assert_str_eq(fake_dev_describe(dev),
-	                 "device ARMH0011\nmmio 0xd0000000 0x1000\nirq 5 1\n");
+	                 "device ARMH0011\nmmio 0xd0000000 0x1000\nirq 5 1\n"
+	                 "compatible arm,pl011\ncompatible arm,primecell\n"
+	                 "clock uartclk 24000000\nclock apb_pclk 24000000\nconsole\n");
 	fake_mmio_write(FAKE_MMIO_AUTO_BASE + LCR_H, 4, LCRH_FEN);
 	fake_mmio_write(FAKE_MMIO_AUTO_BASE + CR, 4, CR_ON | CR_LBE);
 	fake_mmio_write(FAKE_MMIO_AUTO_BASE + IMSC, 4, INT_RT);

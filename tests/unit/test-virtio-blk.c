@@ -159,7 +159,8 @@ Test(blk, describe_as_lnro0005_with_cmdline)
 	cr_assert_str_eq(fake_dev_describe(dev), "device LNRO0005\n"
 	                                         "mmio 0xd0004000 0x200\n"
 	                                         "irq 11 0\n"
-	                                         "cmdline virtio_mmio.device=512@0xd0004000:11\n");
+	                                         "cmdline virtio_mmio.device=512@0xd0004000:11\n"
+	                                         "compatible virtio,mmio\n");
 }
 
 Test(blk, irq_conflict_reported)

@@ -12,6 +12,8 @@
 
 #include <smolvm/sdk.h>
 
+#include "bootfile.h"
+
 struct machine;
 
 /* Guest-physical layout of the x86 boot area (the entry contract in README.md). */
@@ -38,13 +40,6 @@ struct machine;
  * 0x202 + the byte at 0x201, and never beyond 0x290 (edd_mbr_sig_buffer in the zero page). */
 #define BOOT_SETUP_HDR 0x1f1
 #define BOOT_SETUP_HDR_MAX (0x290 - BOOT_SETUP_HDR)
-
-/** A file read into memory. */
-struct boot_file {
-	const char *path;
-	uint8_t *data;
-	size_t size;
-};
 
 /** How the boot CPU enters the payload. */
 enum boot_entry {
@@ -91,10 +86,6 @@ int boot_prepare(struct machine *m, struct smol_x86_boot *regs);
 
 /** Reports "FILE: message" about a kernel file a loader refuses; returns -EINVAL. */
 int boot_fail(const struct boot_file *f, const char *fmt, ...) SMOL_PRINTF(2, 3);
-
-/** Reads a whole file (up to 2 GiB). 0 or -errno; reports nothing. */
-int boot_read_file(const char *path, struct boot_file *f);
-void boot_file_free(struct boot_file *f);
 
 /** One memory-map entry (e820 types: 1 RAM, 2 reserved). */
 struct boot_mem_entry {

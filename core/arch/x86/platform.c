@@ -23,6 +23,7 @@
 
 #include "acpi.h"
 #include "config.h"
+#include "layout.h"
 #include "log.h"
 #include "machine.h"
 #include "mptable.h"
@@ -34,7 +35,7 @@ _Static_assert(ACPI_TABLES_GPA + ACPI_TABLES_SIZE <= PLATFORM_VMGENID_GPA &&
                "reset vector's page");
 _Static_assert(ACPI_TABLES_SIZE == 120 * 1024, "the -ENOSPC message says 120 KiB");
 _Static_assert(PLATFORM_VMGENID_SIZE == ACPI_VMGENID_SIZE, "one size of VM generation ID");
-_Static_assert(PLATFORM_GED_GSI < MACHINE_IRQS, "the GED's line is an I/O APIC pin");
+_Static_assert(PLATFORM_GED_GSI < X86_IRQS, "the GED's line is an I/O APIC pin");
 
 #define PM_SLEEP_CONTROL 0
 #define PM_SLEEP_STATUS 1
@@ -101,21 +102,11 @@ void platform_configure(struct machine *m)
 {
 	struct cfg *c = m->cfg;
 	struct cfg_section *s = cfg_section(c, CFG_MACHINE, NULL);
-	const char *on_reboot = "exit";
 	int acpi = 1;
 
-	if (s) {
+	if (s)
 		cfg_get_bool(c, s, "acpi", 1, &acpi);
-		cfg_get_str(c, s, "on_reboot", "exit", &on_reboot);
-	}
 	m->acpi = acpi;
-	if (strcmp(on_reboot, "exit") == 0)
-		m->on_reboot = ON_REBOOT_EXIT;
-	else if (strcmp(on_reboot, "restart") == 0)
-		m->on_reboot = ON_REBOOT_RESTART;
-	else
-		cfg_error(c, s, cfg_get(s, "on_reboot"), "on_reboot '%s': must be exit or restart",
-		          on_reboot);
 	if (acpi && !m->irq_reserved[PLATFORM_GED_GSI])
 		m->irq_reserved[PLATFORM_GED_GSI] = "the VM generation ID's ACPI event (GED)";
 	/* also without ACPI: the reset stub at the reset vector writes the reset register */
@@ -225,7 +216,7 @@ static int build_mptable(struct machine *m)
 		.lapic_base = 0xfee00000,
 		.ioapic_base = 0xfec00000,
 		.ioapic_id = (uint8_t)m->n_vcpus,
-		.n_ioapic_pins = MACHINE_IRQS,
+		.n_ioapic_pins = X86_IRQS,
 	};
 	int r = buf ? mptable_build(&mm, buf, MPTABLE_MAX_SIZE, MPTABLE_GPA) : -EINVAL;
 	if (r < 0) {

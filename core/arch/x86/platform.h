@@ -29,8 +29,8 @@ struct acpi_tables;
  * expect at fixed numbers. */
 #define PLATFORM_GED_GSI 23
 
-/** Reads `[machine] acpi` and `on_reboot`, maps the power-management ports and, with ACPI,
- * reserves PLATFORM_GED_GSI. */
+/** Reads `[machine] acpi`, maps the power-management ports and, with ACPI, reserves
+ * PLATFORM_GED_GSI. */
 void platform_configure(struct machine *m);
 
 /**
