@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "boot-fixture.h"
+#include "cache-dir.h"
 
 #define MIB (1ull << 20)
 
@@ -53,13 +54,7 @@ static int find_kernel_dir(char *why, size_t len)
 		return 0;
 	}
 	char cache[4096], pattern[4200];
-	if (getenv("SMOLVM_CACHE"))
-		snprintf(cache, sizeof(cache), "%s", getenv("SMOLVM_CACHE"));
-	else if (getenv("XDG_CACHE_HOME"))
-		snprintf(cache, sizeof(cache), "%s/smolvm", getenv("XDG_CACHE_HOME"));
-	else
-		snprintf(cache, sizeof(cache), "%s/.cache/smolvm",
-		         getenv("HOME") ? getenv("HOME") : "");
+	smolvm_cache_dir(cache, sizeof(cache));
 	snprintf(pattern, sizeof(pattern), "%s/nest/*/", cache);
 	glob_t g;
 	time_t newest = 0;
