@@ -2,6 +2,7 @@
 #include "arch.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 static const struct arch_ops *const arches[] = { &arch_x86_64, &arch_aarch64 };
@@ -24,5 +25,10 @@ const struct arch_ops *arch_by_tag(uint32_t tag)
 
 const char *arch_names(void)
 {
-	return "x86_64, aarch64";
+	static char names[64];
+	if (!names[0])
+		for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			         i ? ", " : "", arches[i]->name);
+	return names;
 }

@@ -245,12 +245,18 @@ out:
 	return r;
 }
 
+/* The size of the device tree at @p gpa in guest RAM (its header's big-endian totalsize), or 0. */
+static uint32_t dtb_size_at(const struct machine *m, uint64_t gpa)
+{
+	const uint8_t *hdr = mem_gpa_ptr(&m->mem, gpa, 8);
+	return hdr ? (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 | (uint32_t)hdr[6] << 8 |
+	                       hdr[7]
+	           : 0;
+}
+
 static void a64_print_layout(const struct machine *m, const struct arch_boot *boot)
 {
-	const uint8_t *hdr = mem_gpa_ptr(&m->mem, boot->u.arm64.x[0], 8);
-	uint32_t size = hdr ? (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 |
-	                                (uint32_t)hdr[6] << 8 | hdr[7]
-	                    : 0;
+	uint32_t size = dtb_size_at(m, boot->u.arm64.x[0]);
 	printf("firmware tables: a device tree at 0x%llx (%u bytes), %zu device%s in it; GICv3 "
 	       "distributor 0x%llx, redistributors 0x%llx-0x%llx\n",
 	       (unsigned long long)boot->u.arm64.x[0], size, m->n_descs, m->n_descs == 1 ? "" : "s",
@@ -266,10 +272,7 @@ static int a64_write_dtb(struct machine *m, const char *out)
 	int r = machine_load_payload(m, &boot);
 	if (r < 0)
 		return r;
-	const uint8_t *hdr = mem_gpa_ptr(&m->mem, boot.u.arm64.x[0], 8);
-	uint32_t size = hdr ? (uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 |
-	                              (uint32_t)hdr[6] << 8 | hdr[7]
-	                    : 0;
+	uint32_t size = dtb_size_at(m, boot.u.arm64.x[0]);
 	const uint8_t *blob = size ? mem_gpa_ptr(&m->mem, boot.u.arm64.x[0], size) : NULL;
 	if (!blob) {
 		log_err("%s: no device tree in guest RAM at 0x%llx", m->cfg->path,
