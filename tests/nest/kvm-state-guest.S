@@ -9,7 +9,8 @@
  * PERIOD_TSC cycles ahead by each tick), CPU 1 the periodic LAPIC timer (vector 0x41); each
  * tick adds one to the CPU's counter at TICKS + 4 * id and EOIs. The CPU then loops
  * reporting, with 32-bit port writes: 0x10 a sequence number (esi, +1 per round), 0x11 its
- * tick count, 0x12 and 0x13 the low and high halves of rdtsc.
+ * tick count, 0x12 and 0x13 the low and high halves of rdtsc, read inside a consistent copy
+ * of its pvclock area left at PVSNAP + 64 * id.
  */
 #define LOAD 0x1000
 #define A(x) ((x) - guest_start + LOAD)
@@ -17,6 +18,7 @@
 #define TICKS 0x4000
 #define NCPUS 0x4100
 #define PVCLOCK 0x5000
+#define PVSNAP 0x6000 /* each report's copy of the pvclock area */
 #define APIC 0xfee00000
 #define PERIOD_TSC 20000000
 #define PERIOD_APIC 10000000 /* bus cycles: KVM's APIC bus runs at 1 GHz, so 10 ms */
@@ -123,7 +125,24 @@ report:
 	movw $0x11, %dx
 	movl (%ebx), %eax
 	outl %eax, %dx
+	/* rdtsc inside a copy of the pvclock area, as a kvmclock read does: version even and
+	 * the same before and after, so the host computes the kvmclock this CPU saw */
+	movl %ebp, %edi
+	shll $6, %edi
+	addl $PVCLOCK, %edi
+3:	movl (%edi), %ecx
+	testl $1, %ecx
+	jnz 3b
+	movl %ecx, PVSNAP - PVCLOCK(%edi)
+	.irp off, 4, 8, 12, 16, 20, 24, 28
+	movl \off(%edi), %eax
+	movl %eax, PVSNAP - PVCLOCK + \off(%edi)
+	.endr
+	lfence
 	rdtsc
+	lfence
+	cmpl (%edi), %ecx
+	jne 3b
 	movl %edx, %edi
 	movw $0x12, %dx
 	outl %eax, %dx
