@@ -2,7 +2,7 @@
 BUILD ?= build
 MESON_OPTS ?= --werror
 
-.PHONY: all deps build build-arm64 test test-sanitize demo bench install nest-kit linux-guest nest-stress clean fuzz
+.PHONY: all deps build build-arm64 linux-guest-arm64 test test-sanitize demo bench install nest-kit linux-guest nest-stress clean fuzz
 
 all: build
 
@@ -37,8 +37,13 @@ nest-kit: deps
 linux-guest: build nest-kit
 	@scripts/linux-guest $(BUILD) >/dev/null
 
-test: build nest-kit linux-guest
-	@BUILD=$(BUILD) scripts/test
+# Debian's arm64 kernel and a busybox initramfs for arm64 Linux guests (tests/nest/arm64-linux,
+# configs/virt-arm64.ini), from the arm64 nest kit, cached.
+linux-guest-arm64: build-arm64
+	@scripts/linux-guest-arm64 $(ARM64_BUILD) >/dev/null
+
+test: build nest-kit linux-guest build-arm64 linux-guest-arm64
+	@BUILD=$(BUILD) ARM64_BUILD=$(ARM64_BUILD) scripts/test
 
 # Only the sanitizer builds and the unprivileged run that `make test` includes: the host suite
 # under ASan+UBSan (as nobody when root) and the threaded host test under TSan, in
