@@ -61,16 +61,24 @@ demo: build nest-kit
 # VMM on a TAP in a network namespace of its own: needs root, else skipped), side by side in one
 # run (in the nest where there is no hardware virtualization; a failed nest, status 125, is
 # retried once). RUNS, BOOT_RUNS, BLK_RUNS, SNAP_RUNS, SNAP_CLONES, NET_RUNS change the counts
-# (0 leaves a table out).
-# JSON: build/bench.json.
-bench: build nest-kit linux-guest
+# (0 leaves a table out). Then the arm64 table (bench/arm64-boot.c): Debian's arm64 kernel to its
+# init under smolvm's aarch64 build and QEMU's virt machine (the arm64 QEMU that bench/arm64-qemu
+# unpacks), in the arm64 nest; ARM64_BOOT_RUNS (default 5, 0 leaves it out).
+# JSON: build/bench.json and build/bench-arm64.json.
+bench: build nest-kit linux-guest build-arm64 linux-guest-arm64
 	@bench() { tests/nest/run $(BUILD)/bench/smolvm-bench $(BUILD) --runs $(or $(RUNS),20) \
 	    --boot-runs $(or $(BOOT_RUNS),5) --blk-runs $(or $(BLK_RUNS),3) \
 	    --snap-runs $(or $(SNAP_RUNS),5) --snap-clones $(or $(SNAP_CLONES),20) \
 	    --net-runs $(or $(NET_RUNS),3) --json $(BUILD)/bench.json; }; \
 	bench; rc=$$?; if [ $$rc = 125 ]; then \
 	    echo "bench: the nest itself failed (status 125, above); retrying once"; bench; rc=$$?; fi; \
-	exit $$rc
+	[ "$(or $(ARM64_BOOT_RUNS),5)" = 0 ] && exit $$rc; \
+	q=$$(bench/arm64-qemu) || q=""; \
+	arm() { NEST_ARCH=arm64 tests/nest/run $(ARM64_BUILD)/bench/smolvm-bench-arm64 $(ARM64_BUILD) \
+	    --boot-runs $(or $(ARM64_BOOT_RUNS),5) $${q:+--qemu "$$q"} --json $(BUILD)/bench-arm64.json; }; \
+	arm; arc=$$?; if [ $$arc = 125 ]; then \
+	    echo "bench: the arm64 nest itself failed (status 125, above); retrying once"; arm; arc=$$?; fi; \
+	[ $$rc = 0 ] && rc=$$arc; exit $$rc
 
 # Boots Debian's kernel with 2 vCPUs under QEMU microvm inside the nest, N times in a row.
 # (with MTTCG: a 2-vCPU Linux guest is too slow in a single-threaded nest)

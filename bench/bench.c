@@ -37,130 +37,8 @@
 #include "snap-run.h"
 #include "snap.h"
 
-#define MAX_RUNS 200
 #define EXPECT_LINE "oneline: hello from the guest"
 #define INIT_LINE "smolvm-guest: init started"
-
-struct runner {
-	const char *name;
-	char *argv[40];
-	int ok_status; /* exit status meaning success */
-	const char *expect; /* the line the output must hold */
-	int time_to_line; /* 1: time to the expected line; 0: time to exit */
-	double ms[MAX_RUNS];
-	long rss_kib[MAX_RUNS];
-	int n, failures;
-	char last_error[256];
-};
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-/* Runs once with output on a pipe, read as it comes: the time to the expected line (or to
- * exit), then the exit status and peak RSS. */
-static void run_once(struct runner *r)
-{
-	int out;
-	double t0 = now_ms(), t_line = -1;
-	pid_t pid = bench_spawn(r->argv, r->time_to_line ? 180 : 60, &out);
-	if (pid < 0) {
-		r->failures++;
-		return;
-	}
-	static char buf[1 << 16];
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(out, buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		buf[len] = 0;
-		if (t_line < 0 && strstr(buf, r->expect))
-			t_line = now_ms();
-		if (len > sizeof(buf) / 2) { /* keep the tail: enough for the expected line */
-			memmove(buf, buf + len - 4096, 4096);
-			len = 4096;
-		}
-	}
-	close(out);
-	int status;
-	struct rusage ru;
-	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0) {
-		r->failures++;
-		return;
-	}
-	double t1 = now_ms();
-	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (code != r->ok_status || t_line < 0) {
-		r->failures++;
-		snprintf(r->last_error, sizeof(r->last_error), "status %d, output: %.180s", code,
-		         buf);
-		return;
-	}
-	r->ms[r->n] = (r->time_to_line ? t_line : t1) - t0;
-	r->rss_kib[r->n] = ru.ru_maxrss;
-	r->n++;
-}
-
-static int cmp_l(const void *a, const void *b)
-{
-	long x = *(const long *)a, y = *(const long *)b;
-	return x < y ? -1 : x > y;
-}
-
-static long median_l(long *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_l);
-	return v[n / 2];
-}
-
-/* Prints one table (ratios against runner @p base) and its JSON object. 1 if a runner never
- * succeeded. */
-static int report(const char *what, struct runner *rs, int nr, int base, const char *unit, FILE *j,
-                  bool last)
-{
-	double base_ms = rs[base].n ? bench_median(rs[base].ms, rs[base].n) : 0;
-	long base_rss = rs[base].n ? median_l(rs[base].rss_kib, rs[base].n) : 0;
-	int bad = 0;
-	printf("%-14s %10s %10s %10s %9s %9s %s\n", "runner", "median ms", "min ms", "peak RSS",
-	       "time/", "RSS/", "failures");
-	printf("%-14s %10s %10s %10s %9s %9s\n", "", "", "", "", rs[base].name, rs[base].name);
-	if (j)
-		fprintf(j, "    \"%s\": [\n", what);
-	for (int k = 0; k < nr; k++) {
-		struct runner *r = &rs[k];
-		if (!r->n) {
-			printf("%-14s %10s %10s %10s %9s %9s %d (%s)\n", r->name, "-", "-", "-",
-			       "-", "-", r->failures, r->last_error);
-			bad = 1;
-			continue;
-		}
-		double med = bench_median(r->ms, r->n), min = r->ms[0];
-		long rss = median_l(r->rss_kib, r->n);
-		printf("%-14s %10.1f %10.1f %7.2f MiB %8.2fx %8.2fx %d\n", r->name, med, min,
-		       rss / 1024.0, base_ms ? med / base_ms : 0,
-		       base_rss ? (double)rss / base_rss : 0, r->failures);
-		if (r->failures)
-			printf("    last failure: %s\n", r->last_error);
-		if (j)
-			fprintf(j,
-			        "      {\"runner\": \"%s\", \"measures\": \"%s\", \"median_ms\": "
-			        "%.3f, "
-			        "\"min_ms\": %.3f, \"peak_rss_kib\": %ld, \"time_vs_%s\": %.3f, "
-			        "\"rss_vs_%s\": %.3f, \"ok_runs\": %d, \"failures\": %d}%s\n",
-			        r->name, unit, med, min, rss, rs[base].name,
-			        base_ms ? med / base_ms : 0, rs[base].name,
-			        base_rss ? (double)rss / base_rss : 0, r->n, r->failures,
-			        k + 1 < nr ? "," : "");
-	}
-	if (j)
-		fprintf(j, "    ]%s\n", last ? "" : ",");
-	return bad;
-}
 
 #define QEMU "/usr/bin/qemu-system-x86_64"
 
@@ -255,7 +133,7 @@ int main(int argc, char **argv)
 
 	for (int i = 0; i < runs; i++)
 		for (int k = 0; k < nr; k++)
-			run_once(&rs[k]);
+			bench_run_once(&rs[k]);
 	unlink(ini);
 
 	const char *where = getenv("NEST_INSIDE") ? "the test nest (nested KVM under QEMU TCG)"
@@ -274,8 +152,8 @@ int main(int argc, char **argv)
 		printf("boot-to-exit of guest/oneline (prints one line, exits), %d runs each, in "
 		       "%s\n",
 		       runs, where);
-		bad = report("boot_to_exit", rs, nr, 0, "fork to exit", j,
-		             boot_runs == 0 && boot_last);
+		bad = bench_report("boot_to_exit", rs, nr, 0, "fork to exit", j,
+		                   boot_runs == 0 && boot_last);
 		if (!have_qemu)
 			printf("qemu-microvm   not run: " QEMU " is missing\n");
 	}
@@ -346,14 +224,14 @@ int main(int argc, char **argv)
 		int first = have_qemu ? 0 : 1;
 		for (int i = 0; i < boot_runs; i++)
 			for (int k = first; k < 2; k++)
-				run_once(&ls[k]);
+				bench_run_once(&ls[k]);
 		unlink(lini);
 		printf("\nLinux boot: Debian's kernel (vmlinux, PVH entry) + the busybox test "
 		       "initramfs, 1 vCPU, 512 MiB,\nfork to the init's first line, %d runs each, "
 		       "in %s\n",
 		       boot_runs, where);
-		bad |= report("linux_boot", ls + first, 2 - first, 0, "fork to init's first line",
-		              j, boot_last);
+		bad |= bench_report("linux_boot", ls + first, 2 - first, 0,
+		                    "fork to init's first line", j, boot_last);
 	}
 	if (blk_runs > 0)
 		bad |= blk_bench(build, blk_runs, where, j, blk_last);

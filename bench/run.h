@@ -1,7 +1,33 @@
-/* run.h: what the benchmark tables share: starting a runner with its output on a pipe, and
- * medians. */
+/* run.h: what the benchmark tables share: starting a runner with its output on a pipe, timing
+ * it, medians and the boot tables' report. */
 #pragma once
+#include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+#define MAX_RUNS 200
+
+/* One program a table times, and what it measured. */
+struct runner {
+	const char *name;
+	char *argv[40];
+	int ok_status; /* exit status meaning success */
+	const char *expect; /* the line the output must hold */
+	int time_to_line; /* 1: time to the expected line; 0: time to exit */
+	double ms[MAX_RUNS];
+	long rss_kib[MAX_RUNS];
+	int n, failures;
+	char last_error[256];
+};
+
+/* Runs @p r once with output on a pipe, read as it comes: the time to the expected line (or to
+ * exit), then the exit status and peak RSS. */
+void bench_run_once(struct runner *r);
+
+/* Prints one table (ratios against runner @p base) and its JSON object ("WHAT": [...], then a
+ * comma unless @p last). 1 if a runner never succeeded. */
+int bench_report(const char *what, struct runner *rs, int nr, int base, const char *unit, FILE *j,
+                 bool last);
 
 /* Starts argv[0] with stdin on /dev/null and stdout + stderr on a pipe whose read end is
  * *out_fd (close-on-exec); the child dies of SIGALRM after @p alarm_s seconds (alarm survives

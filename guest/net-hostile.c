@@ -64,6 +64,9 @@
 #include "net-hostile.h"
 
 #define WAIT_US 1500000
+/* How long a reply that must come may take: long, since a good exchange takes milliseconds
+ * and only a dead device waits it out (the nest under load was seen to take over 3 s). */
+#define LIVE_US 20000000
 #define BASE_FEATURES                                                                              \
 	(1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS | 1ull << VIRTIO_NET_F_MTU |       \
 	 1ull << VIRTIO_F_INDIRECT_DESC)
@@ -127,7 +130,7 @@ static int exchange(const char *tag, uint32_t len, tx_builder build)
 		snprintf(why, sizeof(why), "transmit: %s (%s)", virtio_strerror(rc), g_net.dev.err);
 		return X_DEAD;
 	}
-	return await_reply(tag, seq, len, 3000000);
+	return await_reply(tag, seq, len, LIVE_US);
 }
 
 static bool reinit(const char *tag)
@@ -364,7 +367,7 @@ static void s_rx_40(const struct hcase *c)
 	enum rx_result r = rx_recv(g_net.mrg ? 500000 : WAIT_US, &flen);
 	if (r == R_TIMEOUT && g_net.mrg) {
 		rx_pool_post();
-		int x = await_reply(c->name, seq, TRIGGER_LEN, 3000000);
+		int x = await_reply(c->name, seq, TRIGGER_LEN, LIVE_US);
 		if (x == X_OK)
 			line(c, "waited for more buffers, then merged the echo into them");
 		else if (x == X_DEAD)
@@ -612,7 +615,7 @@ static void finish(void)
 		return;
 	}
 	for (unsigned tries = 0; tries < 16; tries++) {
-		enum rx_result r = rx_recv(5000000, &flen);
+		enum rx_result r = rx_recv(LIVE_US, &flen);
 		if (r != R_FRAME) {
 			fail(EXIT_PEER, "no verdict from the peer (%s)", rx_why);
 			return;
