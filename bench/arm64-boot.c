@@ -90,21 +90,21 @@ int main(int argc, char **argv)
 	bool have_qemu = qemu_dir && access(qemu_bin, X_OK) == 0 && access(LDSO, X_OK) == 0;
 	struct runner rs[2] = {
 		{ .name = "qemu-virt",
-		  .argv = { LDSO,      "--library-path",
-		            qemu_lib,  qemu_bin,
-		            "-L",      qemu_data,
-		            "-M",      "virt,gic-version=3",
-		            "-accel",  "kvm",
-		            "-cpu",    "host",
-		            "-m",      "256M",
-		            "-smp",    "1",
+		  .argv = { LDSO,          "--library-path",
+		            qemu_lib,      qemu_bin,
+		            "-L",          qemu_data,
+		            "-M",          "virt,gic-version=3",
+		            "-accel",      "kvm",
+		            "-cpu",        "host",
+		            "-m",          "256M",
+		            "-smp",        "1",
 		            "-nodefaults", "-no-user-config",
-		            "-display", "none",
-		            "-no-reboot", "-serial",
-		            "stdio",   "-kernel",
-		            image_abs, "-initrd",
-		            initrd_abs, "-append",
-		            cmdline,   NULL },
+		            "-display",    "none",
+		            "-no-reboot",  "-serial",
+		            "stdio",       "-kernel",
+		            image_abs,     "-initrd",
+		            initrd_abs,    "-append",
+		            cmdline,       NULL },
 		  .ok_status = 0,
 		  .expect = INIT_LINE,
 		  .time_to_line = 1 },
@@ -120,9 +120,8 @@ int main(int argc, char **argv)
 			bench_run_once(&rs[k]);
 	unlink(ini);
 
-	const char *where = getenv("NEST_INSIDE")
-	                            ? "the arm64 test nest (arm64 KVM under QEMU TCG)"
-	                            : "this host's KVM";
+	const char *where = getenv("NEST_INSIDE") ? "the arm64 test nest (arm64 KVM under QEMU TCG)"
+	                                          : "this host's KVM";
 	printf("arm64 Linux boot: Debian's arm64 kernel (Image) + the busybox test initramfs, "
 	       "1 vCPU, 256 MiB,\nfork to the init's first line, %d runs each, in %s\n",
 	       runs, where);
