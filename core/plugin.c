@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "plugin-elf.h"
+#include "method-sig.h"
 #include "plugin-map.h"
 
 #ifndef SMOLVM_PLUGIN_DIR
@@ -319,6 +320,24 @@ static int check_ops(const char *file, const struct plugin_map *pm,
 	return 0;
 }
 
+/* A device's exported methods (ABI 1.6 and later; the fields are ignored before): the table
+ * and every method in it as method_table_check() wants them. */
+static int check_methods(const char *file, const struct plugin_map *pm,
+                         const struct smol_plugin_desc *d, char *err, size_t errlen)
+{
+	const struct smol_device_ops *ops = d->ops;
+	if (d->kind != SMOL_KIND_DEVICE || d->abi_minor < 6 ||
+	    ops->struct_size < offsetof(struct smol_device_ops, n_methods) + sizeof(uint32_t) ||
+	    !ops->methods)
+		return 0;
+	char why[256];
+	if (method_table_check(pm, ops->methods, ops->n_methods, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: device plugin '%s': %s", file, d->name, why);
+		return -ENOEXEC;
+	}
+	return 0;
+}
+
 int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, char *err,
                      size_t errlen)
 {
@@ -409,7 +428,8 @@ int plugin_open_file(const char *file, uint32_t want_kind, struct plugin **out, 
 		snprintf(err, errlen, "%s: plugin '%s' has no ops table", file, d->name);
 		goto fail;
 	}
-	if (check_ops(file, &pm, d, err, errlen) < 0)
+	if (check_ops(file, &pm, d, err, errlen) < 0 ||
+	    check_methods(file, &pm, d, err, errlen) < 0)
 		goto fail;
 	const char *miss = missing_op(d);
 	if (miss) {

@@ -57,6 +57,9 @@
  *    Backend ops vcpu_set_boot() (an arch-tagged entry state: struct smol_arm64_boot) and
  *    vm_ready() (once every vCPU exists: arm64's GICv3 at struct smol_arm64_platform's
  *    addresses).
+ *  - 1.6 (smolvm 0.7): exported methods. Device ops methods/n_methods are live (struct
+ *    smol_method: a name, a function, a signature string, a line of help); the loader checks
+ *    every method before any machine starts and refuses the plugin naming the method.
  *
  * Building for an older core: define SMOL_TARGET_ABI_MINOR (say 2) before including this
  * header. The descriptor then says 1.2, so a 1.2 core loads the plugin, and the fields of later
@@ -76,7 +79,7 @@ extern "C" {
 /** ABI major version: plugins built for another major are refused. */
 #define SMOL_ABI_MAJOR 1
 /** ABI minor version: plugins built for a newer minor than the core's are refused. */
-#define SMOL_ABI_MINOR 5
+#define SMOL_ABI_MINOR 6
 
 /** The minor version a plugin is built for (see the changelog): SMOL_ABI_MINOR by default. */
 #ifndef SMOL_TARGET_ABI_MINOR
@@ -432,7 +435,45 @@ enum smol_irq_flags {
 /** `smolvm run`'s exit status after a guest reboot with `on_reboot = exit`. */
 #define SMOL_STATUS_REBOOT 3
 
-struct smol_method; /**< reserved: exported methods (a later minor version) */
+#if SMOL_TARGET_ABI_MINOR >= 6
+/** Most parameters a method takes after the device's state (an `S` counts as one). */
+#define SMOL_METHOD_MAX_ARGS 8
+/** Longest method name: lower-case letters, digits and '_', starting with a letter. */
+#define SMOL_METHOD_NAME_MAX 31
+/** Most methods one device exports. */
+#define SMOL_METHODS_MAX 64
+
+/**
+ * One method a device exports (ABI 1.6), called by the control plane (`smolvm ctl SOCK call
+ * DEV.NAME ARGS...`) through libffi on the core's event-loop thread, under the device's lock
+ * (serialised with its MMIO/PIO handlers, as every callback is).
+ *
+ * The function's first parameter is always the device's state (`void *`, what create() set);
+ * the signature gives the return type and the parameters after it, as `R(P...)`, one letter
+ * each:
+ *   b B   int8_t, uint8_t        h H   int16_t, uint16_t
+ *   i u   int32_t, uint32_t      l L   int64_t, uint64_t
+ *   d     double
+ *   s     const char *: a string in (NUL-terminated, UTF-8; parameters only)
+ *   S     char *buf, size_t len: a string out, two C parameters (parameters only): the
+ *         method writes at most len bytes including a NUL; the caller prints it
+ *   v     void (the return only)
+ * Example: `i(ud)` is `int32_t f(void *state, uint32_t, double)`; `v(S)` is `void f(void
+ * *state, char *buf, size_t len)`. At most SMOL_METHOD_MAX_ARGS parameters. The loader
+ * refuses a plugin with a method it cannot call: a name that is not [a-z][a-z0-9_]{0,30} or
+ * that another method of the device has, a NULL or foreign function, a signature with an
+ * unknown letter, a misplaced `s`/`S`/`v`, or too many parameters, a help that is missing or
+ * longer than one line.
+ */
+struct smol_method {
+	const char *name; /**< unique within the device, [a-z][a-z0-9_]{0,30} */
+	void (*fn)(void); /**< the function, cast: (void (*)(void))my_method */
+	const char *signature; /**< "R(P...)", see above */
+	const char *help; /**< one line, no newline, for `smolvm ctl SOCK methods` */
+};
+#else
+struct smol_method; /**< reserved: exported methods (ABI 1.6) */
+#endif
 
 /** Operations of a device plugin (plugin -> core direction). */
 struct smol_device_ops {
@@ -484,7 +525,10 @@ struct smol_device_ops {
 	 * `smolvm check`), before the guest boots. 0 or a negative errno (a config error).
 	 */
 	int (*describe)(void *state, struct smol_describe *d);
-	/** Reserved: exported methods callable by the core (through libffi). NULL in 1.0. */
+	/**
+	 * Optional (ABI 1.6; reserved and ignored before): the methods the device exports
+	 * (struct smol_method), n_methods of them (at most SMOL_METHODS_MAX), or NULL.
+	 */
 	const struct smol_method *methods;
 	/** Number of entries in methods. */
 	uint32_t n_methods;
@@ -803,6 +847,13 @@ SMOL_PIN(struct smol_plugin_desc, name, 16, 8);
 SMOL_PIN(struct smol_plugin_desc, description, 24, 8);
 SMOL_PIN(struct smol_plugin_desc, ops, 32, 8);
 SMOL_PIN_SIZE(struct smol_plugin_desc, 40);
+#if SMOL_TARGET_ABI_MINOR >= 6
+SMOL_PIN(struct smol_method, name, 0, 8);
+SMOL_PIN(struct smol_method, fn, 8, 8);
+SMOL_PIN(struct smol_method, signature, 16, 8);
+SMOL_PIN(struct smol_method, help, 24, 8);
+SMOL_PIN_SIZE(struct smol_method, 32);
+#endif
 SMOL_PIN(struct smol_io_ops, read, 0, 8);
 SMOL_PIN(struct smol_io_ops, write, 8, 8);
 SMOL_PIN_SIZE(struct smol_io_ops, 16);

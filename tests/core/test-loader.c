@@ -51,6 +51,23 @@ Test(loader, good_plugin)
 	plugin_close(p);
 }
 
+/* A device exporting methods of every signature letter (ABI 1.6) loads, its table as built. */
+Test(loader, methods_accepted)
+{
+	struct plugin *p = NULL;
+	cr_assert_eq(plugin_open_file(fixture("fixture-methods"), SMOL_KIND_DEVICE, &p, err,
+	                              sizeof(err)),
+	             0, "%s", err);
+	const struct smol_device_ops *ops = p->desc->ops;
+	cr_assert_eq(ops->n_methods, 4);
+	cr_assert_str_eq(ops->methods[0].name, "add");
+	cr_assert_str_eq(ops->methods[1].signature, "d(bBhHlLds)");
+	int32_t (*add)(void *, int32_t, uint32_t) =
+	        (int32_t(*)(void *, int32_t, uint32_t))ops->methods[0].fn;
+	cr_assert_eq(add(NULL, -5, 7), 2);
+	plugin_close(p);
+}
+
 Test(loader, wrong_major_refused_by_name)
 {
 	struct plugin *p = NULL;
@@ -194,6 +211,43 @@ Test(loader, op_outside_plugin_code_refused)
 {
 	refused("fixture-badop", "device plugin 'fixture-badop': its op destroy (0x40) lies "
 	                         "outside the plugin's code");
+}
+
+/* Exported methods the core could not call (ABI 1.6): refused naming the method. */
+Test(loader, method_letter_refused)
+{
+	refused("fixture-method-letter", "device plugin 'fixture-method-letter': method 'add': "
+	                                 "signature 'i(iq)' has 'q' at character 4");
+}
+
+Test(loader, method_many_refused)
+{
+	refused("fixture-method-many", "device plugin 'fixture-method-many': method 'many': "
+	                               "signature 'v(iiiiiiiii)' has more than 8");
+}
+
+Test(loader, method_twice_refused)
+{
+	refused("fixture-method-twice", "device plugin 'fixture-method-twice': method 'add': "
+	                                "exported twice (entries 0 and 2)");
+}
+
+Test(loader, method_name_refused)
+{
+	refused("fixture-method-name",
+	        "device plugin 'fixture-method-name': method 0: name 'Add-Two' is not");
+}
+
+Test(loader, method_fn_refused)
+{
+	refused("fixture-method-fn", "device plugin 'fixture-method-fn': method 'add': its "
+	                             "function (0x40) is not in the plugin's code");
+}
+
+Test(loader, method_help_refused)
+{
+	refused("fixture-method-help", "device plugin 'fixture-method-help': method 'add': its "
+	                               "help is more than one line");
 }
 
 /* Something else named x.so: opened without blocking, refused at once. */
