@@ -59,7 +59,7 @@ Test(loader, methods_accepted)
 	                              sizeof(err)),
 	             0, "%s", err);
 	const struct smol_device_ops *ops = p->desc->ops;
-	cr_assert_eq(ops->n_methods, 4);
+	cr_assert_eq(ops->n_methods, 5);
 	cr_assert_str_eq(ops->methods[0].name, "add");
 	cr_assert_str_eq(ops->methods[1].signature, "d(bBhHlLds)");
 	int32_t (*add)(void *, int32_t, uint32_t) =
