@@ -118,16 +118,22 @@ static int parse_arg(char c, const char *text, union arg_value *v, char *why, si
 	return 0;
 }
 
+/* The arguments a caller gives for @p sig: every parameter letter but 'S'. */
+static int user_args(const struct method_sig *sig)
+{
+	int n = 0;
+	for (unsigned k = 0; k < sig->n_args; k++)
+		n += sig->args[k] != 'S';
+	return n;
+}
+
 int method_n_user_args(const struct smol_method *m)
 {
 	struct method_sig sig;
 	char why[160];
 	if (method_sig_parse(m->signature, &sig, why, sizeof(why)) < 0)
 		return -1;
-	int n = 0;
-	for (unsigned k = 0; k < sig.n_args; k++)
-		n += sig.args[k] != 'S';
-	return n;
+	return user_args(&sig);
 }
 
 int method_call(const struct smol_method *m, void *state, const char *const *args, unsigned n,
@@ -139,7 +145,7 @@ int method_call(const struct smol_method *m, void *state, const char *const *arg
 		snprintf(why, why_len, "method '%s': signature %s", m->name, what);
 		return -EINVAL;
 	}
-	int want = method_n_user_args(m);
+	int want = user_args(&sig);
 	if ((int)n != want) {
 		snprintf(why, why_len, "method '%s' (%s) takes %d argument%s, %u given", m->name,
 		         m->signature, want, want == 1 ? "" : "s", n);
