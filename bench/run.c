@@ -105,7 +105,7 @@ void bench_run_once(struct runner *r)
 	close(out);
 	int status;
 	struct rusage ru;
-	if (pid < 0 || wait4(pid, &status, 0, &ru) < 0) {
+	if (wait4(pid, &status, 0, &ru) < 0) {
 		r->failures++;
 		return;
 	}
