@@ -14,6 +14,7 @@ void bus_init(struct bus *b, const char *name, uint64_t limit)
 	memset(b, 0, sizeof(*b));
 	b->name = name;
 	b->limit = limit;
+	b->is_pio = strcmp(name, "pio") == 0;
 }
 
 void bus_free(struct bus *b)
@@ -124,6 +125,12 @@ bool bus_access(struct bus *b, uint64_t addr, unsigned size, bool is_write, uint
 		return false;
 	}
 	uint64_t off = addr - r->base;
+	if (r->dev) {
+		struct smol_dev *d = r->dev;
+		uint64_t *count = b->is_pio ? (is_write ? &d->pio_writes : &d->pio_reads)
+		                            : (is_write ? &d->mmio_writes : &d->mmio_reads);
+		__atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
+	}
 	if (is_write) {
 		uint64_t v = 0;
 		memcpy(&v, data, size); /* little-endian host */

@@ -25,7 +25,8 @@ struct bus {
 	uint64_t limit; /**< one past the highest address */
 	struct bus_range *r;
 	size_t n, cap;
-	uint64_t unhandled; /**< accesses that hit no range (for -v) */
+	bool is_pio; /**< the port space (named "pio"): accesses count as a device's PIO */
+	uint64_t unhandled; /**< accesses that hit no range (for -v, `ctl stats`) */
 };
 
 void bus_init(struct bus *b, const char *name, uint64_t limit);

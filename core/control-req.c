@@ -20,9 +20,13 @@ static const struct command commands[] = {
 	{ "pause", CONTROL_PAUSE, { NULL } },
 	{ "resume", CONTROL_RESUME, { NULL } },
 	{ "snapshot", CONTROL_SNAPSHOT, { "path", "stop", NULL } },
+	{ "devices", CONTROL_DEVICES, { NULL } },
+	{ "methods", CONTROL_METHODS, { NULL } },
+	{ "call", CONTROL_CALL, { "device", "method", "args", NULL } },
+	{ "stats", CONTROL_STATS, { NULL } },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-#define KNOWN "status, pause, resume, snapshot"
+#define KNOWN "status, pause, resume, snapshot, devices, methods, call, stats"
 
 static bool takes(const struct command *c, const char *key)
 {
@@ -44,6 +48,58 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
 		vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+/* A required string member @p key of at most @p max bytes, into *out. */
+static int string_member(struct control_req *req, const char *key, size_t max, const char *what,
+                         const char **out, char *err, size_t errlen)
+{
+	const struct json_value *v = json_get(&req->obj, key);
+	if (!v)
+		return bad(err, errlen, "missing \"%s\" (%s)", key, what);
+	if (v->type != JSON_STRING)
+		return bad(err, errlen, "\"%s\" must be a string, not %s", key,
+		           json_type_name(v->type));
+	if (v->str_len == 0 || v->str_len > max)
+		return bad(err, errlen, "\"%s\" must have 1 to %zu bytes", key, max);
+	*out = v->str;
+	return 0;
+}
+
+/* A call's "args": an array of strings and numbers (a number is taken as its text). */
+static int call_args(struct control_req *req, char *err, size_t errlen)
+{
+	char why[160];
+	const struct json_value *v = json_get(&req->obj, "args");
+	if (!v)
+		return 0; /* no arguments */
+	if (v->type != JSON_ARRAY)
+		return bad(err, errlen, "\"args\" must be an array of strings and numbers, not %s",
+		           json_type_name(v->type));
+	int r = json_parse_array(v->raw, v->raw_len, &req->args_arr, why, sizeof(why));
+	if (r < 0)
+		return bad(err, errlen, "\"args\": %s", why);
+	if (req->args_arr.n > CONTROL_CALL_MAX_ARGS)
+		return bad(err, errlen, "\"args\" has %zu elements; a method takes at most %d",
+		           req->args_arr.n, CONTROL_CALL_MAX_ARGS);
+	for (size_t k = 0; k < req->args_arr.n; k++) {
+		const struct json_value *a = &req->args_arr.m[k].v;
+		if (a->type == JSON_STRING) {
+			req->args[k] = a->str;
+		} else if (a->type == JSON_NUMBER) {
+			if (a->raw_len >= sizeof(req->num_text[k]))
+				return bad(err, errlen, "argument %zu: a number of %zu characters",
+				           k + 1, a->raw_len);
+			memcpy(req->num_text[k], a->raw, a->raw_len);
+			req->num_text[k][a->raw_len] = '\0';
+			req->args[k] = req->num_text[k];
+		} else {
+			return bad(err, errlen, "argument %zu must be a string or a number, not %s",
+			           k + 1, json_type_name(a->type));
+		}
+	}
+	req->n_args = (unsigned)req->args_arr.n;
+	return 0;
 }
 
 int control_parse_request(const char *line, size_t len, struct control_req *req, char *err,
@@ -107,12 +163,23 @@ int control_parse_request(const char *line, size_t len, struct control_req *req,
 			req->stop = v->b;
 		}
 	}
+	if (req->cmd == CONTROL_CALL) {
+		int r2;
+		if ((r2 = string_member(req, "device", CONTROL_NAME_MAX, "the device's name",
+		                        &req->device, err, errlen)) < 0 ||
+		    (r2 = string_member(req, "method", CONTROL_NAME_MAX, "the method's name",
+		                        &req->method, err, errlen)) < 0)
+			return r2;
+		return call_args(req, err, errlen);
+	}
 	return 0;
 }
 
 void control_req_free(struct control_req *req)
 {
 	json_obj_free(&req->obj);
-	req->path = NULL;
+	json_obj_free(&req->args_arr);
+	req->path = req->device = req->method = NULL;
 	req->id = NULL;
+	req->n_args = 0;
 }

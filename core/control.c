@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -269,6 +270,183 @@ static void cmd_snapshot(struct client *cl, const struct control_req *req)
 	set_reply(cl, &w);
 }
 
+/* The device list's common members of device @p d. */
+static void write_device_head(struct jsonw *w, const struct control_device *d)
+{
+	jsonw_str(w, "name", d->name);
+	jsonw_str(w, "type", d->type);
+}
+
+static void cmd_devices(struct client *cl, const struct control_req *req)
+{
+	struct control *c = cl->c;
+	struct jsonw w;
+	size_t n = c->ops->n_devices(c->opaque);
+	reply_ok(&w, req);
+	jsonw_arr_begin(&w, "devices");
+	for (size_t i = 0; i < n; i++) {
+		struct control_device d = { 0 };
+		c->ops->device(c->opaque, i, &d);
+		jsonw_obj_begin(&w, NULL);
+		write_device_head(&w, &d);
+		jsonw_str(&w, "plugin", d.plugin);
+		jsonw_arr_begin(&w, "mmio");
+		for (unsigned k = 0; k < d.n_ranges; k++) {
+			if (d.ranges[k].pio)
+				continue;
+			jsonw_obj_begin(&w, NULL);
+			jsonw_u64(&w, "base", d.ranges[k].base);
+			jsonw_u64(&w, "size", d.ranges[k].len);
+			jsonw_obj_end(&w);
+		}
+		jsonw_arr_end(&w);
+		jsonw_arr_begin(&w, "pio");
+		for (unsigned k = 0; k < d.n_ranges; k++) {
+			if (!d.ranges[k].pio)
+				continue;
+			jsonw_obj_begin(&w, NULL);
+			jsonw_u64(&w, "base", d.ranges[k].base);
+			jsonw_u64(&w, "size", d.ranges[k].len);
+			jsonw_obj_end(&w);
+		}
+		jsonw_arr_end(&w);
+		jsonw_arr_begin(&w, "irqs");
+		for (unsigned k = 0; k < d.n_irqs; k++)
+			jsonw_u64(&w, NULL, d.irqs[k]);
+		jsonw_arr_end(&w);
+		jsonw_u64(&w, "methods", d.n_methods);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	set_reply(cl, &w);
+}
+
+static void cmd_methods(struct client *cl, const struct control_req *req)
+{
+	struct control *c = cl->c;
+	struct jsonw w;
+	size_t n = c->ops->n_devices(c->opaque);
+	reply_ok(&w, req);
+	jsonw_arr_begin(&w, "devices");
+	for (size_t i = 0; i < n; i++) {
+		struct control_device d = { 0 };
+		c->ops->device(c->opaque, i, &d);
+		if (!d.n_methods)
+			continue;
+		jsonw_obj_begin(&w, NULL);
+		write_device_head(&w, &d);
+		jsonw_arr_begin(&w, "methods");
+		for (uint32_t k = 0; k < d.n_methods; k++) {
+			jsonw_obj_begin(&w, NULL);
+			jsonw_str(&w, "name", d.methods[k].name);
+			jsonw_str(&w, "signature", d.methods[k].signature);
+			jsonw_str(&w, "help", d.methods[k].help);
+			jsonw_obj_end(&w);
+		}
+		jsonw_arr_end(&w);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	set_reply(cl, &w);
+}
+
+/* Device @p name's index and its entry, or -1 after replying why. */
+static long find_device(struct client *cl, const struct control_req *req, const char *name,
+                        struct control_device *d)
+{
+	struct control *c = cl->c;
+	size_t n = c->ops->n_devices(c->opaque);
+	char known[512] = "";
+	size_t used = 0;
+	for (size_t i = 0; i < n; i++) {
+		c->ops->device(c->opaque, i, d);
+		if (strcmp(d->name, name) == 0)
+			return (long)i;
+		if (used < sizeof(known)) {
+			int k = snprintf(known + used, sizeof(known) - used, "%s%s",
+			                 used ? ", " : "", d->name);
+			used += k > 0 ? (size_t)k : 0;
+		}
+	}
+	reply_error(cl, req, "no device named \"%.64s\" (devices: %s)", name, n ? known : "none");
+	return -1;
+}
+
+/* The method's value as JSON: integers as numbers, a double as a number when finite (else
+ * its text as a string: JSON has no infinity), void as nothing. */
+static void write_value(struct jsonw *w, const char *sig, const char *text)
+{
+	char ret = sig[0];
+	if (ret == 'v')
+		return;
+	if (ret == 'd') {
+		char *end;
+		double d = strtod(text, &end);
+		if (*end || !isfinite(d)) {
+			jsonw_str(w, "value", text);
+			return;
+		}
+	}
+	jsonw_raw(w, "value", text, strlen(text));
+}
+
+static void cmd_call(struct client *cl, const struct control_req *req)
+{
+	struct control *c = cl->c;
+	struct control_device d = { 0 };
+	char err[512] = "";
+	long i = find_device(cl, req, req->device, &d);
+	if (i < 0)
+		return;
+	const struct smol_method *m = NULL;
+	for (uint32_t k = 0; k < d.n_methods && !m; k++)
+		if (strcmp(d.methods[k].name, req->method) == 0)
+			m = &d.methods[k];
+	if (!m) {
+		reply_error(cl, req, "device \"%s\" has no method \"%.64s\"%s", d.name, req->method,
+		            d.n_methods ? " (`smolvm ctl SOCK methods` lists them)"
+		                        : ": it exports none");
+		return;
+	}
+	struct method_result *res = calloc(1, sizeof(*res));
+	if (!res) {
+		reply_error(cl, req, "out of memory");
+		return;
+	}
+	int r = c->ops->call(c->opaque, (size_t)i, m, req->args, req->n_args, res, err,
+	                     sizeof(err));
+	if (r < 0) {
+		reply_error(cl, req, "%s.%s %s: %s", d.name, m->name, m->signature, why(r, err));
+		free(res);
+		return;
+	}
+	struct jsonw w;
+	reply_ok(&w, req);
+	jsonw_str(&w, "device", d.name);
+	jsonw_str(&w, "method", m->name);
+	jsonw_str(&w, "signature", m->signature);
+	write_value(&w, m->signature, res->value);
+	jsonw_arr_begin(&w, "out");
+	for (unsigned k = 0; k < res->n_out; k++)
+		jsonw_str(&w, NULL, res->out[k]);
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	free(res);
+	set_reply(cl, &w);
+}
+
+static void cmd_stats(struct client *cl, const struct control_req *req)
+{
+	struct control *c = cl->c;
+	struct jsonw w;
+	reply_ok(&w, req);
+	c->ops->stats(c->opaque, &w);
+	jsonw_obj_end(&w);
+	set_reply(cl, &w);
+}
+
 static void handle_line(struct client *cl, const char *line, size_t len)
 {
 	struct control_req req;
@@ -284,6 +462,10 @@ static void handle_line(struct client *cl, const char *line, size_t len)
 		case CONTROL_PAUSE: cmd_pause(cl, &req); break;
 		case CONTROL_RESUME: cmd_resume(cl, &req); break;
 		case CONTROL_SNAPSHOT: cmd_snapshot(cl, &req); break;
+		case CONTROL_DEVICES: cmd_devices(cl, &req); break;
+		case CONTROL_METHODS: cmd_methods(cl, &req); break;
+		case CONTROL_CALL: cmd_call(cl, &req); break;
+		case CONTROL_STATS: cmd_stats(cl, &req); break;
 		}
 	}
 	control_req_free(&req);

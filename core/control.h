@@ -6,6 +6,12 @@
  *   {"cmd":"pause"} / {"cmd":"resume"}        -> {"ok":true,"state":"paused"}
  *   {"cmd":"snapshot","path":"/abs/x.smolmachine","stop":false}
  *                                             -> {"ok":true,"path":...,"bytes":N,"ms":T}
+ *   {"cmd":"devices"}                         -> {"ok":true,"devices":[{"name":...},...]}
+ *   {"cmd":"methods"}                         -> {"ok":true,"devices":[{"name":...,
+ *                                                 "methods":[{"name","signature","help"}]}]}
+ *   {"cmd":"call","device":"D","method":"M","args":["1",2.5]}
+ *                                             -> {"ok":true,"value":V,"out":["..."]}
+ *   {"cmd":"stats"}                           -> {"ok":true,"vcpus":[...],"devices":[...]}
  *   anything wrong                            -> {"error":"what was wrong"}
  *
  * Every request may carry an "id" (a string or an integer), copied into its reply. Unknown
@@ -22,7 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <smolvm/sdk.h>
+
 #include "json.h"
+#include "method-call.h"
 
 struct evloop;
 struct control;
@@ -48,6 +57,23 @@ struct control_status {
 	const char *backend; /**< NULL: not reported */
 };
 
+/** One device as `devices` and `methods` report it (filled by control_ops::device; the
+ * pointers live as long as the machine). */
+struct control_device {
+	const char *name; /**< NAME of its [device NAME] */
+	const char *type; /**< its plugin's name */
+	const char *plugin; /**< the plugin's file */
+	unsigned n_ranges;
+	struct {
+		uint64_t base, len;
+		bool pio;
+	} ranges[16];
+	unsigned n_irqs;
+	uint32_t irqs[8];
+	const struct smol_method *methods; /**< checked by the loader (method_table_check) */
+	uint32_t n_methods;
+};
+
 /**
  * What the server asks of the machine; every call is made on the event loop's thread and
  * may take as long as it needs (the reply waits for it). Failing calls return a negative
@@ -65,6 +91,20 @@ struct control_ops {
 	 * first: control_close flushes replies); on failure the machine goes on as before.
 	 */
 	int (*snapshot)(void *opaque, const char *path, bool stop, char *err, size_t errlen);
+	/** The number of devices, and device @p i of them (0 <= i < n_devices). */
+	size_t (*n_devices)(void *opaque);
+	void (*device)(void *opaque, size_t i, struct control_device *out);
+	/**
+	 * Calls method @p m (one of device @p i's) with @p n text arguments through method_call,
+	 * holding the device's lock (its MMIO/PIO handlers' serialisation). 0 with @p res filled,
+	 * or a negative errno with @p err saying why (an argument that does not parse: -EINVAL,
+	 * nothing called).
+	 */
+	int (*call)(void *opaque, size_t i, const struct smol_method *m, const char *const *args,
+	            unsigned n, struct method_result *res, char *err, size_t errlen);
+	/** Writes the machine's counters as members of the open reply object @p w (README,
+	 * "Statistics"). */
+	void (*stats)(void *opaque, struct jsonw *w);
 };
 
 /**
@@ -85,14 +125,33 @@ void control_set_timeouts(struct control *c, unsigned write_ms, unsigned line_ms
 
 /* ---- requests: a pure function from bytes to a request (fuzzed, tested on its own) */
 
-enum control_cmd { CONTROL_STATUS, CONTROL_PAUSE, CONTROL_RESUME, CONTROL_SNAPSHOT };
+enum control_cmd {
+	CONTROL_STATUS,
+	CONTROL_PAUSE,
+	CONTROL_RESUME,
+	CONTROL_SNAPSHOT,
+	CONTROL_DEVICES,
+	CONTROL_METHODS,
+	CONTROL_CALL,
+	CONTROL_STATS,
+};
+
+/** Most arguments a call request carries (SMOL_METHOD_MAX_ARGS), and the longest device or
+ * method name it may give. */
+#define CONTROL_CALL_MAX_ARGS 8
+#define CONTROL_NAME_MAX 255
 
 struct control_req {
 	enum control_cmd cmd;
 	const char *path; /**< snapshot: absolute, shorter than PATH_MAX */
 	bool stop; /**< snapshot */
+	const char *device, *method; /**< call */
+	const char *args[CONTROL_CALL_MAX_ARGS]; /**< call: each argument as text */
+	unsigned n_args;
 	const struct json_value *id; /**< NULL or a string/integer to copy into the reply */
 	struct json_obj obj; /**< what the pointers above point into */
+	struct json_obj args_arr; /**< call: "args" parsed */
+	char num_text[CONTROL_CALL_MAX_ARGS][64]; /**< call: numbers' text */
 };
 
 /**
@@ -111,5 +170,9 @@ void control_req_free(struct control_req *req);
  * or no machine at SOCK.
  */
 int ctl_main(int argc, char **argv);
+/** `smolvm top SOCK [--interval MS] [--count N]`: the stats, refreshed (argv[0] is SOCK). */
+int top_main(int argc, char **argv);
+/** Prints a stats reply for people (ctl stats, top). */
+void ctl_print_stats(const struct json_obj *o);
 
 #endif

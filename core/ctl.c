@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { CTL_OK = 0, CTL_REFUSED = 1, CTL_USAGE = 2 };
@@ -22,7 +23,15 @@ static void ctl_usage(void)
 	        "  pause                   stop the guest's vCPUs (and devices' threads)\n"
 	        "  resume                  let a paused guest run again\n"
 	        "  snapshot FILE [--stop]  write the machine to FILE; with --stop the run then\n"
-	        "                          ends (status 0) and the guest never runs again\n");
+	        "                          ends (status 0) and the guest never runs again\n"
+	        "  devices                 every device: type, MMIO and port ranges, IRQs\n"
+	        "  methods                 every method devices export: signature and help\n"
+	        "  call DEV.METHOD [ARG...]\n"
+	        "                          call a device's method (arguments as its signature\n"
+	        "                          says); prints the value, then each string out\n"
+	        "  stats [--json]          exits per vCPU, accesses and counters per device\n"
+	        "A COMMAND followed by --json prints the machine's reply as it came (one JSON\n"
+	        "line; README, \"The control socket\").\n");
 }
 
 /* FILE as an absolute path (relative ones are relative to our working directory). */
@@ -45,6 +54,35 @@ static int absolute(const char *file, char *out, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/* The request line of `call DEV.METHOD ARG...`; NULL after printing why. */
+static char *build_call(int argc, char **argv)
+{
+	struct jsonw w;
+	char *line;
+	size_t len;
+	const char *target = argc > 2 ? argv[2] : "";
+	const char *dot = strrchr(target, '.');
+	if (!dot || dot == target || !dot[1]) {
+		fprintf(stderr, "smolvm: ctl: call needs DEV.METHOD ('%s' is not)\n", target);
+		return NULL;
+	}
+	jsonw_init(&w, CONTROL_LINE_MAX);
+	jsonw_obj_begin(&w, NULL);
+	jsonw_str(&w, "cmd", "call");
+	jsonw_strn(&w, "device", target, (size_t)(dot - target));
+	jsonw_str(&w, "method", dot + 1);
+	jsonw_arr_begin(&w, "args");
+	for (int i = 3; i < argc; i++)
+		jsonw_str(&w, NULL, argv[i]);
+	jsonw_arr_end(&w);
+	jsonw_obj_end(&w);
+	if (jsonw_finish(&w, "\n", &line, &len) < 0) {
+		fprintf(stderr, "smolvm: ctl: call: the request is too long\n");
+		return NULL;
+	}
+	return line;
 }
 
 /* Builds the request line for argv[1..]; NULL after printing why. */
@@ -80,8 +118,11 @@ static char *build_request(int argc, char **argv)
 		}
 		if (absolute(file, path, sizeof(path)) < 0)
 			return NULL;
+	} else if (strcmp(cmd, "call") == 0) {
+		return build_call(argc, argv);
 	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "pause") == 0 ||
-	           strcmp(cmd, "resume") == 0) {
+	           strcmp(cmd, "resume") == 0 || strcmp(cmd, "devices") == 0 ||
+	           strcmp(cmd, "methods") == 0 || strcmp(cmd, "stats") == 0) {
 		if (argc > 2) {
 			fprintf(stderr, "smolvm: ctl: %s takes no arguments ('%s')\n", cmd,
 			        argv[2]);
@@ -194,6 +235,148 @@ static const char *str_of(const struct json_obj *o, const char *key)
 	return v && v->type == JSON_STRING ? v->str : NULL;
 }
 
+/* Element @p k of array member @p key of @p o as an object, into @p out: 0, or -1 when there
+ * is no such element or it is not an object. */
+static int element(const struct json_obj *o, const char *key, size_t k, struct json_obj *out)
+{
+	struct json_obj arr = { 0 };
+	const struct json_value *v = json_get(o, key);
+	int r = -1;
+	out->n = 0;
+	out->strings = NULL;
+	if (v && v->type == JSON_ARRAY &&
+	    json_parse_array(v->raw, v->raw_len, &arr, NULL, 0) == 0 && k < arr.n &&
+	    arr.m[k].v.type == JSON_OBJECT)
+		r = json_parse_object(arr.m[k].v.raw, arr.m[k].v.raw_len, out, NULL, 0) == 0 ? 0
+		                                                                             : -1;
+	json_obj_free(&arr);
+	if (r < 0)
+		json_obj_free(out);
+	return r;
+}
+
+static uint64_t u64_of(const struct json_obj *o, const char *key)
+{
+	uint64_t n = 0;
+	const struct json_value *v = json_get(o, key);
+	if (v)
+		json_number_u64(v, &n);
+	return n;
+}
+
+/* "0x3f8+8, 0x2f8+8" for array member @p key (objects with base and size) of @p d */
+static void print_ranges(const struct json_obj *d, const char *key)
+{
+	struct json_obj r;
+	size_t k = 0;
+	for (; element(d, key, k, &r) == 0; k++) {
+		printf("%s0x%llx+0x%llx", k ? "," : "", (unsigned long long)u64_of(&r, "base"),
+		       (unsigned long long)u64_of(&r, "size"));
+		json_obj_free(&r);
+	}
+	if (!k)
+		printf("-");
+}
+
+static void print_devices(const struct json_obj *o)
+{
+	struct json_obj d;
+	printf("%-16s %-16s %-24s %-16s %-8s %s\n", "NAME", "TYPE", "MMIO", "PORTS", "IRQS",
+	       "METHODS");
+	for (size_t k = 0; element(o, "devices", k, &d) == 0; k++) {
+		const struct json_value *irqs = json_get(&d, "irqs");
+		printf("%-16s %-16s ", str_of(&d, "name"), str_of(&d, "type"));
+		print_ranges(&d, "mmio");
+		printf(" ");
+		print_ranges(&d, "pio");
+		printf(" %.*s %llu\n", irqs ? (int)irqs->raw_len : 2, irqs ? irqs->raw : "[]",
+		       (unsigned long long)u64_of(&d, "methods"));
+		json_obj_free(&d);
+	}
+}
+
+static void print_methods(const struct json_obj *o)
+{
+	struct json_obj d, m;
+	size_t k = 0;
+	for (; element(o, "devices", k, &d) == 0; k++) {
+		printf("%s (%s):\n", str_of(&d, "name"), str_of(&d, "type"));
+		for (size_t j = 0; element(&d, "methods", j, &m) == 0; j++) {
+			printf("  %s.%-24s %-12s %s\n", str_of(&d, "name"), str_of(&m, "name"),
+			       str_of(&m, "signature"), str_of(&m, "help"));
+			json_obj_free(&m);
+		}
+		json_obj_free(&d);
+	}
+	if (!k)
+		printf("no device exports methods\n");
+}
+
+static void print_call(const struct json_obj *o)
+{
+	struct json_obj out = { 0 };
+	const struct json_value *v = json_get(o, "value");
+	if (v && v->type == JSON_STRING)
+		printf("%s\n", v->str);
+	else if (v)
+		printf("%.*s\n", (int)v->raw_len, v->raw);
+	v = json_get(o, "out");
+	if (v && v->type == JSON_ARRAY && json_parse_array(v->raw, v->raw_len, &out, NULL, 0) == 0)
+		for (size_t k = 0; k < out.n; k++)
+			if (out.m[k].v.type == JSON_STRING)
+				printf("%s\n", out.m[k].v.str);
+	json_obj_free(&out);
+}
+
+/* "name=value" for each member of object member @p key of @p o (raw values), on one line */
+static void print_members(const struct json_obj *o, const char *key, const char *skip)
+{
+	struct json_obj in = { 0 };
+	const struct json_value *v = json_get(o, key);
+	if (v && v->type == JSON_OBJECT && json_parse_object(v->raw, v->raw_len, &in, NULL, 0) == 0)
+		for (size_t k = 0; k < in.n; k++)
+			if (!skip || strcmp(in.m[k].key, skip))
+				printf(" %s=%.*s", in.m[k].key, (int)in.m[k].v.raw_len,
+				       in.m[k].v.raw);
+	json_obj_free(&in);
+}
+
+void ctl_print_stats(const struct json_obj *o)
+{
+	struct json_obj x;
+	printf("uptime %.1f s, %s\n", (double)u64_of(o, "uptime_ms") / 1000.0,
+	       str_of(o, "state") ? str_of(o, "state") : "?");
+	for (size_t k = 0; element(o, "vcpus", k, &x) == 0; k++) {
+		struct json_obj ex = { 0 };
+		const struct json_value *v = json_get(&x, "exits");
+		uint64_t total = 0;
+		if (v && json_parse_object(v->raw, v->raw_len, &ex, NULL, 0) == 0)
+			total = u64_of(&ex, "total");
+		json_obj_free(&ex);
+		printf("vCPU %llu: %llu exits:", (unsigned long long)u64_of(&x, "index"),
+		       (unsigned long long)total);
+		print_members(&x, "exits", "total");
+		printf("\n");
+		json_obj_free(&x);
+	}
+	for (size_t k = 0; element(o, "devices", k, &x) == 0; k++) {
+		printf("%-12s %-14s mmio r/w %llu/%llu  pio r/w %llu/%llu\n", str_of(&x, "name"),
+		       str_of(&x, "type"), (unsigned long long)u64_of(&x, "mmio_reads"),
+		       (unsigned long long)u64_of(&x, "mmio_writes"),
+		       (unsigned long long)u64_of(&x, "pio_reads"),
+		       (unsigned long long)u64_of(&x, "pio_writes"));
+		if (json_get(&x, "counters")) {
+			printf("  ");
+			print_members(&x, "counters", NULL);
+			printf("\n");
+		}
+		json_obj_free(&x);
+	}
+	printf("unhandled:");
+	print_members(o, "unhandled", NULL);
+	printf("\n");
+}
+
 static void print_reply(const char *cmd, const struct json_obj *o)
 {
 	const struct json_value *v;
@@ -220,24 +403,76 @@ static void print_reply(const char *cmd, const struct json_obj *o)
 		printf(")\n");
 		if ((v = json_get(o, "stopped")) && v->type == JSON_BOOL && v->b)
 			printf("the machine is stopping\n");
+	} else if (strcmp(cmd, "devices") == 0) {
+		print_devices(o);
+	} else if (strcmp(cmd, "methods") == 0) {
+		print_methods(o);
+	} else if (strcmp(cmd, "call") == 0) {
+		print_call(o);
+	} else if (strcmp(cmd, "stats") == 0) {
+		ctl_print_stats(o);
 	} else {
 		const char *state = str_of(o, "state");
 		printf("%s\n", state ? state : "ok");
 	}
 }
 
+/* Sends @p line on @p fd and parses the reply into @p o (its text in *reply, freed by the
+ * caller). CTL_OK, or CTL_REFUSED after printing why (the machine's error included). */
+static int exchange(int fd, const char *sock, const char *cmd, const char *line, char **reply,
+                    struct json_obj *o)
+{
+	char err[256];
+	size_t len;
+	int r = send_all(fd, line, strlen(line));
+	if (r < 0) {
+		fprintf(stderr, "smolvm: ctl: %s: sending the request: %s\n", sock, strerror(-r));
+		return CTL_REFUSED;
+	}
+	if (!(*reply = read_reply(fd, sock, &len)))
+		return CTL_REFUSED;
+	(*reply)[len] = '\0';
+	if (json_parse_object(*reply, len, o, err, sizeof(err)) < 0) {
+		fprintf(stderr, "smolvm: ctl: %s: the machine's reply is not valid: %s\n", sock,
+		        err);
+		return CTL_REFUSED;
+	}
+	const char *msg = str_of(o, "error");
+	const struct json_value *ok = json_get(o, "ok");
+	if (msg) {
+		fprintf(stderr, "smolvm: ctl: %s: %s: %s\n", sock, cmd, msg);
+		return CTL_REFUSED;
+	}
+	if (!ok || ok->type != JSON_BOOL || !ok->b) {
+		fprintf(stderr,
+		        "smolvm: ctl: %s: the machine's reply has neither \"ok\" nor \"error\"\n",
+		        sock);
+		return CTL_REFUSED;
+	}
+	return CTL_OK;
+}
+
 int ctl_main(int argc, char **argv)
 {
 	int status = CTL_REFUSED, fd;
-	char *line, *reply = NULL, err[256];
-	size_t len;
+	char *line, *reply = NULL;
 	struct json_obj o = { 0 };
+	bool raw = false;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		ctl_usage();
 		return CTL_USAGE;
 	}
-	if (!(line = build_request(argc, argv))) {
+	/* COMMAND --json ...: the reply as it came */
+	char *args[argc];
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		if (i == 2 && strcmp(argv[i], "--json") == 0)
+			raw = true;
+		else
+			args[n++] = argv[i];
+	}
+	if (!(line = build_request(n, args))) {
 		ctl_usage();
 		return CTL_USAGE;
 	}
@@ -245,37 +480,81 @@ int ctl_main(int argc, char **argv)
 		free(line);
 		return CTL_USAGE;
 	}
-	int r = send_all(fd, line, strlen(line));
-	if (r < 0) {
-		fprintf(stderr, "smolvm: ctl: %s: sending the request: %s\n", argv[0],
-		        strerror(-r));
-		goto out;
+	status = exchange(fd, argv[0], argv[1], line, &reply, &o);
+	if (status == CTL_OK) {
+		if (raw)
+			printf("%s\n", reply);
+		else
+			print_reply(argv[1], &o);
 	}
-	if (!(reply = read_reply(fd, argv[0], &len)))
-		goto out;
-	if (json_parse_object(reply, len, &o, err, sizeof(err)) < 0) {
-		fprintf(stderr, "smolvm: ctl: %s: the machine's reply is not valid: %s\n", argv[0],
-		        err);
-		goto out;
-	}
-	const char *msg = str_of(&o, "error");
-	const struct json_value *ok = json_get(&o, "ok");
-	if (msg) {
-		fprintf(stderr, "smolvm: ctl: %s: %s: %s\n", argv[0], argv[1], msg);
-	} else if (!ok || ok->type != JSON_BOOL || !ok->b) {
-		fprintf(stderr,
-		        "smolvm: ctl: %s: the machine's reply has neither \"ok\" nor "
-		        "\"error\"\n",
-		        argv[0]);
-	} else {
-		print_reply(argv[1], &o);
-		status = CTL_OK;
-	}
-out:
 	fflush(stdout);
 	json_obj_free(&o);
 	free(reply);
 	free(line);
+	close(fd);
+	return status;
+}
+
+int top_main(int argc, char **argv)
+{
+	unsigned interval_ms = 1000;
+	long count = -1;
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || v < 100 || v > 3600000) {
+				fprintf(stderr,
+				        "smolvm: top: --interval takes 100 to 3600000 ms\n");
+				return CTL_USAGE;
+			}
+			interval_ms = (unsigned)v;
+		} else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc) {
+			count = strtol(argv[++i], &end, 10);
+			if (*end || count < 1) {
+				fprintf(stderr, "smolvm: top: --count takes a positive number\n");
+				return CTL_USAGE;
+			}
+		} else {
+			fprintf(stderr, "usage: smolvm top SOCK [--interval MS] [--count N]\n"
+			                "  the machine's statistics (`smolvm ctl SOCK stats`), "
+			                "refreshed every\n"
+			                "  MS milliseconds (1000), N times (until interrupted)\n");
+			return CTL_USAGE;
+		}
+	}
+	if (argc < 1) {
+		fprintf(stderr, "usage: smolvm top SOCK [--interval MS] [--count N]\n");
+		return CTL_USAGE;
+	}
+	int fd = ctl_connect(argv[0]);
+	if (fd < 0)
+		return CTL_USAGE;
+	bool tty = isatty(STDOUT_FILENO);
+	int status = CTL_OK;
+	for (long k = 0; count < 0 || k < count; k++) {
+		char *reply = NULL;
+		struct json_obj o = { 0 };
+		if (k) {
+			struct timespec ts = { interval_ms / 1000,
+				               (long)(interval_ms % 1000) * 1000000 };
+			nanosleep(&ts, NULL);
+		}
+		status = exchange(fd, argv[0], "stats", "{\"cmd\":\"stats\"}\n", &reply, &o);
+		if (status == CTL_OK) {
+			if (tty)
+				printf("\033[H\033[2J"); /* home, clear */
+			else if (k)
+				printf("\n");
+			printf("smolvm top %s\n", argv[0]);
+			ctl_print_stats(&o);
+			fflush(stdout);
+		}
+		json_obj_free(&o);
+		free(reply);
+		if (status != CTL_OK)
+			break;
+	}
 	close(fd);
 	return status;
 }

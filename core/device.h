@@ -36,6 +36,8 @@ struct smol_dev {
 	int n_ranges;
 	uint32_t irqs[DEV_MAX_IRQS];
 	int n_irqs;
+	/* guest accesses served by its handlers (bus_access; atomic, read by `ctl stats`) */
+	uint64_t mmio_reads, mmio_writes, pio_reads, pio_writes;
 };
 
 /** True when a plugin's ops table (of its own struct_size) is long enough to hold @p field. */
@@ -44,8 +46,10 @@ struct smol_dev {
 
 /** An op of ABI 1.3 or later that device @p d provides: its plugin says 1.3 or later (slots a
  * 1.2 plugin left reserved are never read), its table holds @p field, and it is set. */
-#define DEV_HAS_OP_1_3(d, field)                                                                   \
-	((d)->plugin->desc->abi_minor >= 3 && DEV_HAS_OP((d)->ops, field) && (d)->ops->field)
+#define DEV_HAS_OP_1_3(d, field) DEV_HAS_OP_SINCE(d, 3, field)
+/** The same for an op of ABI 1.@p minor or later. */
+#define DEV_HAS_OP_SINCE(d, minor, field)                                                          \
+	((d)->plugin->desc->abi_minor >= (minor) && DEV_HAS_OP((d)->ops, field) && (d)->ops->field)
 
 /**
  * Reports "FILE:LINE: <device label>: message" about @p kv (NULL: the device's section) and

@@ -376,11 +376,16 @@ static int member_value(struct parser *p, struct json_value *v)
 	return r;
 }
 
-int json_parse_object(const char *in, size_t len, struct json_obj *obj, char *err, size_t errlen)
+/* One object or array (@p open '{' or '['), the whole input: its members or elements decoded
+ * into @p obj (an array's elements have a NULL key). */
+static int parse_top(const char *in, size_t len, char open, struct json_obj *obj, char *err,
+                     size_t errlen)
 {
 	struct parser p = {
 		.s = (const unsigned char *)in, .n = len, .err = err, .errlen = errlen
 	};
+	const bool array = open == '[';
+	const char close = array ? ']' : '}';
 	int r;
 	obj->n = 0;
 	/* decoded strings never outgrow their encoded form, quotes included */
@@ -394,37 +399,40 @@ int json_parse_object(const char *in, size_t len, struct json_obj *obj, char *er
 	if (errlen)
 		err[0] = '\0';
 	skip_ws(&p);
-	if (p.i >= p.n || p.s[p.i] != '{')
-		return unexpected(&p, "a JSON object ('{')");
+	if (p.i >= p.n || p.s[p.i] != open)
+		return unexpected(&p, array ? "a JSON array ('[')" : "a JSON object ('{')");
 	p.i++;
 	skip_ws(&p);
-	if (p.i < p.n && p.s[p.i] == '}') {
+	if (p.i < p.n && p.s[p.i] == close) {
 		p.i++;
 		goto end;
 	}
 	for (;;) {
-		struct json_member m;
+		struct json_member m = { 0 };
 		size_t at;
 		skip_ws(&p);
 		at = p.i;
-		if (p.i >= p.n || p.s[p.i] != '"')
-			return unexpected(&p, "a member name (a string)");
-		if ((r = parse_string(&p, &m.key, NULL)) < 0)
-			return r;
-		skip_ws(&p);
-		if (p.i >= p.n || p.s[p.i] != ':')
-			return unexpected(&p, "':' after a member name");
-		p.i++;
-		skip_ws(&p);
+		if (!array) {
+			if (p.i >= p.n || p.s[p.i] != '"')
+				return unexpected(&p, "a member name (a string)");
+			if ((r = parse_string(&p, &m.key, NULL)) < 0)
+				return r;
+			skip_ws(&p);
+			if (p.i >= p.n || p.s[p.i] != ':')
+				return unexpected(&p, "':' after a member name");
+			p.i++;
+			skip_ws(&p);
+		}
 		if ((r = member_value(&p, &m.v)) < 0)
 			return r;
-		if (json_get(obj, m.key)) {
+		if (!array && json_get(obj, m.key)) {
 			p.i = at;
 			return fail(&p, "member \"%.64s\" appears twice", m.key);
 		}
 		if (obj->n == JSON_MAX_MEMBERS) {
 			p.i = at;
-			return fail(&p, "more than %d members", JSON_MAX_MEMBERS);
+			return fail(&p, "more than %d %s", JSON_MAX_MEMBERS,
+			            array ? "elements" : "members");
 		}
 		obj->m[obj->n++] = m;
 		skip_ws(&p);
@@ -432,17 +440,28 @@ int json_parse_object(const char *in, size_t len, struct json_obj *obj, char *er
 			p.i++;
 			continue;
 		}
-		if (p.i < p.n && p.s[p.i] == '}') {
+		if (p.i < p.n && p.s[p.i] == close) {
 			p.i++;
 			break;
 		}
-		return unexpected(&p, "',' or '}'");
+		return unexpected(&p, array ? "',' or ']'" : "',' or '}'");
 	}
 end:
 	skip_ws(&p);
 	if (p.i != p.n)
-		return unexpected(&p, "nothing after the object");
+		return unexpected(&p,
+		                  array ? "nothing after the array" : "nothing after the object");
 	return 0;
+}
+
+int json_parse_object(const char *in, size_t len, struct json_obj *obj, char *err, size_t errlen)
+{
+	return parse_top(in, len, '{', obj, err, errlen);
+}
+
+int json_parse_array(const char *in, size_t len, struct json_obj *arr, char *err, size_t errlen)
+{
+	return parse_top(in, len, '[', arr, err, errlen);
 }
 
 void json_obj_free(struct json_obj *obj)
@@ -455,7 +474,7 @@ void json_obj_free(struct json_obj *obj)
 const struct json_value *json_get(const struct json_obj *obj, const char *key)
 {
 	for (size_t k = 0; k < obj->n; k++)
-		if (strcmp(obj->m[k].key, key) == 0)
+		if (obj->m[k].key && strcmp(obj->m[k].key, key) == 0)
 			return &obj->m[k].v;
 	return NULL;
 }

@@ -49,6 +49,11 @@ struct json_obj {
  * needs json_obj_free() in every case.
  */
 int json_parse_object(const char *in, size_t len, struct json_obj *obj, char *err, size_t errlen);
+/**
+ * The same for one JSON array (a nested value's raw text, say): its elements in @p arr's
+ * members, in order, each with a NULL key (json_get finds none). At most JSON_MAX_MEMBERS.
+ */
+int json_parse_array(const char *in, size_t len, struct json_obj *arr, char *err, size_t errlen);
 void json_obj_free(struct json_obj *obj);
 /** The member named @p key, or NULL. */
 const struct json_value *json_get(const struct json_obj *obj, const char *key);

@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "control.h"
 #include "device.h"
 #include "log.h"
 #include "machine.h"
@@ -147,57 +146,4 @@ void machine_tell_paused(struct machine *m)
 	if (BACKEND_HAS_OP(m, vcpu_was_paused))
 		for (uint32_t i = 0; i < m->n_vcpus; i++)
 			m->be->vcpu_was_paused(m->vcpus[i].bv);
-}
-
-/* ---- the control socket (`smolvm run --control SOCK`, control.c) -------------------- */
-
-static void mc_status(void *o, struct control_status *st)
-{
-	struct machine *m = o;
-	st->paused = machine_paused(m);
-	st->vcpus = m->n_vcpus;
-	st->memory = m->ram_size;
-	st->uptime_ms = machine_uptime_ms(m);
-	st->arch = m->arch;
-	st->backend = m->backend_name;
-}
-
-static int mc_pause(void *o, char *err, size_t n)
-{
-	int r = machine_pause(o);
-	if (r < 0)
-		snprintf(err, n, "%s", machine_stopping(o) ? "the run is ending" : strerror(-r));
-	return r;
-}
-
-static int mc_resume(void *o, char *err, size_t n)
-{
-	int r = machine_resume(o);
-	if (r < 0)
-		snprintf(err, n, "%s", r == -EINVAL ? "the machine is not paused" : strerror(-r));
-	return r;
-}
-
-static int mc_snapshot(void *o, const char *path, bool stop, char *err, size_t n)
-{
-	/* with stop, the run ends before the vCPUs are let go: the guest runs no further */
-	return snapshot_take(o, path, stop, err, n);
-}
-
-static const struct control_ops machine_control_ops = {
-	.status = mc_status,
-	.pause = mc_pause,
-	.resume = mc_resume,
-	.snapshot = mc_snapshot,
-};
-
-int control_start(struct machine *m)
-{
-	return control_open(&m->loop, m->control_path, &machine_control_ops, m, &m->control);
-}
-
-void control_stop(struct machine *m)
-{
-	control_close(m->control);
-	m->control = NULL;
 }

@@ -42,11 +42,15 @@ static void usage(FILE *f)
 	        "        apic.dat, dsdt.dat), for iasl -d\n"
 	        "  smolvm dtb [--set SECTION.KEY=VALUE]... MACHINE.ini OUT.dtb\n"
 	        "        write the device tree an aarch64 machine's kernel gets, for dtc\n"
-	        "  smolvm ctl SOCK status|pause|resume|snapshot FILE [--stop]\n"
+	        "  smolvm ctl SOCK status|pause|resume|snapshot FILE [--stop]|devices|methods|\n"
+	        "                  call DEV.METHOD [ARG]...|stats\n"
 	        "        talk to a machine run with --control SOCK: its state, pause and\n"
-	        "        resume it, write a snapshot of it (with --stop the run then ends);\n"
+	        "        resume it, write a snapshot of it (with --stop the run then ends),\n"
+	        "        list its devices and their methods, call one, read its counters;\n"
 	        "        exits 0 when done, 1 when the machine refused, 2 on bad usage or\n"
-	        "        when no machine listens on SOCK\n"
+	        "        when no machine listens on SOCK (`smolvm ctl -h`: every command)\n"
+	        "  smolvm top SOCK [--interval MS] [--count N]\n"
+	        "        the machine's counters (`ctl SOCK stats`), refreshed every second\n"
 	        "  smolvm plugins\n"
 	        "        list the plugins in the search path\n"
 	        "  smolvm version\n"
@@ -301,6 +305,8 @@ int main(int argc, char **argv)
 		return cmd_machine(argc - i, argv + i, MODE_DTB);
 	if (strcmp(cmd, "ctl") == 0)
 		return ctl_main(argc - i, argv + i);
+	if (strcmp(cmd, "top") == 0)
+		return top_main(argc - i, argv + i);
 	if (strcmp(cmd, "plugins") == 0) {
 		struct plugin_path pp;
 		plugin_path_init(&pp, NULL);

@@ -27,6 +27,9 @@ bool vcpu_handle_exit(struct vcpu *v, struct smol_exit *e)
 {
 	struct machine *m = v->m;
 	char why[160];
+	uint32_t reason = e->reason <= SMOL_EXIT_UNKNOWN ? e->reason : SMOL_EXIT_UNKNOWN;
+	/* one writer (this thread): a plain add, stored atomically for the readers */
+	__atomic_store_n(&v->exit_reasons[reason], v->exit_reasons[reason] + 1, __ATOMIC_RELAXED);
 
 	switch (e->reason) {
 	case SMOL_EXIT_PIO: {

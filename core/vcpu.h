@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <smolvm/sdk.h>
+
 struct machine;
 struct smol_vcpu;
 
@@ -17,6 +19,9 @@ struct vcpu {
 	bool started;
 	bool parked; /**< waiting in machine_pause's park (run_lock) */
 	uint64_t exits;
+	/** Exits by enum smol_exit_reason (0: none of them; past SMOL_EXIT_UNKNOWN counts as it);
+	 * written by the vCPU's thread alone, read atomically by `ctl stats`. */
+	uint64_t exit_reasons[SMOL_EXIT_UNKNOWN + 1];
 };
 
 /** Starts the vCPU's thread. 0 or -errno. */

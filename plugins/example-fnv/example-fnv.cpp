@@ -183,6 +183,7 @@ const smol_device_ops fnv_ops = {
 	0,
 	nullptr, // pause: no threads
 	nullptr, // resume
+	nullptr, // stats
 	{},
 };
 

@@ -60,6 +60,7 @@
  *  - 1.6 (smolvm 0.7): exported methods. Device ops methods/n_methods are live (struct
  *    smol_method: a name, a function, a signature string, a line of help); the loader checks
  *    every method before any machine starts and refuses the plugin naming the method.
+ *    Device op stats(): the device's own counters for `smolvm ctl SOCK stats`.
  *
  * Building for an older core: define SMOL_TARGET_ABI_MINOR (say 2) before including this
  * header. The descriptor then says 1.2, so a 1.2 core loads the plugin, and the fields of later
@@ -471,6 +472,18 @@ struct smol_method {
 	const char *signature; /**< "R(P...)", see above */
 	const char *help; /**< one line, no newline, for `smolvm ctl SOCK methods` */
 };
+
+/** Longest counter name a device's stats() reports. */
+#define SMOL_STAT_NAME_MAX 47
+/** Most counters one stats() call reports (the rest are dropped with a warning; messages
+ * say 128: change them with it). */
+#define SMOL_STATS_MAX 128
+/**
+ * What a device's stats() calls once per counter (ABI 1.6): @p name is [a-z0-9_.]{1,47}
+ * (dots group: "q0.requests"), unique within the call; @p value a count since the device was
+ * created (or a current level, the name says which). Pass @p ctx back as given.
+ */
+typedef void smol_stat_fn(void *ctx, const char *name, uint64_t value);
 #else
 struct smol_method; /**< reserved: exported methods (ABI 1.6) */
 #endif
@@ -544,8 +557,20 @@ struct smol_device_ops {
 	/** Optional (ABI 1.3). Undoes pause(): the threads take work again. Same thread and lock.
 	 */
 	void (*resume)(void *state);
+#if SMOL_TARGET_ABI_MINOR >= 6
+	/**
+	 * Optional (ABI 1.6). Reports the device's counters (requests, bytes, interrupts, ...)
+	 * for `smolvm ctl SOCK stats`: put(ctx, name, value) once per counter. Called on the
+	 * event-loop thread under the device's lock; counters a device thread updates should be
+	 * read atomically. The core counts MMIO/PIO accesses itself.
+	 */
+	void (*stats)(void *state, smol_stat_fn *put, void *ctx);
+	/** Reserved for later minor versions: leave zero. */
+	void (*reserved[5])(void);
+#else
 	/** Reserved for later minor versions: leave zero. */
 	void (*reserved[6])(void);
+#endif
 #else
 	/** Reserved for later minor versions: leave zero. */
 	void (*reserved[8])(void);
@@ -984,7 +1009,12 @@ SMOL_PIN(struct smol_arm64_platform, gicr_size, 24, 8);
 SMOL_PIN_SIZE(struct smol_arm64_platform, 32);
 SMOL_PIN(struct smol_device_ops, pause, 72, 8);
 SMOL_PIN(struct smol_device_ops, resume, 80, 8);
+#if SMOL_TARGET_ABI_MINOR >= 6
+SMOL_PIN(struct smol_device_ops, stats, 88, 8);
+SMOL_PIN(struct smol_device_ops, reserved, 96, 40);
+#else
 SMOL_PIN(struct smol_device_ops, reserved, 88, 48);
+#endif
 SMOL_PIN(struct smol_x86_cpu_info, struct_size, 0, 4);
 SMOL_PIN(struct smol_x86_cpu_info, vendor, 4, 12);
 SMOL_PIN(struct smol_x86_cpu_info, signature, 16, 4);

@@ -87,11 +87,116 @@ static int f_snapshot(void *o, const char *path, bool stop, char *err, size_t er
 	return r;
 }
 
+/* a fake device's methods: real functions, called through method_call (libffi) */
+static int32_t m_set(void *state, double v)
+{
+	struct fake *f = state;
+	if (v > 1000)
+		return -ERANGE;
+	f->value = v;
+	return 0;
+}
+
+static double m_get(void *state)
+{
+	return ((struct fake *)state)->value;
+}
+
+static void m_name(void *state, char *buf, size_t len)
+{
+	(void)state;
+	snprintf(buf, len, "thermo \"one\"\n");
+}
+
+static int64_t m_add(void *state, int64_t a, int64_t b)
+{
+	(void)state;
+	return a + b;
+}
+
+static double m_inf(void *state)
+{
+	(void)state;
+	return 1e308 * 10;
+}
+
+static const struct smol_method fake_methods[] = {
+	{ "set", (void (*)(void))m_set, "i(d)", "sets the value" },
+	{ "get", (void (*)(void))m_get, "d()", "the value" },
+	{ "name", (void (*)(void))m_name, "v(S)", "the name" },
+	{ "add", (void (*)(void))m_add, "l(ll)", "a + b" },
+	{ "inf", (void (*)(void))m_inf, "d()", "infinity" },
+};
+
+static size_t f_n_devices(void *o)
+{
+	(void)o;
+	return 2;
+}
+
+static void f_device(void *o, size_t i, struct control_device *d)
+{
+	(void)o;
+	memset(d, 0, sizeof(*d));
+	if (i == 0) {
+		d->name = "com1";
+		d->type = "uart-16550";
+		d->plugin = "/p/uart-16550.so";
+		d->n_ranges = 1;
+		d->ranges[0].base = 0x3f8;
+		d->ranges[0].len = 8;
+		d->ranges[0].pio = true;
+		d->n_irqs = 1;
+		d->irqs[0] = 4;
+	} else {
+		d->name = "thermo";
+		d->type = "fake-sensor";
+		d->plugin = "/p/fake-sensor.so";
+		d->n_ranges = 1;
+		d->ranges[0].base = 0xd0000000;
+		d->ranges[0].len = 0x1000;
+		d->n_irqs = 1;
+		d->irqs[0] = 5;
+		d->methods = fake_methods;
+		d->n_methods = sizeof(fake_methods) / sizeof(fake_methods[0]);
+	}
+}
+
+static int f_call(void *o, size_t i, const struct smol_method *m, const char *const *args,
+                  unsigned n, struct method_result *res, char *err, size_t errlen)
+{
+	struct fake *f = o;
+	cr_assert_eq(i, 1, "only thermo has methods");
+	pthread_mutex_lock(&f->lock);
+	f->call_calls++;
+	int r = method_call(m, f, args, n, res, err, errlen);
+	pthread_mutex_unlock(&f->lock);
+	return r;
+}
+
+static void f_stats(void *o, struct jsonw *w)
+{
+	struct fake *f = o;
+	pthread_mutex_lock(&f->lock);
+	f->stats_calls++;
+	pthread_mutex_unlock(&f->lock);
+	jsonw_u64(w, "uptime_ms", 1234);
+	jsonw_arr_begin(w, "vcpus");
+	jsonw_obj_begin(w, NULL);
+	jsonw_u64(w, "index", 0);
+	jsonw_obj_end(w);
+	jsonw_arr_end(w);
+}
+
 const struct control_ops fake_ops = {
 	.status = f_status,
 	.pause = f_pause,
 	.resume = f_resume,
 	.snapshot = f_snapshot,
+	.n_devices = f_n_devices,
+	.device = f_device,
+	.call = f_call,
+	.stats = f_stats,
 };
 
 int calls(int *field, struct fake *f)

@@ -156,6 +156,178 @@ Test(control, ids_are_copied)
 	cr_assert_eq(u64_member(parsed(r), "id"), 9);
 }
 
+/* Element @p k of the array member @p key of @p o, itself an object (freed by the caller). */
+static void element(const struct json_obj *o, const char *key, size_t k, struct json_obj *out)
+{
+	struct json_obj arr;
+	char err[160];
+	const struct json_value *v = json_get(o, key);
+	cr_assert(v && v->type == JSON_ARRAY, "no array \"%s\"", key);
+	cr_assert_eq(json_parse_array(v->raw, v->raw_len, &arr, err, sizeof(err)), 0, "%s", err);
+	cr_assert_lt(k, arr.n, "\"%s\" has %zu elements", key, arr.n);
+	const struct json_value *e = &arr.m[k].v;
+	cr_assert_eq(json_parse_object(e->raw, e->raw_len, out, err, sizeof(err)), 0, "%s", err);
+	json_obj_free(&arr);
+}
+
+static size_t array_len(const struct json_obj *o, const char *key)
+{
+	struct json_obj arr;
+	char err[160];
+	const struct json_value *v = json_get(o, key);
+	cr_assert(v && v->type == JSON_ARRAY, "no array \"%s\"", key);
+	cr_assert_eq(json_parse_array(v->raw, v->raw_len, &arr, err, sizeof(err)), 0, "%s", err);
+	size_t n = arr.n;
+	json_obj_free(&arr);
+	return n;
+}
+
+Test(control, devices_lists_every_device_and_its_resources)
+{
+	const char *r = request("{\"cmd\":\"devices\",\"id\":3}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_eq(array_len(parsed(r), "devices"), 2);
+	struct json_obj d, x;
+	element(parsed(r), "devices", 0, &d);
+	cr_assert_str_eq(str_member(&d, "name"), "com1");
+	cr_assert_str_eq(str_member(&d, "type"), "uart-16550");
+	cr_assert_str_eq(str_member(&d, "plugin"), "/p/uart-16550.so");
+	cr_assert_eq(array_len(&d, "mmio"), 0);
+	element(&d, "pio", 0, &x);
+	cr_assert_eq(u64_member(&x, "base"), 0x3f8);
+	cr_assert_eq(u64_member(&x, "size"), 8);
+	json_obj_free(&x);
+	cr_assert_eq(json_get(&d, "irqs")->raw_len, 3, "[4]");
+	cr_assert_eq(u64_member(&d, "methods"), 0);
+	json_obj_free(&d);
+	element(parsed(r), "devices", 1, &d);
+	cr_assert_str_eq(str_member(&d, "name"), "thermo");
+	element(&d, "mmio", 0, &x);
+	cr_assert_eq(u64_member(&x, "base"), 0xd0000000u);
+	json_obj_free(&x);
+	cr_assert_eq(u64_member(&d, "methods"), 5);
+	json_obj_free(&d);
+}
+
+Test(control, methods_lists_devices_that_export_some)
+{
+	const char *r = request("{\"cmd\":\"methods\"}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_eq(array_len(parsed(r), "devices"), 1, "com1 exports none: %s", r);
+	struct json_obj d, m;
+	element(parsed(r), "devices", 0, &d);
+	cr_assert_str_eq(str_member(&d, "name"), "thermo");
+	cr_assert_str_eq(str_member(&d, "type"), "fake-sensor");
+	cr_assert_eq(array_len(&d, "methods"), 5);
+	element(&d, "methods", 3, &m);
+	cr_assert_str_eq(str_member(&m, "name"), "add");
+	cr_assert_str_eq(str_member(&m, "signature"), "l(ll)");
+	cr_assert_str_eq(str_member(&m, "help"), "a + b");
+	json_obj_free(&m);
+	json_obj_free(&d);
+}
+
+Test(control, call_parses_arguments_and_returns_typed_values)
+{
+	const char *r = request("{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"set\","
+	                        "\"args\":[\"21.5\"],\"id\":\"x\"}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_str_eq(str_member(parsed(r), "id"), "x");
+	cr_assert_str_eq(str_member(parsed(r), "device"), "thermo");
+	cr_assert_str_eq(str_member(parsed(r), "method"), "set");
+	cr_assert_str_eq(str_member(parsed(r), "signature"), "i(d)");
+	cr_assert_eq(json_get(parsed(r), "value")->type, JSON_NUMBER);
+	cr_assert_eq(u64_member(parsed(r), "value"), 0);
+	/* a JSON number is taken as its text */
+	r = request("{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"set\",\"args\":[1e3]}\n");
+	cr_assert(is_ok(r), "%s", r);
+	r = request("{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"get\",\"args\":[]}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_eq(strncmp(json_get(parsed(r), "value")->raw, "1000", 4), 0, "%s", r);
+	/* the method's own refusal is its value, not an error */
+	r = request(
+	        "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"set\",\"args\":[\"1e4\"]}\n");
+	cr_assert(is_ok(r), "%s", r);
+	int64_t v;
+	cr_assert_eq(json_number_i64(json_get(parsed(r), "value"), &v), 0);
+	cr_assert_eq(v, -ERANGE);
+	r = request("{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\","
+	            "\"args\":[\"-9223372036854775807\",-1]}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_eq(json_number_i64(json_get(parsed(r), "value"), &v), 0);
+	cr_assert_eq(v, INT64_MIN);
+	r = request("{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"name\"}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_null(json_get(parsed(r), "value"), "void returns nothing: %s", r);
+	cr_assert(strstr(r, "\"out\":[\"thermo \\\"one\\\"\\n\"]"), "%s", r);
+	/* JSON has no infinity: its text, as a string */
+	r = request("{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"inf\"}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_str_eq(str_member(parsed(r), "value"), "inf");
+	cr_assert_eq(calls(&fake.call_calls, &fake), 7);
+}
+
+Test(control, bad_calls_are_refused_before_any_call)
+{
+	static const struct {
+		const char *line, *what;
+	} cases[] = {
+		{ "{\"cmd\":\"call\"}", "missing \"device\"" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\"}", "missing \"method\"" },
+		{ "{\"cmd\":\"call\",\"device\":\"\",\"method\":\"get\"}", "1 to 255 bytes" },
+		{ "{\"cmd\":\"call\",\"device\":7,\"method\":\"get\"}", "must be a string" },
+		{ "{\"cmd\":\"call\",\"device\":\"nope\",\"method\":\"get\"}",
+		  "no device named \"nope\" (devices: com1, thermo)" },
+		{ "{\"cmd\":\"call\",\"device\":\"com1\",\"method\":\"get\"}", "it exports none" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"gte\"}",
+		  "no method \"gte\"" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"set\"}",
+		  "thermo.set i(d): " },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"set\",\"args\":[\"warm\"]}",
+		  "argument 1" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"get\",\"args\":[1]}",
+		  "thermo.get d(): " },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\",\"args\":[1,\"2x\"]}",
+		  "argument 2" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\",\"args\":[1,true]}",
+		  "argument 2 must be a string or a number, not a boolean" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\",\"args\":\"1 2\"}",
+		  "\"args\" must be an array" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\",\"args\":[1,2,3,4,5,"
+		  "6,7,"
+		  "8,9]}",
+		  "at most 8" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\",\"args\":[[1],2]}",
+		  "not an array" },
+		{ "{\"cmd\":\"call\",\"device\":\"thermo\",\"method\":\"add\",\"args\":[1,2],"
+		  "\"path\":\"/x\"}",
+		  "unknown member \"path\" in a call request" },
+	};
+	char buf[4096];
+	int fd = connect_to(sock);
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		send_str(fd, cases[k].line);
+		send_str(fd, "\n");
+		expect_line(fd, buf, sizeof(buf));
+		expect_error(buf, cases[k].what);
+	}
+	close(fd);
+	/* the ones that reached the machine were refused by method_call before calling */
+	pthread_mutex_lock(&fake.lock);
+	cr_assert(fake.value == 0, "no set() ran");
+	pthread_mutex_unlock(&fake.lock);
+}
+
+Test(control, stats_are_the_machines)
+{
+	const char *r = request("{\"cmd\":\"stats\"}\n");
+	cr_assert(is_ok(r), "%s", r);
+	cr_assert_eq(u64_member(parsed(r), "uptime_ms"), 1234);
+	cr_assert_eq(array_len(parsed(r), "vcpus"), 1);
+	cr_assert_eq(calls(&fake.stats_calls, &fake), 1);
+	expect_error(request("{\"cmd\":\"stats\",\"watch\":true}\n"), "unknown member \"watch\"");
+}
+
 Test(control, bad_requests_get_errors_and_the_connection_lives_on)
 {
 	static const struct {

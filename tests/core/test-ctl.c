@@ -123,6 +123,81 @@ Test(ctl, refusals_exit_1_with_the_message)
 	has(err, "snapshot to /x.smolmachine failed: disk full \"really\"");
 }
 
+Test(ctl, devices_methods_and_calls)
+{
+	cr_assert_eq(ctl(sock, "devices", NULL), 0, "%s", err);
+	has(out, "com1             uart-16550       - 0x3f8+0x8 [4] 0\n");
+	has(out, "thermo           fake-sensor      0xd0000000+0x1000 - [5] 5\n");
+	cr_assert_eq(ctl(sock, "methods", NULL), 0, "%s", err);
+	has(out, "thermo (fake-sensor):\n");
+	has(out, "  thermo.set ");
+	has(out, "i(d)         sets the value\n");
+	cr_assert(!strstr(out, "com1"), "%s", out);
+
+	cr_assert_eq(ctl(sock, "call", "thermo.set", "36.6", NULL), 0, "%s", err);
+	cr_assert_str_eq(out, "0\n");
+	cr_assert_eq(ctl(sock, "call", "thermo.get", NULL), 0, "%s", err);
+	cr_assert_str_eq(out, "36.600000000000001\n");
+	cr_assert_eq(ctl(sock, "call", "thermo.name", NULL), 0, "%s", err);
+	cr_assert_str_eq(out, "thermo \"one\"\n\n");
+	cr_assert_eq(ctl(sock, "call", "--json", "thermo.add", "2", "-5", NULL), 0, "%s", err);
+	has(out, "\"value\":-3");
+	has(out, "\"out\":[]");
+
+	/* refusals: the machine's message, status 1, nothing called */
+	int before = calls(&fake.call_calls, &fake);
+	cr_assert_eq(ctl(sock, "call", "thermo.add", "2", NULL), 1);
+	has(err, "smolvm: ctl: ");
+	has(err, "thermo.add l(ll): ");
+	cr_assert_eq(ctl(sock, "call", "thermo.add", "2", "x", NULL), 1);
+	has(err, "argument 2");
+	cr_assert_eq(ctl(sock, "call", "oven.get", NULL), 1);
+	has(err, "no device named \"oven\"");
+	cr_assert_eq(calls(&fake.call_calls, &fake), before + 2, "refused by method_call");
+	/* usage: status 2, nothing sent */
+	cr_assert_eq(ctl(sock, "call", NULL), 2);
+	has(err, "call needs DEV.METHOD");
+	cr_assert_eq(ctl(sock, "call", "thermo", NULL), 2);
+	cr_assert_eq(ctl(sock, "call", ".get", NULL), 2);
+	cr_assert_eq(ctl(sock, "call", "thermo.", NULL), 2);
+	cr_assert_eq(ctl(sock, "methods", "x", NULL), 2);
+	cr_assert_eq(calls(&fake.call_calls, &fake), before + 2);
+}
+
+Test(ctl, stats_for_people_and_as_json)
+{
+	cr_assert_eq(ctl(sock, "stats", NULL), 0, "%s", err);
+	has(out, "uptime 1.2 s");
+	has(out, "vCPU 0: 0 exits");
+	cr_assert_eq(ctl(sock, "stats", "--json", NULL), 0, "%s", err);
+	cr_assert_eq(strncmp(out, "{\"ok\":true,\"uptime_ms\":1234,", 28), 0, "%s", out);
+	cr_assert_eq(ctl(sock, "stats", "--watch", NULL), 2);
+	cr_assert_eq(calls(&fake.stats_calls, &fake), 2);
+}
+
+Test(ctl, top_refreshes_on_one_connection)
+{
+	char *argv[] = { sock, "--count", "3", "--interval", "100", NULL };
+	FILE *o = tmpfile();
+	fflush(stdout);
+	int so = dup(1);
+	dup2(fileno(o), 1);
+	int status = top_main(5, argv);
+	fflush(stdout);
+	dup2(so, 1);
+	close(so);
+	slurp(o, out, sizeof(out));
+	cr_assert_eq(status, 0);
+	cr_assert_eq(calls(&fake.stats_calls, &fake), 3);
+	int n = 0;
+	for (const char *p = out; (p = strstr(p, "smolvm top ")); p++)
+		n++;
+	cr_assert_eq(n, 3, "%s", out);
+	cr_assert_null(strstr(out, "\033["), "no terminal: no escapes");
+	char *bad[] = { sock, "--interval", "5", NULL };
+	cr_assert_eq(top_main(3, bad), 2);
+}
+
 Test(ctl, bad_usage_exits_2_without_asking)
 {
 	cr_assert_eq(ctl(sock, NULL), 2);

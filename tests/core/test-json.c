@@ -71,6 +71,54 @@ Test(json, members_of_every_type)
 	json_obj_free(&o);
 }
 
+Test(json, arrays_parsed_in_turn)
+{
+	struct json_obj o, a;
+	char err[160];
+	ok("{\"args\":[\"21.5\", -3 ,\"a\\u00e9\",[1,2],{\"k\":null},true]}", &o);
+	const struct json_value *v = json_get(&o, "args");
+	cr_assert_eq(v->type, JSON_ARRAY);
+	cr_assert_eq(json_parse_array(v->raw, v->raw_len, &a, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(a.n, 6);
+	cr_assert(a.m[0].v.type == JSON_STRING && strcmp(a.m[0].v.str, "21.5") == 0);
+	cr_assert_eq(a.m[1].v.type, JSON_NUMBER);
+	cr_assert_eq(a.m[1].v.raw_len, 2);
+	cr_assert_str_eq(a.m[2].v.str, "a\xc3\xa9");
+	cr_assert_eq(a.m[3].v.type, JSON_ARRAY);
+	cr_assert_eq(a.m[4].v.type, JSON_OBJECT);
+	cr_assert_eq(a.m[5].v.type, JSON_BOOL);
+	for (size_t k = 0; k < a.n; k++)
+		cr_assert_null(a.m[k].key);
+	cr_assert_null(json_get(&a, "k"), "elements have no names");
+	json_obj_free(&a);
+	json_obj_free(&o);
+
+	cr_assert_eq(json_parse_array(" [ ] ", 5, &a, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(a.n, 0);
+	json_obj_free(&a);
+
+	static const char *const bad[][2] = {
+		{ "{}", "a JSON array" },      { "[1,]", "a value" },
+		{ "[1 2]", "',' or ']'" },     { "[1]x", "nothing after the array" },
+		{ "[\"a\":1]", "',' or ']'" }, { "[", "a value" },
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		err[0] = '\0';
+		cr_assert_eq(json_parse_array(bad[k][0], strlen(bad[k][0]), &a, err, sizeof(err)),
+		             -EINVAL, "accepted %s", bad[k][0]);
+		cr_assert(strstr(err, bad[k][1]), "%s: '%s' lacks '%s'", bad[k][0], err, bad[k][1]);
+		json_obj_free(&a);
+	}
+	/* 33 elements: one over the bound */
+	char many[128] = "[";
+	for (int k = 0; k < JSON_MAX_MEMBERS + 1; k++)
+		strcat(many, k ? ",1" : "1");
+	strcat(many, "]");
+	cr_assert_eq(json_parse_array(many, strlen(many), &a, err, sizeof(err)), -EINVAL);
+	cr_assert(strstr(err, "more than 32 elements"), "%s", err);
+	json_obj_free(&a);
+}
+
 Test(json, string_escapes)
 {
 	struct json_obj o;

@@ -10,7 +10,21 @@ int create(const smol_host *, smol_dev *, uint32_t, void **state)
 	return 0;
 }
 void destroy(void *) {}
-#if SMOL_TARGET_ABI_MINOR >= 3
+#if SMOL_TARGET_ABI_MINOR >= 6
+const smol_device_ops ops = { sizeof(smol_device_ops),
+	                      create,
+	                      destroy,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      0,
+	                      nullptr,
+	                      nullptr,
+	                      nullptr,
+	                      {} };
+#elif SMOL_TARGET_ABI_MINOR >= 3
 const smol_device_ops ops = { sizeof(smol_device_ops),
 	                      create,
 	                      destroy,
