@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blk.h"
@@ -263,13 +264,22 @@ static uint8_t blk_dispatch(struct blk *b, struct virtq *q, const struct virtio_
 	}
 }
 
+/* What one request was, for the counters. */
+struct blk_done {
+	uint32_t type; /* VIRTIO_BLK_T_*, or UINT32_MAX without a header */
+	uint8_t status;
+	uint32_t bytes; /* data moved: read into the guest or written to the image */
+};
+
 /* Serves one chain; returns used.len. */
-static uint32_t blk_request(struct blk *b, struct virtq *q, const struct virtio_chain *c)
+static uint32_t blk_request(struct blk *b, struct virtq *q, const struct virtio_chain *c,
+                            struct blk_done *done)
 {
 	uint8_t hdr[16], status = VIRTIO_BLK_S_IOERR;
-	uint32_t type, written = 0;
+	uint32_t type = UINT32_MAX, written = 0;
 	uint64_t sector;
 
+	*done = (struct blk_done){ .type = UINT32_MAX, .status = VIRTIO_BLK_S_IOERR };
 	if (c->write_len == 0) {
 		b->host->log(b->dev, SMOL_LOG_DEBUG, "request %u without a status byte", c->head);
 		return 0;
@@ -277,14 +287,74 @@ static uint32_t blk_request(struct blk *b, struct virtq *q, const struct virtio_
 	if (c->read_len >= 16 && virtq_read(q, c, 0, hdr, 16) == 0) {
 		memcpy(&type, hdr, 4);
 		memcpy(&sector, hdr + 8, 8);
-		status = blk_dispatch(b, q, c, le32toh(type), le64toh(sector), &written);
+		type = le32toh(type);
+		status = blk_dispatch(b, q, c, type, le64toh(sector), &written);
+		done->type = type;
+		if (type == VIRTIO_BLK_T_IN && status == VIRTIO_BLK_S_OK)
+			done->bytes = written;
+		else if (type == VIRTIO_BLK_T_OUT && status == VIRTIO_BLK_S_OK)
+			done->bytes = c->read_len - 16;
 	}
+	done->status = status;
 	if (status != VIRTIO_BLK_S_OK)
 		b->host->log(b->dev, SMOL_LOG_DEBUG, "request %u failed with status %u", c->head,
 		             status);
 	if (virtq_write(q, c, c->write_len - 1, &status, 1))
 		return written;
 	return written + 1;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Counts a request served in @p us microseconds (worker lock held). */
+static void blk_count(struct blk *b, const struct blk_done *d, uint64_t us)
+{
+	struct blk_counters *s = &b->stat;
+	switch (d->type) {
+	case VIRTIO_BLK_T_IN: s->reads++, s->read_bytes += d->bytes; break;
+	case VIRTIO_BLK_T_OUT: s->writes++, s->write_bytes += d->bytes; break;
+	case VIRTIO_BLK_T_FLUSH: s->flushes++; break;
+	case VIRTIO_BLK_T_GET_ID: s->get_ids++; break;
+	case VIRTIO_BLK_T_DISCARD: s->discards++; break;
+	case VIRTIO_BLK_T_WRITE_ZEROES: s->write_zeroes++; break;
+	default: s->unsupported++; break;
+	}
+	if (d->status != VIRTIO_BLK_S_OK)
+		s->errors++;
+	unsigned k = 0;
+	for (uint64_t bound = 10; k + 1 < BLK_LATENCY_BUCKETS && us >= bound; bound *= 10)
+		k++;
+	s->latency_us[k]++;
+}
+
+void blk_stats(void *state, smol_stat_fn *put, void *ctx)
+{
+	struct blk *b = state;
+	static const char *const buckets[BLK_LATENCY_BUCKETS] = {
+		"latency_us.under_10",    "latency_us.under_100",    "latency_us.under_1000",
+		"latency_us.under_10000", "latency_us.under_100000", "latency_us.over_100000",
+	};
+	virtio_worker_stats(&b->w, put, ctx);
+	virtio_worker_lock(&b->w);
+	struct blk_counters s = b->stat;
+	virtio_worker_unlock(&b->w);
+	put(ctx, "reads", s.reads);
+	put(ctx, "writes", s.writes);
+	put(ctx, "flushes", s.flushes);
+	put(ctx, "discards", s.discards);
+	put(ctx, "write_zeroes", s.write_zeroes);
+	put(ctx, "get_ids", s.get_ids);
+	put(ctx, "unsupported", s.unsupported);
+	put(ctx, "errors", s.errors);
+	put(ctx, "read_bytes", s.read_bytes);
+	put(ctx, "write_bytes", s.write_bytes);
+	for (unsigned k = 0; k < BLK_LATENCY_BUCKETS; k++)
+		put(ctx, buckets[k], s.latency_us[k]);
 }
 
 bool blk_serve(void *opaque, unsigned index)
@@ -309,10 +379,13 @@ bool blk_serve(void *opaque, unsigned index)
 		/* The chain is a copy and the I/O touches only guest RAM and the image: the
 		 * transport is free meanwhile. A reset waits for the request to end, so the queue
 		 * is still the one the chain came from when it is pushed below. */
+		struct blk_done done;
+		uint64_t t0 = now_us();
 		virtio_worker_io_begin(&b->w);
-		uint32_t len = blk_request(b, q, &b->chain);
+		uint32_t len = blk_request(b, q, &b->chain, &done);
 		virtio_worker_io_end(&b->w);
 		b->n_requests++;
+		blk_count(b, &done, now_us() - t0);
 		if (virtq_push(q, b->chain.head, len))
 			break;
 		/* The thread takes its time over a batch: each completion is announced at once

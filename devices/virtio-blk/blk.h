@@ -26,6 +26,8 @@
 /* struct virtio_blk_config (5.2.4) up to write_zeroes_may_unmap and its padding. */
 #define BLK_CONFIG_SIZE 60
 
+#define BLK_LATENCY_BUCKETS 6
+
 struct blk {
 	const struct smol_host *host;
 	struct smol_dev *dev;
@@ -53,7 +55,19 @@ struct blk {
 	bool f_discard, f_write_zeroes; /* negotiated, as read when the request was taken */
 	/* statistics, logged with -v when the device goes (self-kicks: w.n_self_kicks) */
 	uint64_t n_requests, n_serves, n_empty_serves;
+	/* `smolvm ctl stats` (blk_stats), updated under the worker's lock after each request */
+	struct blk_counters {
+		uint64_t reads, writes, flushes, discards, write_zeroes, get_ids, unsupported;
+		uint64_t errors; /* requests answered with a status other than OK */
+		uint64_t read_bytes, write_bytes;
+		/* service time (from the chain taken to its status written), microseconds, in
+		 * disjoint buckets [0,10), [10,100), ..., [100000, inf) */
+		uint64_t latency_us[BLK_LATENCY_BUCKETS];
+	} stat;
 };
+
+/* The device op stats (ABI 1.6): the queue's counters (virtio_worker_stats) and the disk's. */
+void blk_stats(void *state, smol_stat_fn *put, void *ctx);
 
 /* Snapshots (blk-snap.c): the device ops save, load, pause and resume (ABI 1.3). */
 int blk_save(void *state, struct smol_snap_writer *w);

@@ -485,6 +485,7 @@ static const struct smol_device_ops blk_ops = {
 	.describe = blk_describe,
 	.pause = blk_pause,
 	.resume = blk_resume,
+	.stats = blk_stats,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "virtio-blk", "virtio block device (virtio-mmio) on a raw image",

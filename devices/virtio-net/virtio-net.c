@@ -361,6 +361,25 @@ static int net_describe(void *state, struct smol_describe *d)
 	return virtio_dev_describe(n->host, d, n->base, n->irq);
 }
 
+/* The device op stats (ABI 1.6): both queues' counters and the frames' (worker lock). */
+static void net_stats(void *state, smol_stat_fn *put, void *ctx)
+{
+	struct net *n = state;
+	virtio_worker_stats(&n->w, put, ctx);
+	virtio_worker_lock(&n->w);
+	struct net_stats s = n->stats;
+	virtio_worker_unlock(&n->w);
+	put(ctx, "rx_frames", s.rx_frames);
+	put(ctx, "rx_bytes", s.rx_bytes);
+	put(ctx, "rx_dropped", s.rx_dropped);
+	put(ctx, "rx_waits", s.rx_waits);
+	put(ctx, "tx_frames", s.tx_frames);
+	put(ctx, "tx_bytes", s.tx_bytes);
+	put(ctx, "tx_dropped", s.tx_dropped);
+	put(ctx, "tx_errors", s.tx_errors);
+	put(ctx, "tx_stalls", s.tx_stalls);
+}
+
 static const struct smol_device_ops net_ops = {
 	.struct_size = sizeof(struct smol_device_ops),
 	.create = net_create,
@@ -371,6 +390,7 @@ static const struct smol_device_ops net_ops = {
 	.describe = net_describe,
 	.pause = net_pause,
 	.resume = net_resume,
+	.stats = net_stats,
 };
 
 SMOL_PLUGIN(SMOL_KIND_DEVICE, "virtio-net",

@@ -304,7 +304,11 @@ void virtio_mmio_write(struct virtio_mmio *vm, uint64_t off, unsigned size, uint
 		if (q)
 			queue_ready_write(vm, q, v);
 		break;
-	case VIRTIO_MMIO_QUEUE_NOTIFY: virtio_mmio_queue_notify(vm, v); break;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		if (v < vm->n_queues)
+			vm->queues[v].mmio_notifications++;
+		virtio_mmio_queue_notify(vm, v);
+		break;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		if (vm->isr && !(vm->isr &= ~v))
 			vm->ops->irq(vm->opaque, 0);

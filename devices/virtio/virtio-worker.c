@@ -42,6 +42,35 @@ void virtio_worker_init(struct virtio_worker *w, const struct smol_host *host, s
 	pthread_cond_init(&w->idle, NULL);
 }
 
+void virtio_worker_stats(struct virtio_worker *w,
+                         void (*put)(void *ctx, const char *name, uint64_t value), void *ctx)
+{
+	char name[32];
+	virtio_worker_lock(w);
+	for (unsigned i = 0; i < w->vm->n_queues; i++) {
+		const struct virtq *q = &w->vm->queues[i];
+		uint64_t read = __atomic_load_n(&w->kicks_read[i], __ATOMIC_RELAXED);
+		uint64_t own = __atomic_load_n(&w->kicks_own[i], __ATOMIC_RELAXED);
+		/* a kick of our own written and not read yet: not the guest's */
+		uint64_t by_ioeventfd = read > own ? read - own : 0;
+		const struct {
+			const char *what;
+			uint64_t n;
+		} c[] = {
+			{ "requests", q->requests },
+			{ "malformed", q->malformed },
+			{ "notifications", q->mmio_notifications + by_ioeventfd },
+			{ "interrupts", q->interrupts },
+			{ "suppressed", q->suppressed },
+		};
+		for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+			snprintf(name, sizeof(name), "q%u.%s", i, c[k].what);
+			put(ctx, name, c[k].n);
+		}
+	}
+	virtio_worker_unlock(w);
+}
+
 void virtio_worker_lock(struct virtio_worker *w)
 {
 	if (w->threaded)
@@ -107,8 +136,13 @@ void virtio_worker_kick(struct virtio_worker *w, unsigned index)
 	uint64_t one = 1;
 	int fd = index < w->n_queues ? w->kick[index].fd : -1;
 
-	if (fd >= 0 && write(fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+	if (fd < 0)
+		return;
+	__atomic_add_fetch(&w->kicks_own[index], 1, __ATOMIC_RELAXED);
+	if (write(fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+		__atomic_sub_fetch(&w->kicks_own[index], 1, __ATOMIC_RELAXED);
 		w->host->log(w->dev, SMOL_LOG_WARN, "cannot kick the queue: %s", strerror(errno));
+	}
 }
 
 void virtio_worker_notify(struct virtio_worker *w, unsigned index)
@@ -132,8 +166,10 @@ static void worker_kicked(void *opaque, int fd, uint32_t events)
 	uint64_t n;
 
 	(void)events;
-	if (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+	if (read(fd, &n, sizeof(n)) == (ssize_t)sizeof(n)) {
+		__atomic_add_fetch(&k->w->kicks_read[k->index], n, __ATOMIC_RELAXED);
 		virtio_mmio_queue_notify(k->w->vm, k->index);
+	}
 }
 
 /* Without the thread: a queue's host fd is ready, served on the event loop's thread under
@@ -193,14 +229,20 @@ int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint
 }
 
 /* Takes the kicks signalled in @p[0..n) into a mask of queues to serve. */
-static uint32_t worker_take_kicks(struct pollfd *p, unsigned n)
+static uint32_t worker_take_kicks(struct virtio_worker *w, struct pollfd *p, unsigned n)
 {
 	uint32_t todo = 0;
 	uint64_t v;
 
-	for (unsigned i = 0; i < n; i++)
-		if (p[i].revents && (read(p[i].fd, &v, sizeof(v)) >= 0 || errno == EAGAIN))
+	for (unsigned i = 0; i < n; i++) {
+		if (!p[i].revents)
+			continue;
+		ssize_t r = read(p[i].fd, &v, sizeof(v));
+		if (r == (ssize_t)sizeof(v))
+			__atomic_add_fetch(&w->kicks_read[i], v, __ATOMIC_RELAXED);
+		if (r >= 0 || errno == EAGAIN)
 			todo |= 1u << i;
+	}
 	return todo;
 }
 
@@ -247,7 +289,7 @@ static void *worker_thread(void *opaque)
 		}
 		if (p[n].revents)
 			return NULL;
-		todo = worker_take_kicks(p, n);
+		todo = worker_take_kicks(w, p, n);
 		for (unsigned k = n + 1; k < np; k++)
 			if (p[k].revents)
 				todo |= 1u << queue_of[k];
@@ -270,7 +312,7 @@ static void *worker_thread(void *opaque)
 			/* a queue kept busy must not starve the others: take their kicks, and
 			 * their host fds' readiness, too */
 			if (n > 1 && todo && poll(p, np, 0) > 0) {
-				todo |= worker_take_kicks(p, n);
+				todo |= worker_take_kicks(w, p, n);
 				for (unsigned k = n + 1; k < np; k++)
 					if (p[k].revents)
 						todo |= 1u << queue_of[k];

@@ -103,6 +103,9 @@ struct virtio_worker {
 	bool paused;
 	uint32_t kick_missed; /* without the thread: queues notified while paused */
 	uint64_t n_self_kicks; /* a batch done, another one waiting */
+	/* per queue, atomic: the sum of the kick eventfd's counts read, and the kicks the worker
+	 * wrote itself (self-kicks, QueueNotify forwarded): the rest came from the ioeventfd */
+	uint64_t kicks_read[VIRTIO_MAX_QUEUES], kicks_own[VIRTIO_MAX_QUEUES];
 };
 
 /* Sets @w up for queues 0 to @n_queues - 1 (<= VIRTIO_MAX_QUEUES) of @vm, served by @serve.
@@ -149,6 +152,14 @@ int virtio_worker_watch_io(struct virtio_worker *w, unsigned index, int fd, uint
 void virtio_worker_kick(struct virtio_worker *w, unsigned index);
 
 /* The worker lock (with the thread; nothing without it). */
+/*
+ * Reports every queue's counters through @p put (a device's stats() op, smol_stat_fn): per
+ * queue N, "qN.requests", "qN.malformed", "qN.notifications" (QueueNotify writes, by exit
+ * or ioeventfd), "qN.interrupts" and "qN.suppressed" (used-buffer interrupts raised, and
+ * those the driver's flags or used_event spared). Takes the worker lock.
+ */
+void virtio_worker_stats(struct virtio_worker *w,
+                         void (*put)(void *ctx, const char *name, uint64_t value), void *ctx);
 void virtio_worker_lock(struct virtio_worker *w);
 void virtio_worker_unlock(struct virtio_worker *w);
 

@@ -92,6 +92,12 @@ struct virtq {
 	uint16_t used_idx; /* the used index the device published */
 	uint16_t signalled_used; /* used index at the last interrupt decision */
 	uint32_t pushed; /* entries pushed since the last virtq_notify() */
+	/* counters since the device was created (not reset, not saved; `smolvm ctl stats`) */
+	uint64_t requests; /* chains virtq_pop() handed to the device */
+	uint64_t malformed; /* chains it completed as malformed instead */
+	uint64_t mmio_notifications; /* QueueNotify writes that reached the transport */
+	uint64_t interrupts; /* used-buffer interrupts virtq_notify() raised */
+	uint64_t suppressed; /* ... and those the driver suppressed */
 };
 
 /* What the device model gives the transport. Callbacks run under the device's lock. */

@@ -237,8 +237,11 @@ int virtq_pop(struct virtq *q, struct virtio_chain *c)
 			return queue_broken(q, "avail ring entry out of range");
 		q->last_avail++;
 		bad = walk_chain(q, head, c);
-		if (!bad)
+		if (!bad) {
+			q->requests++;
 			return 1;
+		}
+		q->malformed++;
 		virtio_log(q->vm, VIRTIO_LOG_GUEST_WARN, "queue %u: chain %u failed: %s", q->index,
 		           head, bad);
 		if (virtq_push(q, head, 0))
@@ -357,16 +360,21 @@ void virtq_notify(struct virtq *q)
 			return;
 		}
 		/* Section 2.7.10: interrupt when used_event lies in [old, now). */
-		if (!all && (uint16_t)(now - v - 1) >= (uint16_t)(now - old))
+		if (!all && (uint16_t)(now - v - 1) >= (uint16_t)(now - old)) {
+			q->suppressed++;
 			return;
+		}
 	} else {
 		if (load16(q, q->avail, &v)) {
 			queue_broken(q, "avail ring outside guest RAM");
 			return;
 		}
-		if (v & VIRTQ_AVAIL_F_NO_INTERRUPT)
+		if (v & VIRTQ_AVAIL_F_NO_INTERRUPT) {
+			q->suppressed++;
 			return;
+		}
 	}
+	q->interrupts++;
 	virtio_mmio_interrupt(q->vm, VIRTIO_INT_USED);
 }
 

@@ -396,6 +396,15 @@ void fake_dev_reset(struct smol_dev *dev)
 	pthread_mutex_unlock(&dev->lock);
 }
 
+void fake_dev_stats(struct smol_dev *dev, void (*put)(void *ctx, const char *name, uint64_t v),
+                    void *ctx)
+{
+	pthread_mutex_lock(&dev->lock);
+	if (dev->state && dev->ops->stats)
+		dev->ops->stats(dev->state, put, ctx);
+	pthread_mutex_unlock(&dev->lock);
+}
+
 void *fake_dev_state(struct smol_dev *dev)
 {
 	return dev->state;

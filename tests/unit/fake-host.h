@@ -57,6 +57,9 @@ struct smol_dev *fake_dev_new(const char *name);
 int fake_dev_create(struct smol_dev *dev, const struct smol_plugin_desc *p, uint32_t flags);
 void fake_dev_destroy(struct smol_dev *dev); /* also unmaps, unclaims, drops watches */
 void fake_dev_reset(struct smol_dev *dev);
+/* Calls the device's stats() op (ABI 1.6) under its lock, as `smolvm ctl stats` does. */
+void fake_dev_stats(struct smol_dev *dev, void (*put)(void *ctx, const char *name, uint64_t v),
+                    void *ctx);
 void *fake_dev_state(struct smol_dev *dev);
 unsigned fake_dev_leaked_watches(struct smol_dev *dev); /* watches left at destroy */
 

@@ -331,6 +331,116 @@ Test(blk, unsupported_types)
 	cr_assert_eq(request(0x1234, 0, 0, false), S_UNSUPP);
 }
 
+/* ---- counters (`smolvm ctl stats`) ----------------------------------------------------- */
+
+static struct {
+	char name[64];
+	uint64_t value;
+} stat_seen[64];
+static unsigned n_stat_seen;
+
+static void collect(void *ctx, const char *name, uint64_t value)
+{
+	(void)ctx;
+	cr_assert_lt(n_stat_seen, 64);
+	snprintf(stat_seen[n_stat_seen].name, sizeof(stat_seen[0].name), "%s", name);
+	stat_seen[n_stat_seen++].value = value;
+}
+
+/* The device's stats() now; counter @p name of that call. */
+static void take_stats(void)
+{
+	n_stat_seen = 0;
+	fake_dev_stats(dev, collect, NULL);
+}
+
+static uint64_t stat_of(const char *name)
+{
+	for (unsigned k = 0; k < n_stat_seen; k++)
+		if (strcmp(stat_seen[k].name, name) == 0)
+			return stat_seen[k].value;
+	cr_assert_fail("no counter %s", name);
+	return 0;
+}
+
+static uint64_t latency_total(void)
+{
+	uint64_t n = 0;
+	for (unsigned k = 0; k < n_stat_seen; k++)
+		if (strncmp(stat_seen[k].name, "latency_us.", 11) == 0)
+			n += stat_seen[k].value;
+	return n;
+}
+
+Test(blk, stats_count_what_the_driver_did)
+{
+	make_image("disk.img");
+	create_up("disk.img", NULL);
+	take_stats();
+	cr_assert_eq(stat_of("q0.requests"), 0);
+	cr_assert_eq(stat_of("q0.notifications"), 0);
+	for (int k = 0; k < 3; k++)
+		cr_assert_eq(request(T_OUT, 8 * (uint64_t)k, 1024, false), S_OK);
+	cr_assert_eq(request(T_IN, 0, 4096, true), S_OK);
+	cr_assert_eq(request(T_FLUSH, 0, 0, false), S_OK);
+	cr_assert_eq(request(0x1234, 0, 0, false), S_UNSUPP);
+	cr_assert_eq(request(T_IN, DISK_SIZE / 512, 512, true), S_IOERR, "past the end");
+	take_stats();
+	cr_assert_eq(stat_of("q0.requests"), 7);
+	cr_assert_eq(stat_of("q0.malformed"), 0);
+	cr_assert_eq(stat_of("q0.notifications"), 7, "one QueueNotify write each");
+	cr_assert_eq(stat_of("q0.interrupts") + stat_of("q0.suppressed"), 7);
+	cr_assert_eq(stat_of("q0.interrupts"), (uint64_t)fake_irq_rises(IRQ));
+	cr_assert_eq(stat_of("writes"), 3);
+	cr_assert_eq(stat_of("write_bytes"), 3 * 1024);
+	cr_assert_eq(stat_of("reads"), 2);
+	cr_assert_eq(stat_of("read_bytes"), 4096, "the failed read moved nothing");
+	cr_assert_eq(stat_of("flushes"), 1);
+	cr_assert_eq(stat_of("unsupported"), 1);
+	cr_assert_eq(stat_of("errors"), 2);
+	cr_assert_eq(latency_total(), 7);
+	/* a malformed chain: a descriptor index out of range */
+	desc(0, HDR, 16, VIRTQ_DESC_F_NEXT, QSIZE + 3);
+	uint16_t v = htole16(0);
+	memcpy(ram + AVAIL + 4 + 2 * (avail_idx % QSIZE), &v, 2);
+	avail_idx++;
+	v = htole16(avail_idx);
+	memcpy(ram + AVAIL + 2, &v, 2);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	take_stats();
+	cr_assert_eq(stat_of("q0.malformed"), 1);
+	cr_assert_eq(stat_of("q0.requests"), 7);
+	cr_assert_eq(stat_of("q0.notifications"), 8);
+}
+
+Test(blk, threaded_stats_count_ioeventfd_notifications)
+{
+	make_image("disk.img");
+	create_threaded();
+	for (unsigned i = 0; i < 4; i++) {
+		fill(ram + TDATA(i), 4096, (uint8_t)i);
+		tput(i, T_OUT, 8 * i, 4096, false);
+	}
+	tpublish();
+	tkick();
+	cr_assert(wait_used(4, TIMEOUT_MS), "writes not completed: %s", fake_log());
+	for (unsigned i = 0; i < 4; i++)
+		tput(i, T_IN, 8 * i, 2048, true);
+	tpublish();
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	cr_assert(wait_used(8, TIMEOUT_MS), "reads not completed: %s", fake_log());
+	take_stats();
+	cr_assert_eq(stat_of("q0.requests"), 8);
+	cr_assert_eq(stat_of("q0.notifications"), 2, "two kicks, self-kicks not counted");
+	cr_assert_eq(stat_of("writes"), 4);
+	cr_assert_eq(stat_of("write_bytes"), 4 * 4096);
+	cr_assert_eq(stat_of("reads"), 4);
+	cr_assert_eq(stat_of("read_bytes"), 4 * 2048);
+	cr_assert_eq(stat_of("errors"), 0);
+	cr_assert_eq(latency_total(), 8);
+	cr_assert_geq(stat_of("q0.interrupts"), 1);
+}
+
 static void segment(unsigned i, uint64_t sector, uint32_t num, uint32_t flags)
 {
 	sector = htole64(sector);
