@@ -77,18 +77,21 @@ static const char *const device_calls[] = {
 	"recvmsg",     "wait4",    "epoll_ctl", NULL,
 };
 
-/* The main thread: the event loop, the control socket, the terminal, pausing (kicking the
+/* The main thread: the event loop, the control socket (its timer drops clients that stall),
+ * the terminal, pausing (kicking the
  * vCPUs), snapshots (a new file: written, fsynced, renamed), ending the run (joining threads,
  * stopping passt, removing its folder and a TAP, unloading plugins). */
 static const char *const main_calls[] = {
-	"ioctl",      "tgkill",  "kill",       "wait4",        "fsync",     "fdatasync",
-	"preadv",     "pwritev", "preadv2",    "pwritev2",     "fallocate", "ftruncate",
-	"poll",       "ppoll",   "epoll_wait", "epoll_pwait",  "epoll_ctl", "accept",
-	"accept4",    "sendto",  "recvfrom",   "sendmsg",      "recvmsg",   "shutdown",
-	"getsockopt", "openat",  "open",       "statx",        "rename",    "renameat",
-	"renameat2",  "unlink",  "unlinkat",   "rmdir",        "dup",       "dup2",
-	"dup3",       "umask",   "fchmod",     "rt_sigaction", "prctl",     "readlink",
-	"readlinkat", "getcwd",  NULL,
+	"ioctl",       "tgkill",    "kill",       "wait4",    "fsync",
+	"fdatasync",   "preadv",    "pwritev",    "preadv2",  "pwritev2",
+	"fallocate",   "ftruncate", "poll",       "ppoll",    "epoll_wait",
+	"epoll_pwait", "epoll_ctl", "accept",     "accept4",  "sendto",
+	"recvfrom",    "sendmsg",   "recvmsg",    "shutdown", "getsockopt",
+	"openat",      "open",      "statx",      "rename",   "renameat",
+	"renameat2",   "unlink",    "unlinkat",   "rmdir",    "dup",
+	"dup2",        "dup3",      "umask",      "fchmod",   "rt_sigaction",
+	"prctl",       "readlink",  "readlinkat", "getcwd",   "timerfd_settime",
+	NULL,
 };
 
 /* ioctl request types (bits 8-15 of the request) each kind may use. */
