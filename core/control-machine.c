@@ -3,8 +3,10 @@
  * device's lock, and the counters of `smolvm ctl SOCK stats`. Every op runs on the machine's
  * event-loop thread. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "control.h"
 #include "device.h"
@@ -74,6 +76,24 @@ static void mc_device(void *o, size_t i, struct control_device *out)
 	}
 }
 
+/* How long the event loop waits for a device's lock (a call, its counters): a device whose
+ * lock a vCPU holds for longer (a reset waiting for a request on a stalled image) gets a
+ * "busy" answer instead of freezing the event loop and with it the stop signals. */
+#define DEV_LOCK_WAIT_MS 1000
+
+static bool dev_lock_within(struct smol_dev *d, unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts); /* pthread_mutex_timedlock's clock */
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return pthread_mutex_timedlock(&d->lock, &ts) == 0;
+}
+
 static int mc_call(void *o, size_t i, const struct smol_method *meth, const char *const *args,
                    unsigned n, struct method_result *res, char *err, size_t errlen)
 {
@@ -83,7 +103,12 @@ static int mc_call(void *o, size_t i, const struct smol_method *meth, const char
 		snprintf(err, errlen, "the run is ending");
 		return -ESHUTDOWN;
 	}
-	dev_lock(d);
+	if (!dev_lock_within(d, DEV_LOCK_WAIT_MS)) {
+		snprintf(err, errlen,
+		         "%s is busy: its lock stayed held for %d ms (a request in flight?)",
+		         d->label, DEV_LOCK_WAIT_MS);
+		return -EBUSY;
+	}
 	int r = method_call(meth, d->state, args, n, res, err, errlen);
 	dev_unlock(d);
 	if (r == 0)
@@ -151,9 +176,8 @@ static void stat_put(void *ctx, const char *name, uint64_t value)
 	jsonw_u64(s->w, name, value);
 }
 
-static void mc_stats(void *o, struct jsonw *w)
+void machine_stats(struct machine *m, struct jsonw *w)
 {
-	struct machine *m = o;
 	static struct stat_sink sink; /* event-loop thread only; 6 KiB kept off its stack */
 
 	jsonw_u64(w, "uptime_ms", machine_uptime_ms(m));
@@ -187,15 +211,18 @@ static void mc_stats(void *o, struct jsonw *w)
 		jsonw_u64(w, "pio_reads", load(&d->pio_reads));
 		jsonw_u64(w, "pio_writes", load(&d->pio_writes));
 		if (DEV_HAS_OP_SINCE(d, 6, stats)) {
-			sink.w = w;
-			sink.dev = d;
-			sink.n = 0;
-			sink.warned = false;
-			jsonw_obj_begin(w, "counters");
-			dev_lock(d);
-			d->ops->stats(d->state, stat_put, &sink);
-			dev_unlock(d);
-			jsonw_obj_end(w);
+			if (dev_lock_within(d, DEV_LOCK_WAIT_MS)) {
+				sink.w = w;
+				sink.dev = d;
+				sink.n = 0;
+				sink.warned = false;
+				jsonw_obj_begin(w, "counters");
+				d->ops->stats(d->state, stat_put, &sink);
+				jsonw_obj_end(w);
+				dev_unlock(d);
+			} else {
+				jsonw_bool(w, "busy", true); /* its counters next time */
+			}
 		}
 		jsonw_obj_end(w);
 	}
@@ -204,6 +231,11 @@ static void mc_stats(void *o, struct jsonw *w)
 	jsonw_u64(w, "mmio", load(&m->mmio.unhandled));
 	jsonw_u64(w, "pio", load(&m->pio.unhandled));
 	jsonw_obj_end(w);
+}
+
+static void mc_stats(void *o, struct jsonw *w)
+{
+	machine_stats(o, w);
 }
 
 static const struct control_ops machine_control_ops = {

@@ -15,8 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Members of one object, and nesting levels of a value (the object itself is level 1). */
-#define JSON_MAX_MEMBERS 32
+/** Members of one object or elements of one array (a stats reply's 128 counters of a device, a
+ * device's 64 methods, 64 vCPUs), and nesting levels of a value (the object itself is level
+ * 1). */
+#define JSON_MAX_MEMBERS 256
 #define JSON_MAX_DEPTH 16
 
 enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_OBJECT, JSON_ARRAY };

@@ -264,16 +264,18 @@ struct op_field {
 		offsetof(struct smol_backend_ops, f), #f, m                                        \
 	}
 static const struct op_field device_op_fields[] = {
-	DEV_OP(create, 0), DEV_OP(destroy, 0), DEV_OP(reset, 0), DEV_OP(describe, 0),
-	DEV_OP(save, 3),   DEV_OP(load, 3),    DEV_OP(pause, 3), DEV_OP(resume, 3),
+	DEV_OP(create, 0),   DEV_OP(destroy, 0), DEV_OP(reset, 0),
+	DEV_OP(describe, 0), DEV_OP(save, 3),    DEV_OP(load, 3),
+	DEV_OP(pause, 3),    DEV_OP(resume, 3),  DEV_OP(stats, 6),
 };
 static const struct op_field backend_op_fields[] = {
-	BE_OP(vm_create, 0),   BE_OP(vm_destroy, 0),        BE_OP(mem_add, 0),
-	BE_OP(vcpu_create, 0), BE_OP(vcpu_destroy, 0),      BE_OP(vcpu_run, 0),
-	BE_OP(vcpu_kick, 0),   BE_OP(vcpu_set_x86_boot, 0), BE_OP(vcpu_dump, 0),
-	BE_OP(irq_line, 0),    BE_OP(ioeventfd, 0),         BE_OP(irqfd, 0),
-	BE_OP(vm_cpu_info, 3), BE_OP(vm_save, 3),           BE_OP(vm_load, 3),
-	BE_OP(vcpu_save, 3),   BE_OP(vcpu_load, 3),         BE_OP(vcpu_was_paused, 3),
+	BE_OP(vm_create, 0),     BE_OP(vm_destroy, 0),        BE_OP(mem_add, 0),
+	BE_OP(vcpu_create, 0),   BE_OP(vcpu_destroy, 0),      BE_OP(vcpu_run, 0),
+	BE_OP(vcpu_kick, 0),     BE_OP(vcpu_set_x86_boot, 0), BE_OP(vcpu_dump, 0),
+	BE_OP(irq_line, 0),      BE_OP(ioeventfd, 0),         BE_OP(irqfd, 0),
+	BE_OP(vm_cpu_info, 3),   BE_OP(vm_save, 3),           BE_OP(vm_load, 3),
+	BE_OP(vcpu_save, 3),     BE_OP(vcpu_load, 3),         BE_OP(vcpu_was_paused, 3),
+	BE_OP(vcpu_set_boot, 5), BE_OP(vm_ready, 5),
 };
 
 /* The ops table: inside the plugin's readable segments for as much of it as the core reads,

@@ -58,8 +58,11 @@ void machine_release_request(struct machine *m);
  * paused. Only once machine_stopping() is true. */
 void machine_end_paused(struct machine *m);
 
-/* The control socket of `smolvm run --control SOCK` (lifecycle.c). */
+/* The control socket of `smolvm run --control SOCK` (control-machine.c). */
 int control_start(struct machine *m);
 void control_stop(struct machine *m);
+struct jsonw;
+/* Writes the machine's counters (`ctl stats`) as members of the open object @p w. */
+void machine_stats(struct machine *m, struct jsonw *w);
 
 #endif

@@ -62,9 +62,10 @@ static uint32_t reg(unsigned off)
 void sensor_irq(void);
 void sensor_irq(void)
 {
+	uint32_t status = reg(REG_STATUS);
 	if (n_irqs < 4) {
 		struct seen *s = &seen[n_irqs];
-		s->status = reg(REG_STATUS);
+		s->status = status;
 		s->temp = reg(REG_TEMP);
 		s->threshold = reg(REG_THRESHOLD);
 		s->hysteresis = reg(REG_HYSTERESIS);
@@ -78,8 +79,8 @@ void sensor_irq(void)
 			memcpy(s->model + k, &v, 4);
 		}
 		s->model[32] = '\0';
-		mmio_write32(base + REG_STATUS, s->status); /* the line drops */
 	}
+	mmio_write32(base + REG_STATUS, status); /* the line drops */
 	n_irqs++;
 	mmio_write32(LAPIC + LAPIC_EOI, 0);
 }
@@ -96,8 +97,11 @@ __asm__(".pushsection .text\n"
         "popq %r11\n popq %r10\n popq %r9\n popq %r8\n"
         "popq %rdi\n popq %rsi\n popq %rdx\n popq %rcx\n popq %rax\n"
         "iretq\n"
+        ".globl spurious_stub\n"
+        "spurious_stub:\n" /* the LAPIC's spurious vector: no EOI */
+        "iretq\n"
         ".popsection\n");
-extern const char sensor_stub[];
+extern const char sensor_stub[], spurious_stub[];
 
 struct gate {
 	uint16_t off_lo, sel;
@@ -113,14 +117,20 @@ static void ioapic_write(uint32_t index, uint32_t v)
 	mmio_write32(IOAPIC + 0x10, v);
 }
 
+static struct gate gate_to(const char *stub)
+{
+	uint64_t a = (uint64_t)(uintptr_t)stub;
+	return (struct gate){ .off_lo = (uint16_t)a,
+		              .sel = SEL_CODE64,
+		              .attr = 0x8e, /* present, DPL 0, interrupt gate */
+		              .off_mid = (uint16_t)(a >> 16),
+		              .off_hi = (uint32_t)(a >> 32) };
+}
+
 static void setup_interrupts(uint32_t line)
 {
-	uint64_t a = (uint64_t)(uintptr_t)sensor_stub;
-	idt[VECTOR] = (struct gate){ .off_lo = (uint16_t)a,
-		                     .sel = SEL_CODE64,
-		                     .attr = 0x8e, /* present, DPL 0, interrupt gate */
-		                     .off_mid = (uint16_t)(a >> 16),
-		                     .off_hi = (uint32_t)(a >> 32) };
+	idt[VECTOR] = gate_to(sensor_stub);
+	idt[0xff] = gate_to(spurious_stub);
 	struct __attribute__((packed)) {
 		uint16_t limit;
 		uint64_t base;

@@ -53,14 +53,16 @@ void virtio_worker_stats(struct virtio_worker *w,
 		uint64_t own = __atomic_load_n(&w->kicks_own[i], __ATOMIC_RELAXED);
 		/* a kick of our own written and not read yet: not the guest's */
 		uint64_t by_ioeventfd = read > own ? read - own : 0;
+		uint64_t notifications = q->mmio_notifications + by_ioeventfd;
+		if (notifications < w->notifications_seen[i])
+			notifications = w->notifications_seen[i];
+		w->notifications_seen[i] = notifications;
 		const struct {
 			const char *what;
 			uint64_t n;
 		} c[] = {
-			{ "requests", q->requests },
-			{ "malformed", q->malformed },
-			{ "notifications", q->mmio_notifications + by_ioeventfd },
-			{ "interrupts", q->interrupts },
+			{ "requests", q->requests },        { "malformed", q->malformed },
+			{ "notifications", notifications }, { "interrupts", q->interrupts },
 			{ "suppressed", q->suppressed },
 		};
 		for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {

@@ -106,6 +106,9 @@ struct virtio_worker {
 	/* per queue, atomic: the sum of the kick eventfd's counts read, and the kicks the worker
 	 * wrote itself (self-kicks, QueueNotify forwarded): the rest came from the ioeventfd */
 	uint64_t kicks_read[VIRTIO_MAX_QUEUES], kicks_own[VIRTIO_MAX_QUEUES];
+	/* the notifications last reported (worker lock): the count never goes back, even while
+	 * a kick of our own is written and not read yet */
+	uint64_t notifications_seen[VIRTIO_MAX_QUEUES];
 };
 
 /* Sets @w up for queues 0 to @n_queues - 1 (<= VIRTIO_MAX_QUEUES) of @vm, served by @serve.

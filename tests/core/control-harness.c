@@ -91,6 +91,7 @@ static int f_snapshot(void *o, const char *path, bool stop, char *err, size_t er
 static int32_t m_set(void *state, double v)
 {
 	struct fake *f = state;
+	f->set_calls++;
 	if (v > 1000)
 		return -ERANGE;
 	f->value = v;

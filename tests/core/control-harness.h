@@ -14,6 +14,7 @@ struct fake {
 	pthread_mutex_t lock;
 	int status_calls, pause_calls, resume_calls, snapshot_calls, call_calls, stats_calls;
 	double value; /**< thermo's, set by its method "set" */
+	int set_calls; /**< times "set" ran */
 	int depth; /**< pause nesting */
 	char path[PATH_MAX];
 	bool stop;

@@ -11,6 +11,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "json.h"
 #include "device.h"
 #include "machine.h"
 #include "snapshot.h"
@@ -207,10 +208,30 @@ Test(loader, ops_pointer_into_other_objects_data_refused)
 	assert_has(err, ") lies outside the plugin's own loaded segments");
 }
 
+/* The machine's `ctl stats` members as JSON text (freed by the caller). */
+static char *stats_text(struct machine *m)
+{
+	struct jsonw w;
+	char *text;
+	size_t len;
+	jsonw_init(&w, 1 << 20);
+	jsonw_obj_begin(&w, NULL);
+	machine_stats(m, &w);
+	jsonw_obj_end(&w);
+	cr_assert_eq(jsonw_finish(&w, "", &text, &len), 0);
+	return text;
+}
+
 Test(loader, op_outside_plugin_code_refused)
 {
 	refused("fixture-badop", "device plugin 'fixture-badop': its op destroy (0x40) lies "
 	                         "outside the plugin's code");
+}
+
+Test(loader, stats_op_outside_plugin_code_refused)
+{
+	refused("fixture-badstats", "device plugin 'fixture-badstats': its op stats (0x40) lies "
+	                            "outside the plugin's code");
 }
 
 /* Exported methods the core could not call (ABI 1.6): refused naming the method. */
@@ -420,6 +441,12 @@ Test(loader, abi_1_2_device_runs_through_the_core)
 	assert_has(err, "fixture-abi12 device 'old' cannot be saved");
 	assert_has(err, "ABI 1.2) has no save()");
 	cr_assert_not(machine_stopping(&m), "a trap fired: %s", captured());
+	/* nor is its slot where 1.6 has stats(): `ctl stats` shows the core's counts only */
+	char *text = stats_text(&m);
+	assert_has(text, "\"name\":\"old\",\"type\":\"fixture-abi12\",\"mmio_reads\":0");
+	cr_assert_null(strstr(text, "counters"), "%s", text);
+	free(text);
+	cr_assert_not(machine_stopping(&m), "a trap fired: %s", captured());
 	machine_destroy(&m);
 	cfg_free(c);
 	plugin_close_all();
@@ -427,5 +454,57 @@ Test(loader, abi_1_2_device_runs_through_the_core)
 	assert_has(log, "fixture create called");
 	assert_has(log, "fixture destroy called");
 	cr_assert_null(strstr(log, "fixture: the core called"), "%s", log);
+	unlink(log_path);
+}
+
+Test(loader, device_counters_checked)
+{
+	const char *dir = getenv("FIXTURE_DIR");
+	char ini[8192];
+	struct cfg *c = NULL;
+	struct machine m;
+	cr_assert_not_null(dir);
+	capture_stderr();
+	snprintf(ini, sizeof(ini),
+	         "[machine]\n"
+	         "plugin_path = %s:%s/../../backends/kvm\n"
+	         "[boot]\n"
+	         "kernel = %s/fixture-good.so\n"
+	         "[device m]\n"
+	         "type = fixture-methods\n"
+	         "port = 0x510\n",
+	         dir, dir, dir);
+	cr_assert_eq(cfg_load_string(&c, "methods.ini", ini), 0);
+	cr_assert_eq(machine_configure(&m, c, false, false), 0, "%s", captured());
+	char *text = stats_text(&m);
+	struct json_obj o, devs, d;
+	char err[160];
+	cr_assert_eq(json_parse_object(text, strlen(text), &o, err, sizeof(err)), 0, "%s", err);
+	const struct json_value *v = json_get(&o, "devices");
+	cr_assert_eq(json_parse_array(v->raw, v->raw_len, &devs, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(devs.n, 1);
+	v = &devs.m[0].v;
+	cr_assert_eq(json_parse_object(v->raw, v->raw_len, &d, err, sizeof(err)), 0, "%s", err);
+	v = json_get(&d, "counters");
+	cr_assert(v && v->type == JSON_OBJECT, "%s", text);
+	/* counted by hand, as text */
+	size_t n = 0;
+	for (size_t k = 0; k < v->raw_len; k++)
+		n += v->raw[k] == ':';
+	cr_assert_eq(n, 128, "the good name, the dotted one and 126 of c0..c129: %s", v->raw);
+	cr_assert(strstr(v->raw, "\"calls\":0,\"q0.ok_name\":7,\"c0\":0,"), "%s", v->raw);
+	cr_assert(strstr(v->raw, "\"c125\":125}"), "%s", v->raw);
+	cr_assert_null(strstr(v->raw, "Bad-Name"));
+	cr_assert_null(strstr(v->raw, "c126"));
+	assert_has(captured(),
+	           "fixture-methods device 'm': stats() reported a counter name that is "
+	           "not [a-z0-9_.]{1,47}: dropped");
+	json_obj_free(&d);
+	json_obj_free(&devs);
+	json_obj_free(&o);
+	free(text);
+	machine_destroy(&m);
+	cfg_free(c);
+	plugin_close_all();
 	unlink(log_path);
 }
