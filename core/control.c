@@ -277,6 +277,21 @@ static void write_device_head(struct jsonw *w, const struct control_device *d)
 	jsonw_str(w, "type", d->type);
 }
 
+/* The device's MMIO (@p pio false) or port ranges as an array @p key of {base, size}. */
+static void write_ranges(struct jsonw *w, const char *key, const struct control_device *d, bool pio)
+{
+	jsonw_arr_begin(w, key);
+	for (unsigned k = 0; k < d->n_ranges; k++) {
+		if (d->ranges[k].pio != pio)
+			continue;
+		jsonw_obj_begin(w, NULL);
+		jsonw_u64(w, "base", d->ranges[k].base);
+		jsonw_u64(w, "size", d->ranges[k].len);
+		jsonw_obj_end(w);
+	}
+	jsonw_arr_end(w);
+}
+
 static void cmd_devices(struct client *cl, const struct control_req *req)
 {
 	struct control *c = cl->c;
@@ -290,26 +305,8 @@ static void cmd_devices(struct client *cl, const struct control_req *req)
 		jsonw_obj_begin(&w, NULL);
 		write_device_head(&w, &d);
 		jsonw_str(&w, "plugin", d.plugin);
-		jsonw_arr_begin(&w, "mmio");
-		for (unsigned k = 0; k < d.n_ranges; k++) {
-			if (d.ranges[k].pio)
-				continue;
-			jsonw_obj_begin(&w, NULL);
-			jsonw_u64(&w, "base", d.ranges[k].base);
-			jsonw_u64(&w, "size", d.ranges[k].len);
-			jsonw_obj_end(&w);
-		}
-		jsonw_arr_end(&w);
-		jsonw_arr_begin(&w, "pio");
-		for (unsigned k = 0; k < d.n_ranges; k++) {
-			if (!d.ranges[k].pio)
-				continue;
-			jsonw_obj_begin(&w, NULL);
-			jsonw_u64(&w, "base", d.ranges[k].base);
-			jsonw_u64(&w, "size", d.ranges[k].len);
-			jsonw_obj_end(&w);
-		}
-		jsonw_arr_end(&w);
+		write_ranges(&w, "mmio", &d, false);
+		write_ranges(&w, "pio", &d, true);
 		jsonw_arr_begin(&w, "irqs");
 		for (unsigned k = 0; k < d.n_irqs; k++)
 			jsonw_u64(&w, NULL, d.irqs[k]);

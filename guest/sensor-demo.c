@@ -15,6 +15,8 @@
 #include "guest.h"
 #include "virtio.h" /* tsc_khz, rdtsc */
 
+#include "../plugins/example-sensor/example-sensor.h"
+
 #define SEL_CODE64 0x10 /* rt/start.S's GDT */
 #define VECTOR 0x40
 #define LAPIC 0xfee00000ull
@@ -26,29 +28,13 @@
 #define IOAPIC 0xfec00000ull
 #define WAIT_S 60
 
-enum {
-	REG_MAGIC = 0x00,
-	REG_TEMP = 0x08,
-	REG_THRESHOLD = 0x0c,
-	REG_HYSTERESIS = 0x10,
-	REG_CTRL = 0x14,
-	REG_STATUS = 0x18,
-	REG_OFFSET = 0x1c,
-	REG_FAULT = 0x20,
-	REG_RATE = 0x24,
-	REG_SERIAL_LO = 0x28,
-	REG_SERIAL_HI = 0x2c,
-	REG_ALARMS = 0x30,
-	REG_MODEL = 0x40,
-};
-
 static uint64_t base;
 
 /* What the handler saw, one record per interrupt. */
 struct seen {
 	uint32_t status, temp, threshold, hysteresis, offset, fault, rate, alarms;
 	uint64_t serial;
-	char model[33];
+	char model[SENSOR_MODEL_LEN + 1];
 };
 static struct seen seen[4];
 static volatile unsigned n_irqs;
@@ -74,11 +60,11 @@ void sensor_irq(void)
 		s->rate = reg(REG_RATE);
 		s->alarms = reg(REG_ALARMS);
 		s->serial = reg(REG_SERIAL_LO) | (uint64_t)reg(REG_SERIAL_HI) << 32;
-		for (unsigned k = 0; k < 32; k += 4) {
+		for (unsigned k = 0; k < SENSOR_MODEL_LEN; k += 4) {
 			uint32_t v = reg(REG_MODEL + k);
 			memcpy(s->model + k, &v, 4);
 		}
-		s->model[32] = '\0';
+		s->model[SENSOR_MODEL_LEN] = '\0';
 	}
 	mmio_write32(base + REG_STATUS, status); /* the line drops */
 	n_irqs++;
@@ -199,7 +185,7 @@ int guest_main(const struct boot_info *bi)
 		printf("sensor-demo: cannot read '%s'\n", word);
 		return 30;
 	}
-	if (reg(REG_MAGIC) != 0x504d4554) {
+	if (reg(REG_MAGIC) != SENSOR_MAGIC) {
 		printf("sensor-demo: 0x%llx: magic 0x%08x\n", (unsigned long long)base,
 		       reg(REG_MAGIC));
 		return 31;
@@ -207,7 +193,7 @@ int guest_main(const struct boot_info *bi)
 	const char *src;
 	uint64_t khz = tsc_khz(&src);
 	setup_interrupts(line);
-	mmio_write32(base + REG_CTRL, 1); /* IRQ_EN */
+	mmio_write32(base + REG_CTRL, CTRL_IRQ_EN);
 	printf("sensor-demo: sensor at 0x%llx, line %u: %d mC, threshold %d mC\n",
 	       (unsigned long long)base, line, (int32_t)reg(REG_TEMP), (int32_t)reg(REG_THRESHOLD));
 	printf("sensor-demo: ready for a fault\n");
@@ -218,7 +204,7 @@ int guest_main(const struct boot_info *bi)
 	struct seen *s = &seen[0];
 	printf("sensor-demo: interrupt 1: status 0x%x fault %u temp 0x%08x\n", s->status, s->fault,
 	       s->temp);
-	if (s->status != 2)
+	if (s->status != STATUS_FAULT)
 		return 33;
 	printf("sensor-demo: ready for an alarm\n");
 	if (!wait_irq(2, khz)) {
@@ -231,7 +217,7 @@ int guest_main(const struct boot_info *bi)
 	       s->status, (int32_t)s->temp, (int32_t)s->threshold, s->hysteresis,
 	       (int32_t)s->offset, s->fault, s->rate, (unsigned long long)s->serial, s->alarms,
 	       s->model);
-	if (s->status != 1)
+	if (s->status != STATUS_ALARM)
 		return 33;
 	printf("sensor-demo: line low after the handler: status 0x%x, %u interrupts\n",
 	       reg(REG_STATUS), n_irqs);

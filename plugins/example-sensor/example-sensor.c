@@ -67,33 +67,10 @@
 
 #include <smolvm/sdk.h>
 
-#define SENSOR_MAGIC 0x504d4554u
-#define SENSOR_VERSION 1
-#define SENSOR_WINDOW 0x1000
-#define SENSOR_INVALID 0x80000000u
-#define SENSOR_LIMIT_MC 2000000 /* ±2,000 °C in milli-degrees */
-#define SENSOR_MODEL_LEN 32
-#define SENSOR_STATE_VERSION 1
+#include "example-sensor.h"
 
-enum {
-	REG_MAGIC = 0x00,
-	REG_VERSION = 0x04,
-	REG_TEMP = 0x08,
-	REG_THRESHOLD = 0x0c,
-	REG_HYSTERESIS = 0x10,
-	REG_CTRL = 0x14,
-	REG_STATUS = 0x18,
-	REG_OFFSET = 0x1c,
-	REG_FAULT = 0x20,
-	REG_RATE = 0x24,
-	REG_SERIAL_LO = 0x28,
-	REG_SERIAL_HI = 0x2c,
-	REG_ALARMS = 0x30,
-	REG_MODEL = 0x40,
-};
-#define CTRL_IRQ_EN 1u
-#define STATUS_ALARM 1u
-#define STATUS_FAULT 2u
+#define SENSOR_LIMIT_MC 2000000 /* ±2,000 °C in milli-degrees */
+#define SENSOR_STATE_VERSION 1
 
 struct sensor {
 	const struct smol_host *host;
