@@ -404,14 +404,12 @@ static const char *captured(void)
 	return text;
 }
 
-/* Through the core: the 1.2 device is created from an INI section (a port mapped, its handler
- * reached through the bus), reset and destroyed, and none of the traps fires. */
-Test(loader, abi_1_2_device_runs_through_the_core)
+/* A machine with one device NAME of plugin TYPE (a fixture, ports at 0x510), configured through
+ * the core with stderr captured. */
+static void configure_one(const char *name, const char *type, struct cfg **c, struct machine *m)
 {
 	const char *dir = getenv("FIXTURE_DIR");
 	char ini[8192];
-	struct cfg *c = NULL;
-	struct machine m;
 	cr_assert_not_null(dir);
 	capture_stderr();
 	snprintf(ini, sizeof(ini),
@@ -419,12 +417,21 @@ Test(loader, abi_1_2_device_runs_through_the_core)
 	         "plugin_path = %s:%s/../../backends/kvm\n"
 	         "[boot]\n"
 	         "kernel = %s/fixture-good.so\n"
-	         "[device old]\n"
-	         "type = fixture-abi12\n"
+	         "[device %s]\n"
+	         "type = %s\n"
 	         "port = 0x510\n",
-	         dir, dir, dir);
-	cr_assert_eq(cfg_load_string(&c, "abi12.ini", ini), 0);
-	cr_assert_eq(machine_configure(&m, c, false, false), 0, "%s", captured());
+	         dir, dir, dir, name, type);
+	cr_assert_eq(cfg_load_string(c, "fixture.ini", ini), 0);
+	cr_assert_eq(machine_configure(m, *c, false, false), 0, "%s", captured());
+}
+
+/* Through the core: the 1.2 device is created from an INI section (a port mapped, its handler
+ * reached through the bus), reset and destroyed, and none of the traps fires. */
+Test(loader, abi_1_2_device_runs_through_the_core)
+{
+	struct cfg *c = NULL;
+	struct machine m;
+	configure_one("old", "fixture-abi12", &c, &m);
 	cr_assert_eq(m.n_devs, 1);
 	cr_assert_eq(m.devs[0]->plugin->desc->abi_minor, 2);
 	cr_assert_not_null(m.devs[0]->state);
@@ -459,23 +466,9 @@ Test(loader, abi_1_2_device_runs_through_the_core)
 
 Test(loader, device_counters_checked)
 {
-	const char *dir = getenv("FIXTURE_DIR");
-	char ini[8192];
 	struct cfg *c = NULL;
 	struct machine m;
-	cr_assert_not_null(dir);
-	capture_stderr();
-	snprintf(ini, sizeof(ini),
-	         "[machine]\n"
-	         "plugin_path = %s:%s/../../backends/kvm\n"
-	         "[boot]\n"
-	         "kernel = %s/fixture-good.so\n"
-	         "[device m]\n"
-	         "type = fixture-methods\n"
-	         "port = 0x510\n",
-	         dir, dir, dir);
-	cr_assert_eq(cfg_load_string(&c, "methods.ini", ini), 0);
-	cr_assert_eq(machine_configure(&m, c, false, false), 0, "%s", captured());
+	configure_one("m", "fixture-methods", &c, &m);
 	char *text = stats_text(&m);
 	struct json_obj o, devs, d;
 	char err[160];
