@@ -71,6 +71,7 @@ int evloop_watch(struct evloop *l, int fd, uint32_t events, struct smol_dev *dev
                  void *opaque)
 {
 	int r = 0;
+	bool always = false;
 	if (fd < 0 || !cb)
 		return -EINVAL;
 	struct evwatch *w = calloc(1, sizeof(*w));
@@ -97,10 +98,15 @@ int evloop_watch(struct evloop *l, int fd, uint32_t events, struct smol_dev *dev
 	}
 	w->next = l->watches;
 	l->watches = w;
+	always = w->always;
 	w = NULL;
 out:
 	pthread_mutex_unlock(&l->lock);
 	free(w);
+	/* epoll says nothing about a file it cannot watch: a loop asleep since before this watch
+	 * (a vCPU re-watching a UART's input file once the guest read some) must look again */
+	if (always)
+		evloop_wake(l);
 	return r;
 }
 

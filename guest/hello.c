@@ -5,8 +5,10 @@
  * streaming test reads that line while the guest is still running, then stops smolvm).
  * With "hello.flood" it writes 'A' to the UART forever, without waiting for THRE (the
  * signal tests: an output nobody reads must not keep smolvm from its signals).
+ * With "hello.read=N" it reads N bytes of console input and prints their count and hash.
  */
 #include "guest.h"
+#include "virtio.h" /* tsc_khz, rdtsc */
 
 static void print_size(uint64_t size)
 {
@@ -18,6 +20,25 @@ static void print_size(uint64_t size)
 		printf("%llu KiB", (unsigned long long)(size >> 10));
 	else
 		printf("%llu B", (unsigned long long)size);
+}
+
+/* hello.read=N: reads N bytes from COM1 (polled, 30 s at most in all) and prints their count
+ * and FNV-1a hash, so a test can check that console input of any size arrives whole. */
+static int read_input(const char *n_text)
+{
+	uint32_t want = 0, got = 0, hash = 2166136261u;
+	for (const char *p = n_text; *p >= '0' && *p <= '9'; p++)
+		want = want * 10 + (uint32_t)(*p - '0');
+	const char *src;
+	uint64_t end = rdtsc() + tsc_khz(&src) * 1000 * 30;
+	while (got < want && rdtsc() < end) {
+		if (!(inb(COM1_BASE + UART_LSR) & UART_LSR_DR))
+			continue;
+		hash = (hash ^ inb(COM1_BASE + UART_RBR)) * 16777619u;
+		got++;
+	}
+	printf("hello: read %u of %u bytes, fnv1a 0x%08x\n", got, want, hash);
+	return got == want ? 0 : 1;
 }
 
 int guest_main(const struct boot_info *bi)
@@ -48,6 +69,9 @@ int guest_main(const struct boot_info *bi)
 	print_size(usable);
 	printf("\n");
 	printf("hello: done\n");
+	char n_text[16];
+	if (guest_cmdline_get("hello.read", n_text, sizeof(n_text)) > 0)
+		return read_input(n_text);
 	if (guest_cmdline_has("hello.flood"))
 		for (;;) {
 			outb(COM1_BASE + UART_THR, 'A');

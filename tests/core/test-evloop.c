@@ -58,6 +58,44 @@ Test(evloop, regular_files_are_always_ready)
 	fclose(f);
 }
 
+/* A regular file watched from another thread while the loop sleeps with no timeout (a UART
+ * whose host buffer emptied re-watches its input file from a vCPU's register read): the loop
+ * must wake and offer it, or input from a file stops after the buffer's first fill. */
+struct late {
+	struct evloop *l;
+	int fd;
+};
+
+static void *watch_late(void *arg)
+{
+	struct late *w = arg;
+	usleep(100 * 1000); /* the loop is asleep in epoll_wait by now */
+	cr_assert_eq(evloop_watch(w->l, w->fd, SMOL_FD_IN, NULL, on_ready, NULL), 0);
+	return NULL;
+}
+
+Test(evloop, a_regular_file_watched_from_another_thread_wakes_the_loop, .timeout = 10)
+{
+	struct evloop l;
+	FILE *f = tmpfile();
+	cr_assert_eq(evloop_init(&l), 0);
+	fputs("data", f);
+	fflush(f);
+	rewind(f);
+	calls = 0;
+	struct late w = { &l, fileno(f) };
+	pthread_t t;
+	pthread_create(&t, NULL, watch_late, &w);
+	cr_assert_eq(evloop_run_once(&l, -1), 0); /* no timeout: only a wake-up ends this round */
+	pthread_join(t, NULL);
+	if (!calls)
+		cr_assert_eq(evloop_run_once(&l, 0), 0); /* the round after it offers the file */
+	cr_assert_eq(calls, 1, "the file was not offered: the loop slept through the watch");
+	evloop_unwatch(&l, fileno(f), NULL);
+	evloop_free(&l);
+	fclose(f);
+}
+
 struct churn {
 	struct evloop *l;
 	int fd;
