@@ -78,6 +78,41 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The KVM clock paired with the wall clock. Without KVM_CLOCK_REALTIME (a host whose clocksource
+ * is not the TSC, as in the test nest) the pair is read in two steps, and a thread preempted
+ * between them pairs the clock with a later wall time: the restored guest would then lose the
+ * time it was off the CPU (a restore in the nest found its guest's clock 2 s behind). The wall
+ * clock is read on both sides of the KVM clock, and the read is done again (a few times at
+ * most) until both sides are close; the midpoint is used.
+ */
+#define CLOCK_PAIR_NS 1000000ull /* 1 ms */
+#define CLOCK_PAIR_TRIES 8
+
+static int get_clock_pair(struct smol_vm *vm, struct kvm_clock_data *clock, uint64_t *realtime)
+{
+	uint64_t best = UINT64_MAX;
+	for (int k = 0; k < CLOCK_PAIR_TRIES && best > CLOCK_PAIR_NS; k++) {
+		struct kvm_clock_data c;
+		uint64_t t0 = realtime_ns();
+		int r = vm_io(vm, KVM_GET_CLOCK, &c, "KVM_GET_CLOCK");
+		uint64_t t1 = realtime_ns();
+		if (r)
+			return r;
+		if (c.flags & KVM_CLOCK_REALTIME) { /* the kernel paired them itself */
+			*clock = c;
+			*realtime = c.realtime;
+			return 0;
+		}
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			*clock = c;
+			*realtime = t0 + (t1 - t0) / 2;
+		}
+	}
+	return 0;
+}
+
 static void put_pic(struct blob_w *w, uint32_t tag, const struct kvm_pic_state *p)
 {
 	size_t at = bw_begin(w, tag);
@@ -232,9 +267,8 @@ int kvm_vm_save(struct smol_vm *vm, uint32_t arch, void *buf, size_t cap, size_t
 			return r;
 	}
 	if ((r = vm_io(vm, KVM_GET_PIT2, &s.pit, "KVM_GET_PIT2")) ||
-	    (r = vm_io(vm, KVM_GET_CLOCK, &s.clock, "KVM_GET_CLOCK")))
+	    (r = get_clock_pair(vm, &s.clock, &s.realtime)))
 		return r;
-	s.realtime = (s.clock.flags & KVM_CLOCK_REALTIME) ? s.clock.realtime : realtime_ns();
 
 	struct blob_w w;
 	bw_init(&w, buf, cap, VM_MAGIC, VM_VERSION);
@@ -244,24 +278,34 @@ int kvm_vm_save(struct smol_vm *vm, uint32_t arch, void *buf, size_t cap, size_t
 	return w.pos > cap || !buf ? -ENOSPC : 0;
 }
 
-/* The KVM clock, moved on by the wall-clock time since the save. */
+/* The KVM clock, moved on by the wall-clock time since the save. Without KVM_CLOCK_REALTIME the
+ * elapsed time is read here, in user space: a set that came long after that read (this thread
+ * preempted in between) is done again with a fresh one, a few times at most. */
 static int set_clock(struct smol_vm *vm, const struct vmstate *s)
 {
 	int caps = ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK);
 	struct kvm_clock_data d = { .clock = s->clock.clock };
-	if ((s->clock.flags & KVM_CLOCK_REALTIME) && caps > 0 && (caps & KVM_CLOCK_REALTIME)) {
-		d.flags = KVM_CLOCK_REALTIME; /* the kernel adds the time since d.realtime */
-		d.realtime = s->realtime;
-	} else {
-		uint64_t now = realtime_ns();
-		if (now > s->realtime)
-			d.clock += now - s->realtime;
-	}
+	bool by_kernel =
+	        (s->clock.flags & KVM_CLOCK_REALTIME) && caps > 0 && (caps & KVM_CLOCK_REALTIME);
 	LOG(vm, SMOL_LOG_DEBUG, "KVM clock: saved at %llu ns, %s",
 	    (unsigned long long)s->clock.clock,
-	    d.flags ? "the kernel adds the time since (KVM_CLOCK_REALTIME)"
-	            : "moved on by the time since");
-	return vm_io(vm, KVM_SET_CLOCK, &d, "KVM_SET_CLOCK");
+	    by_kernel ? "the kernel adds the time since (KVM_CLOCK_REALTIME)"
+	              : "moved on by the time since");
+	if (by_kernel) {
+		d.flags = KVM_CLOCK_REALTIME; /* the kernel adds the time since d.realtime */
+		d.realtime = s->realtime;
+		return vm_io(vm, KVM_SET_CLOCK, &d, "KVM_SET_CLOCK");
+	}
+	int r = 0;
+	for (int k = 0; k < CLOCK_PAIR_TRIES; k++) {
+		uint64_t now = realtime_ns();
+		d.clock = s->clock.clock + (now > s->realtime ? now - s->realtime : 0);
+		if ((r = vm_io(vm, KVM_SET_CLOCK, &d, "KVM_SET_CLOCK")))
+			return r;
+		if (realtime_ns() - now <= CLOCK_PAIR_NS)
+			break;
+	}
+	return r;
 }
 
 int kvm_vm_load(struct smol_vm *vm, uint32_t arch, const void *buf, size_t len)
