@@ -235,24 +235,31 @@ static const char *str_of(const struct json_obj *o, const char *key)
 	return v && v->type == JSON_STRING ? v->str : NULL;
 }
 
-/* Element @p k of array member @p key of @p o as an object, into @p out: 0, or -1 when there
- * is no such element or it is not an object. */
-static int element(const struct json_obj *o, const char *key, size_t k, struct json_obj *out)
+/* Array member @p key of @p o, parsed once into @p arr (no elements when it is absent or not
+ * an array); json_obj_free() it. */
+static void array_of(const struct json_obj *o, const char *key, struct json_obj *arr)
 {
-	struct json_obj arr = { 0 };
 	const struct json_value *v = json_get(o, key);
-	int r = -1;
+	arr->n = 0;
+	arr->strings = NULL;
+	if (v && v->type == JSON_ARRAY && json_parse_array(v->raw, v->raw_len, arr, NULL, 0) < 0)
+		json_obj_free(arr);
+}
+
+/* Object member @p key of @p o (or element @p key NULL, index @p k of an array parsed by
+ * array_of), parsed into @p out: 0, or -1 (nothing to free) when it is absent or not an
+ * object. */
+static int object_at(const struct json_obj *o, const char *key, size_t k, struct json_obj *out)
+{
+	const struct json_value *v = key ? json_get(o, key) : k < o->n ? &o->m[k].v : NULL;
 	out->n = 0;
 	out->strings = NULL;
-	if (v && v->type == JSON_ARRAY &&
-	    json_parse_array(v->raw, v->raw_len, &arr, NULL, 0) == 0 && k < arr.n &&
-	    arr.m[k].v.type == JSON_OBJECT)
-		r = json_parse_object(arr.m[k].v.raw, arr.m[k].v.raw_len, out, NULL, 0) == 0 ? 0
-		                                                                             : -1;
-	json_obj_free(&arr);
-	if (r < 0)
-		json_obj_free(out);
-	return r;
+	if (!v || v->type != JSON_OBJECT)
+		return -1;
+	if (json_parse_object(v->raw, v->raw_len, out, NULL, 0) == 0)
+		return 0;
+	json_obj_free(out);
+	return -1;
 }
 
 static uint64_t u64_of(const struct json_obj *o, const char *key)
@@ -264,26 +271,34 @@ static uint64_t u64_of(const struct json_obj *o, const char *key)
 	return n;
 }
 
-/* "0x3f8+8, 0x2f8+8" for array member @p key (objects with base and size) of @p d */
+/* "0x3f8+0x8,0x2f8+0x8" for array member @p key (objects with base and size) of @p d */
 static void print_ranges(const struct json_obj *d, const char *key)
 {
-	struct json_obj r;
-	size_t k = 0;
-	for (; element(d, key, k, &r) == 0; k++) {
-		printf("%s0x%llx+0x%llx", k ? "," : "", (unsigned long long)u64_of(&r, "base"),
+	struct json_obj arr, r;
+	unsigned printed = 0;
+	array_of(d, key, &arr);
+	for (size_t k = 0; k < arr.n; k++) {
+		if (object_at(&arr, NULL, k, &r) < 0)
+			continue;
+		printf("%s0x%llx+0x%llx", printed++ ? "," : "",
+		       (unsigned long long)u64_of(&r, "base"),
 		       (unsigned long long)u64_of(&r, "size"));
 		json_obj_free(&r);
 	}
-	if (!k)
+	if (!printed)
 		printf("-");
+	json_obj_free(&arr);
 }
 
 static void print_devices(const struct json_obj *o)
 {
-	struct json_obj d;
+	struct json_obj devs, d;
 	printf("%-16s %-16s %-24s %-16s %-8s %s\n", "NAME", "TYPE", "MMIO", "PORTS", "IRQS",
 	       "METHODS");
-	for (size_t k = 0; element(o, "devices", k, &d) == 0; k++) {
+	array_of(o, "devices", &devs);
+	for (size_t k = 0; k < devs.n; k++) {
+		if (object_at(&devs, NULL, k, &d) < 0)
+			continue;
 		const struct json_value *irqs = json_get(&d, "irqs");
 		printf("%-16s %-16s ", str_of(&d, "name"), str_of(&d, "type"));
 		print_ranges(&d, "mmio");
@@ -293,87 +308,98 @@ static void print_devices(const struct json_obj *o)
 		       (unsigned long long)u64_of(&d, "methods"));
 		json_obj_free(&d);
 	}
+	json_obj_free(&devs);
 }
 
 static void print_methods(const struct json_obj *o)
 {
-	struct json_obj d, m;
-	size_t k = 0;
-	for (; element(o, "devices", k, &d) == 0; k++) {
+	struct json_obj devs, d, methods, m;
+	array_of(o, "devices", &devs);
+	for (size_t k = 0; k < devs.n; k++) {
+		if (object_at(&devs, NULL, k, &d) < 0)
+			continue;
 		printf("%s (%s):\n", str_of(&d, "name"), str_of(&d, "type"));
-		for (size_t j = 0; element(&d, "methods", j, &m) == 0; j++) {
+		array_of(&d, "methods", &methods);
+		for (size_t j = 0; j < methods.n; j++) {
+			if (object_at(&methods, NULL, j, &m) < 0)
+				continue;
 			printf("  %s.%-24s %-12s %s\n", str_of(&d, "name"), str_of(&m, "name"),
 			       str_of(&m, "signature"), str_of(&m, "help"));
 			json_obj_free(&m);
 		}
+		json_obj_free(&methods);
 		json_obj_free(&d);
 	}
-	if (!k)
+	if (!devs.n)
 		printf("no device exports methods\n");
+	json_obj_free(&devs);
 }
 
 static void print_call(const struct json_obj *o)
 {
-	struct json_obj out = { 0 };
+	struct json_obj out;
 	const struct json_value *v = json_get(o, "value");
 	if (v && v->type == JSON_STRING)
 		printf("%s\n", v->str);
 	else if (v)
 		printf("%.*s\n", (int)v->raw_len, v->raw);
-	v = json_get(o, "out");
-	if (v && v->type == JSON_ARRAY && json_parse_array(v->raw, v->raw_len, &out, NULL, 0) == 0)
-		for (size_t k = 0; k < out.n; k++)
-			if (out.m[k].v.type == JSON_STRING)
-				printf("%s\n", out.m[k].v.str);
+	array_of(o, "out", &out);
+	for (size_t k = 0; k < out.n; k++)
+		if (out.m[k].v.type == JSON_STRING)
+			printf("%s\n", out.m[k].v.str);
 	json_obj_free(&out);
 }
 
-/* "name=value" for each member of object member @p key of @p o (raw values), on one line */
-static void print_members(const struct json_obj *o, const char *key, const char *skip)
+/* " name=value" for each member of @p in but @p skip (raw values) */
+static void print_members(const struct json_obj *in, const char *skip)
 {
-	struct json_obj in = { 0 };
-	const struct json_value *v = json_get(o, key);
-	if (v && v->type == JSON_OBJECT && json_parse_object(v->raw, v->raw_len, &in, NULL, 0) == 0)
-		for (size_t k = 0; k < in.n; k++)
-			if (!skip || strcmp(in.m[k].key, skip))
-				printf(" %s=%.*s", in.m[k].key, (int)in.m[k].v.raw_len,
-				       in.m[k].v.raw);
-	json_obj_free(&in);
+	for (size_t k = 0; k < in->n; k++)
+		if (!skip || strcmp(in->m[k].key, skip))
+			printf(" %s=%.*s", in->m[k].key, (int)in->m[k].v.raw_len, in->m[k].v.raw);
 }
 
 void ctl_print_stats(const struct json_obj *o)
 {
-	struct json_obj x;
+	struct json_obj arr, x, in;
 	printf("uptime %.1f s, %s\n", (double)u64_of(o, "uptime_ms") / 1000.0,
 	       str_of(o, "state") ? str_of(o, "state") : "?");
-	for (size_t k = 0; element(o, "vcpus", k, &x) == 0; k++) {
-		struct json_obj ex = { 0 };
-		const struct json_value *v = json_get(&x, "exits");
-		uint64_t total = 0;
-		if (v && json_parse_object(v->raw, v->raw_len, &ex, NULL, 0) == 0)
-			total = u64_of(&ex, "total");
-		json_obj_free(&ex);
+	array_of(o, "vcpus", &arr);
+	for (size_t k = 0; k < arr.n; k++) {
+		if (object_at(&arr, NULL, k, &x) < 0)
+			continue;
+		bool exits = object_at(&x, "exits", 0, &in) == 0;
 		printf("vCPU %llu: %llu exits:", (unsigned long long)u64_of(&x, "index"),
-		       (unsigned long long)total);
-		print_members(&x, "exits", "total");
+		       (unsigned long long)(exits ? u64_of(&in, "total") : 0));
+		if (exits)
+			print_members(&in, "total");
 		printf("\n");
+		json_obj_free(&in);
 		json_obj_free(&x);
 	}
-	for (size_t k = 0; element(o, "devices", k, &x) == 0; k++) {
+	json_obj_free(&arr);
+	array_of(o, "devices", &arr);
+	for (size_t k = 0; k < arr.n; k++) {
+		if (object_at(&arr, NULL, k, &x) < 0)
+			continue;
 		printf("%-12s %-14s mmio r/w %llu/%llu  pio r/w %llu/%llu\n", str_of(&x, "name"),
 		       str_of(&x, "type"), (unsigned long long)u64_of(&x, "mmio_reads"),
 		       (unsigned long long)u64_of(&x, "mmio_writes"),
 		       (unsigned long long)u64_of(&x, "pio_reads"),
 		       (unsigned long long)u64_of(&x, "pio_writes"));
-		if (json_get(&x, "counters")) {
+		if (object_at(&x, "counters", 0, &in) == 0) {
 			printf("  ");
-			print_members(&x, "counters", NULL);
+			print_members(&in, NULL);
 			printf("\n");
+			json_obj_free(&in);
 		}
 		json_obj_free(&x);
 	}
+	json_obj_free(&arr);
 	printf("unhandled:");
-	print_members(o, "unhandled", NULL);
+	if (object_at(o, "unhandled", 0, &in) == 0) {
+		print_members(&in, NULL);
+		json_obj_free(&in);
+	}
 	printf("\n");
 }
 
