@@ -17,7 +17,6 @@
 
 #include "../plugins/example-sensor/example-sensor.h"
 
-#define SEL_CODE64 0x10 /* rt/start.S's GDT */
 #define VECTOR 0x40
 #define LAPIC 0xfee00000ull
 #define LAPIC_TPR 0x80
@@ -89,13 +88,7 @@ __asm__(".pushsection .text\n"
         ".popsection\n");
 extern const char sensor_stub[], spurious_stub[];
 
-struct gate {
-	uint16_t off_lo, sel;
-	uint8_t ist, attr;
-	uint16_t off_mid;
-	uint32_t off_hi, zero;
-} __attribute__((packed));
-static struct gate idt[256] __attribute__((aligned(16)));
+static struct idt_gate idt[256] __attribute__((aligned(16)));
 
 static void ioapic_write(uint32_t index, uint32_t v)
 {
@@ -103,25 +96,11 @@ static void ioapic_write(uint32_t index, uint32_t v)
 	mmio_write32(IOAPIC + 0x10, v);
 }
 
-static struct gate gate_to(const char *stub)
-{
-	uint64_t a = (uint64_t)(uintptr_t)stub;
-	return (struct gate){ .off_lo = (uint16_t)a,
-		              .sel = SEL_CODE64,
-		              .attr = 0x8e, /* present, DPL 0, interrupt gate */
-		              .off_mid = (uint16_t)(a >> 16),
-		              .off_hi = (uint32_t)(a >> 32) };
-}
-
 static void setup_interrupts(uint32_t line)
 {
-	idt[VECTOR] = gate_to(sensor_stub);
-	idt[0xff] = gate_to(spurious_stub);
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	idt[VECTOR] = idt_gate(sensor_stub);
+	idt[0xff] = idt_gate(spurious_stub);
+	idt_load(idt, 256);
 	/* the 8259s stay out of it: every line masked */
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);

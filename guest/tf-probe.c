@@ -9,8 +9,6 @@
  */
 #include "guest.h"
 
-#define SEL_CODE64 0x10
-
 /* 256 stubs, 16 bytes apart: push a zero error code where the CPU pushes none, then the
  * vector, and jump to the common handler. */
 __asm__(".pushsection .text\n"
@@ -53,31 +51,14 @@ __asm__(".pushsection .text\n"
 
 extern const char tf_stubs[];
 
-struct gate {
-	uint16_t off_lo, sel;
-	uint8_t ist, attr;
-	uint16_t off_mid;
-	uint32_t off_hi, zero;
-} __attribute__((packed));
-
-static struct gate idt[256] __attribute__((aligned(16)));
+static struct idt_gate idt[256] __attribute__((aligned(16)));
 
 int guest_main(const struct boot_info *bi)
 {
 	(void)bi;
-	for (unsigned v = 0; v < 256; v++) {
-		uint64_t a = (uint64_t)(uintptr_t)(tf_stubs + 16 * v);
-		idt[v] = (struct gate){ .off_lo = (uint16_t)a,
-			                .sel = SEL_CODE64,
-			                .attr = 0x8e, /* present, DPL 0, 64-bit interrupt gate */
-			                .off_mid = (uint16_t)(a >> 16),
-			                .off_hi = (uint32_t)(a >> 32) };
-	}
-	struct __attribute__((packed)) {
-		uint16_t limit;
-		uint64_t base;
-	} idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	for (unsigned v = 0; v < 256; v++)
+		idt[v] = idt_gate(tf_stubs + 16 * v);
+	idt_load(idt, 256);
 	printf("tf-probe: IDT loaded, flooding the UART with interrupts disabled\n");
 	__asm__ volatile("cli");
 	for (;;) {

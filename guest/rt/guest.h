@@ -72,6 +72,38 @@ static inline void cpu_relax(void)
 	__asm__ volatile("pause" ::: "memory");
 }
 
+/* ---- interrupts: a 64-bit IDT of the payload's own --------------------------- */
+
+#define GUEST_SEL_CODE64 0x10 /* rt/start.S's 64-bit code segment */
+
+struct idt_gate {
+	uint16_t off_lo, sel;
+	uint8_t ist, attr;
+	uint16_t off_mid;
+	uint32_t off_hi, zero;
+} __attribute__((packed));
+
+/* A present, DPL 0, 64-bit interrupt gate (interrupts off on entry) to @handler. */
+static inline struct idt_gate idt_gate(const void *handler)
+{
+	uint64_t a = (uint64_t)(uintptr_t)handler;
+	return (struct idt_gate){ .off_lo = (uint16_t)a,
+		                  .sel = GUEST_SEL_CODE64,
+		                  .attr = 0x8e,
+		                  .off_mid = (uint16_t)(a >> 16),
+		                  .off_hi = (uint32_t)(a >> 32) };
+}
+
+/* Loads @n gates at @idt (16-byte aligned, alive as long as interrupts may come). */
+static inline void idt_load(const struct idt_gate *idt, size_t n)
+{
+	struct __attribute__((packed)) {
+		uint16_t limit;
+		uint64_t base;
+	} idtr = { (uint16_t)(n * sizeof(*idt) - 1), (uint64_t)(uintptr_t)idt };
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
 /* ---- boot information (rt/boot.c) -------------------------------------- */
 
 enum boot_kind {
