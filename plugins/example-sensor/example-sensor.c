@@ -452,25 +452,43 @@ static int get_bytes(struct sensor *s, struct smol_snap_reader *r, uint64_t *v, 
 	return ret;
 }
 
+/* The state's fields, in order, and each one's width in bytes (the layout above, in one
+ * place for save and load). The model's 32 bytes follow them. */
+enum {
+	F_TEMP,
+	F_THRESHOLD,
+	F_HYSTERESIS,
+	F_CTRL,
+	F_STATUS,
+	F_OFFSET,
+	F_FAULT,
+	F_RATE,
+	F_SERIAL,
+	F_ALARMS,
+	F_ARMED,
+	N_FIELDS
+};
+static const unsigned field_width[N_FIELDS] = { 4, 4, 4, 4, 4, 1, 1, 2, 8, 4, 1 };
+
 static int sensor_save(void *state, struct smol_snap_writer *w)
 {
 	struct sensor *s = state;
-	const uint64_t fields[][2] = {
-		{ (uint32_t)s->temp_mc, 4 },
-		{ (uint32_t)s->threshold_mc, 4 },
-		{ s->hysteresis_mc, 4 },
-		{ s->ctrl, 4 },
-		{ s->status, 4 },
-		{ (uint8_t)s->offset_dc, 1 },
-		{ s->fault, 1 },
-		{ s->rate_hz, 2 },
-		{ s->serial, 8 },
-		{ s->alarms, 4 },
-		{ s->armed, 1 },
+	const uint64_t v[N_FIELDS] = {
+		[F_TEMP] = (uint32_t)s->temp_mc,
+		[F_THRESHOLD] = (uint32_t)s->threshold_mc,
+		[F_HYSTERESIS] = s->hysteresis_mc,
+		[F_CTRL] = s->ctrl,
+		[F_STATUS] = s->status,
+		[F_OFFSET] = (uint8_t)s->offset_dc,
+		[F_FAULT] = s->fault,
+		[F_RATE] = s->rate_hz,
+		[F_SERIAL] = s->serial,
+		[F_ALARMS] = s->alarms,
+		[F_ARMED] = s->armed,
 	};
 	s->host->snap_set_version(w, SENSOR_STATE_VERSION);
-	for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
-		int r = put_bytes(s, w, fields[k][0], (unsigned)fields[k][1]);
+	for (unsigned k = 0; k < N_FIELDS; k++) {
+		int r = put_bytes(s, w, v[k], field_width[k]);
 		if (r)
 			return r;
 	}
@@ -482,8 +500,7 @@ static int sensor_load(void *state, struct smol_snap_reader *r)
 {
 	struct sensor *s = state;
 	uint32_t version = s->host->snap_version(r);
-	uint64_t v[11];
-	static const unsigned width[11] = { 4, 4, 4, 4, 4, 1, 1, 2, 8, 4, 1 };
+	uint64_t v[N_FIELDS];
 	char model[SENSOR_MODEL_LEN];
 	if (version > SENSOR_STATE_VERSION) {
 		s->host->log(s->dev, SMOL_LOG_ERROR,
@@ -496,33 +513,34 @@ static int sensor_load(void *state, struct smol_snap_reader *r)
 		return -EINVAL;
 	}
 	int ret = 0;
-	for (unsigned k = 0; k < 11 && ret == 0; k++)
-		ret = get_bytes(s, r, &v[k], width[k]);
+	for (unsigned k = 0; k < N_FIELDS && ret == 0; k++)
+		ret = get_bytes(s, r, &v[k], field_width[k]);
 	if (ret == 0)
 		ret = s->host->snap_read(r, model, sizeof(model));
 	if (ret) {
 		s->host->log(s->dev, SMOL_LOG_ERROR, "state: truncated");
 		return ret;
 	}
-	int32_t temp = (int32_t)(uint32_t)v[0], threshold = (int32_t)(uint32_t)v[1];
+	int32_t temp = (int32_t)(uint32_t)v[F_TEMP], threshold = (int32_t)(uint32_t)v[F_THRESHOLD];
 	if (temp > SENSOR_LIMIT_MC || temp < -SENSOR_LIMIT_MC || threshold > SENSOR_LIMIT_MC ||
-	    threshold < -SENSOR_LIMIT_MC || v[2] > SENSOR_LIMIT_MC ||
-	    v[3] & ~(uint64_t)CTRL_IRQ_EN || v[4] & ~(uint64_t)(STATUS_ALARM | STATUS_FAULT) ||
-	    v[7] == 0 || v[10] > 1 || model[SENSOR_MODEL_LEN - 1] != '\0') {
+	    threshold < -SENSOR_LIMIT_MC || v[F_HYSTERESIS] > SENSOR_LIMIT_MC ||
+	    v[F_CTRL] & ~(uint64_t)CTRL_IRQ_EN ||
+	    v[F_STATUS] & ~(uint64_t)(STATUS_ALARM | STATUS_FAULT) || v[F_RATE] == 0 ||
+	    v[F_ARMED] > 1 || model[SENSOR_MODEL_LEN - 1] != '\0') {
 		s->host->log(s->dev, SMOL_LOG_ERROR, "state: a field out of range");
 		return -EINVAL;
 	}
 	s->temp_mc = temp;
 	s->threshold_mc = threshold;
-	s->hysteresis_mc = (uint32_t)v[2];
-	s->ctrl = (uint32_t)v[3];
-	s->status = (uint32_t)v[4];
-	s->offset_dc = (int8_t)(uint8_t)v[5];
-	s->fault = (uint8_t)v[6];
-	s->rate_hz = (uint16_t)v[7];
-	s->serial = v[8];
-	s->alarms = (uint32_t)v[9];
-	s->armed = v[10] != 0;
+	s->hysteresis_mc = (uint32_t)v[F_HYSTERESIS];
+	s->ctrl = (uint32_t)v[F_CTRL];
+	s->status = (uint32_t)v[F_STATUS];
+	s->offset_dc = (int8_t)(uint8_t)v[F_OFFSET];
+	s->fault = (uint8_t)v[F_FAULT];
+	s->rate_hz = (uint16_t)v[F_RATE];
+	s->serial = v[F_SERIAL];
+	s->alarms = (uint32_t)v[F_ALARMS];
+	s->armed = v[F_ARMED] != 0;
 	memcpy(s->model, model, sizeof(model));
 	/* the core restores the line's level; keep ours in step with it */
 	s->level = (s->ctrl & CTRL_IRQ_EN) && s->status;
