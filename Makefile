@@ -91,7 +91,7 @@ nest-stress: build nest-kit
 # picks some.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 60
-FUZZ_TARGETS ?= config loader plugin-elf uart pl011 virtio-blk virtio-net arm64-image arm64-dt
+FUZZ_TARGETS ?= $(patsubst fuzz/fuzz-%.c,%,$(wildcard fuzz/fuzz-*.c))
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang CXX=clang++ meson setup $(FUZZ_BUILD) -Dfuzz=true --werror
