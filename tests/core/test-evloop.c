@@ -41,14 +41,22 @@ Test(evloop, dispatches_and_unwatches)
 	evloop_free(&l);
 }
 
-Test(evloop, regular_files_are_always_ready)
+/* A regular file holding a few bytes, read from its start. */
+static FILE *data_file(void)
 {
-	struct evloop l;
 	FILE *f = tmpfile();
-	cr_assert_eq(evloop_init(&l), 0);
+	cr_assert(f);
 	fputs("data", f);
 	fflush(f);
 	rewind(f);
+	return f;
+}
+
+Test(evloop, regular_files_are_always_ready)
+{
+	struct evloop l;
+	FILE *f = data_file();
+	cr_assert_eq(evloop_init(&l), 0);
 	calls = 0;
 	cr_assert_eq(evloop_watch(&l, fileno(f), SMOL_FD_IN, NULL, on_ready, NULL), 0);
 	cr_assert_eq(evloop_run_once(&l, -1), 0); /* must not block */
@@ -77,11 +85,8 @@ static void *watch_late(void *arg)
 Test(evloop, a_regular_file_watched_from_another_thread_wakes_the_loop, .timeout = 10)
 {
 	struct evloop l;
-	FILE *f = tmpfile();
+	FILE *f = data_file();
 	cr_assert_eq(evloop_init(&l), 0);
-	fputs("data", f);
-	fflush(f);
-	rewind(f);
 	calls = 0;
 	struct late w = { &l, fileno(f) };
 	pthread_t t;
