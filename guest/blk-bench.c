@@ -59,27 +59,6 @@ static uint64_t next_rand(void)
 	return rng;
 }
 
-static uint64_t parse_u64(const char *s, uint64_t dflt)
-{
-	uint64_t v = 0;
-	if (!*s)
-		return dflt;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return dflt;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	return v;
-}
-
-static uint64_t cmdline_u64(const char *key, uint64_t dflt)
-{
-	char val[32];
-	if (guest_cmdline_get(key, val, sizeof(val)) <= 0)
-		return dflt;
-	return parse_u64(val, dflt);
-}
-
 /* Splits len bytes of buf into segments of at most size_max; returns the count. */
 static unsigned split(struct vblk_seg *segs, uint8_t *buf, uint32_t len)
 {
@@ -215,7 +194,7 @@ int guest_main(const struct boot_info *bi)
 		printf("blk-bench: no read-write virtio-blk disk\n");
 		return EXIT_DISCOVERY;
 	}
-	uint64_t range = cmdline_u64("blk-bench.range", 64) << 20;
+	uint64_t range = guest_cmdline_u64("blk-bench.range", 64) << 20;
 	if (range > disk.capacity * SECTOR)
 		range = disk.capacity * SECTOR;
 	range &= ~(uint64_t)65535;
@@ -224,11 +203,11 @@ int guest_main(const struct boot_info *bi)
 		       (unsigned long long)disk.capacity);
 		return EXIT_SMALL;
 	}
-	uint64_t n4k = cmdline_u64("blk-bench.requests", 2000);
+	uint64_t n4k = guest_cmdline_u64("blk-bench.requests", 2000);
 	if (!n4k)
 		n4k = 1;
 	uint64_t n64k = n4k / 4 ? n4k / 4 : 1;
-	uint64_t depth = cmdline_u64("blk-bench.depth", VBLK_MAX_DEPTH);
+	uint64_t depth = guest_cmdline_u64("blk-bench.depth", VBLK_MAX_DEPTH);
 	if (depth < 1 || depth > VBLK_MAX_DEPTH)
 		depth = VBLK_MAX_DEPTH;
 	printf("blk-bench: disk 0x%llx, range %llu MiB, queue depths 1 and %llu, queue size %u, "

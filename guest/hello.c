@@ -24,11 +24,9 @@ static void print_size(uint64_t size)
 
 /* hello.read=N: reads N bytes from COM1 (polled, 30 s at most in all) and prints their count
  * and FNV-1a hash, so a test can check that console input of any size arrives whole. */
-static int read_input(const char *n_text)
+static int read_input(uint32_t want)
 {
-	uint32_t want = 0, got = 0, hash = 2166136261u;
-	for (const char *p = n_text; *p >= '0' && *p <= '9'; p++)
-		want = want * 10 + (uint32_t)(*p - '0');
+	uint32_t got = 0, hash = 2166136261u;
 	const char *src;
 	uint64_t end = rdtsc() + tsc_khz(&src) * 1000 * 30;
 	while (got < want && rdtsc() < end) {
@@ -69,9 +67,8 @@ int guest_main(const struct boot_info *bi)
 	print_size(usable);
 	printf("\n");
 	printf("hello: done\n");
-	char n_text[16];
-	if (guest_cmdline_get("hello.read", n_text, sizeof(n_text)) > 0)
-		return read_input(n_text);
+	if (guest_cmdline_get("hello.read", NULL, 0) > 0)
+		return read_input((uint32_t)guest_cmdline_u64("hello.read", 0));
 	if (guest_cmdline_has("hello.flood"))
 		for (;;) {
 			outb(COM1_BASE + UART_THR, 'A');

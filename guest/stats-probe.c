@@ -13,21 +13,11 @@
 
 static uint8_t buf[4096] __attribute__((aligned(4096)));
 
-static uint32_t cmdline_u32(const char *key, uint32_t def)
-{
-	char v[16];
-	if (guest_cmdline_get(key, v, sizeof(v)) <= 0)
-		return def;
-	uint32_t n = 0;
-	for (const char *p = v; *p >= '0' && *p <= '9'; p++)
-		n = n * 10 + (uint32_t)(*p - '0');
-	return n;
-}
-
 int guest_main(const struct boot_info *bi)
 {
 	(void)bi;
-	uint32_t writes = cmdline_u32("writes", 1000), reads = cmdline_u32("reads", 20);
+	uint32_t writes = (uint32_t)guest_cmdline_u64("writes", 1000),
+	         reads = (uint32_t)guest_cmdline_u64("reads", 20);
 	struct virtio_mmio_loc locs[4];
 	static struct virtio_blk disk;
 	bool scanned;

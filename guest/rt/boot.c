@@ -260,3 +260,17 @@ bool guest_cmdline_has(const char *key)
 {
 	return guest_cmdline_get(key, NULL, 0) >= 0;
 }
+
+uint64_t guest_cmdline_u64(const char *key, uint64_t dflt)
+{
+	char val[32];
+	uint64_t v = 0;
+	if (guest_cmdline_get(key, val, sizeof(val)) <= 0)
+		return dflt;
+	for (const char *s = val; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return dflt;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	return v;
+}

@@ -158,6 +158,9 @@ const char *guest_mem_type_name(uint32_t type);
  */
 int guest_cmdline_get(const char *key, char *buf, size_t size);
 bool guest_cmdline_has(const char *key);
+/* The decimal value of key=VALUE, or @dflt when the key is absent or bare or its value is not
+ * all digits. */
+uint64_t guest_cmdline_u64(const char *key, uint64_t dflt);
 
 /*
  * Walks the command line's words (split at spaces, tabs and newlines): from
